@@ -1,0 +1,49 @@
+// Jest runs the TypeScript sources directly (the `source` export condition) as native ES
+// modules, transformed by swc. Three projects:
+//  - unit: tests beside the code in shared/ and server/ (no external processes except where a
+//    test starts its own redis-server);
+//  - integration: test/, which starts real relays and redis-servers on free ports;
+//  - vectors: the Wycheproof suite, run on its own by `npm run test:vectors` (npm test selects
+//    unit and integration only).
+const swc = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript' },
+      target: 'es2022',
+    },
+    module: { type: 'es6' },
+    sourceMaps: 'inline',
+  },
+];
+
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: { '^.+\\.ts$': swc },
+  // NodeNext sources import './x.js'; point those at the .ts file.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testEnvironment: 'node',
+  testEnvironmentOptions: { customExportConditions: ['source', 'node'] },
+  modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
+};
+
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/shared/src/**/*.test.ts', '<rootDir>/server/src/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.vectors\\.test\\.ts$'],
+    },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/src/**/*.test.ts'],
+    },
+    {
+      ...common,
+      displayName: 'vectors',
+      testMatch: ['<rootDir>/shared/src/**/*.vectors.test.ts'],
+    },
+  ],
+};

@@ -1,0 +1,113 @@
+/**
+ * The relay's storage: per-mailbox queues of opaque envelopes and the prekey directory. Two
+ * implementations pass one contract suite (store.contract.ts): MemoryStore, the embedded default
+ * for one process, and RedisStore, for one Redis or a Redis Cluster shared by many relays.
+ *
+ * Every item expires. Envelopes are kept as the canonical base64url text they arrived in, so the
+ * relay never decodes or re-encodes them on the hot path.
+ */
+import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+
+/** A queued envelope as the relay delivers it. */
+export interface QueuedEnvelope {
+  /** The sender-chosen message id (base64url). */
+  readonly id: string;
+  /** The opaque envelope (canonical base64url). */
+  readonly env: string;
+}
+
+export type EnqueueResult = 'stored' | 'duplicate';
+
+/** The public parts of a device's bundle that the directory keeps (opaque to the relay). */
+export interface PrekeyBundle {
+  readonly identity: string;
+  readonly signedPrekey: string;
+}
+
+export interface FetchedBundle extends PrekeyBundle {
+  /** One one-time prekey, removed from the directory by this fetch; null when none is left. */
+  readonly oneTime: OneTimePrekey | null;
+}
+
+/** Stable codes of store failures; the relay maps each to a protocol error code. */
+export type StoreErrorCode =
+  /** The backing store cannot be reached; nothing was changed. Retryable. */
+  | 'unavailable'
+  /** Too many store operations are waiting; nothing was changed. Retryable. */
+  | 'overloaded'
+  /** The mailbox's queue is at its bound; nothing was stored. Retryable. */
+  | 'mailbox_full'
+  /** The directory holds the most one-time prekeys it keeps for the mailbox. */
+  | 'prekeys_full';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    options?: { cause?: unknown },
+  ) {
+    super(`store: ${code}`, options);
+  }
+}
+
+/** Expiries and bounds; the same for every implementation. */
+export interface StoreLimits {
+  /** How long a queued envelope lives unacknowledged. */
+  readonly queueTtlSeconds: number;
+  /** Most envelopes queued per mailbox. */
+  readonly maxQueuedPerMailbox: number;
+  /** How long an acknowledged id is remembered so that a late resend is not stored again. */
+  readonly dedupTtlSeconds: number;
+  /** How long a published bundle and its one-time prekeys live without a new publish. */
+  readonly prekeyTtlSeconds: number;
+  /** Most one-time prekeys kept per mailbox. */
+  readonly maxOneTimePrekeys: number;
+}
+
+/** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */
+export type RemoteDeliveryListener = (mailbox: string, message: QueuedEnvelope) => void;
+
+export interface StoreHealth {
+  /** False while the backing store cannot be reached; `/readyz` reports it. */
+  readonly ready: boolean;
+}
+
+export interface Store {
+  /**
+   * Queues `env` for `mailbox` under `id`. Idempotent: an id that is queued, or was acknowledged
+   * within `dedupTtlSeconds`, is not stored again ('duplicate'). Atomic: on failure nothing is
+   * stored. Relays on other instances that subscribed to the mailbox are told (see `onRemote`);
+   * delivery to connections on this instance is the caller's job.
+   */
+  enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult>;
+
+  /** Up to `limit` unexpired, unacknowledged envelopes, oldest first. Removes nothing. */
+  peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]>;
+
+  /** Deletes acknowledged envelopes and remembers their ids for deduplication. Unknown ids are
+   * ignored (acknowledging twice is harmless). */
+  ack(mailbox: string, ids: readonly string[]): Promise<void>;
+
+  /** Starts telling `onRemote` about envelopes other instances enqueue for `mailbox`. */
+  subscribe(mailbox: string): Promise<void>;
+  /** Stops that. */
+  unsubscribe(mailbox: string): Promise<void>;
+  /** The one listener for remote deliveries; set once by the relay. */
+  onRemote(listener: RemoteDeliveryListener): void;
+
+  /** Replaces the bundle and adds one-time prekeys; returns how many are kept now. Throws
+   * 'prekeys_full' (storing nothing) if the total would pass `maxOneTimePrekeys`. */
+  publishPrekeys(
+    mailbox: string,
+    bundle: PrekeyBundle,
+    oneTime: readonly OneTimePrekey[],
+  ): Promise<number>;
+  /** The bundle with one one-time prekey taken atomically (never handed out twice), or null. */
+  fetchPrekeys(mailbox: string): Promise<FetchedBundle | null>;
+  /** One-time prekeys left for `mailbox`. */
+  countPrekeys(mailbox: string): Promise<number>;
+
+  health(): StoreHealth;
+  /** Waits for in-flight operations, then releases connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,88 @@
+/**
+ * Canonical, unpadded base64url (RFC 4648 §5) without Node's Buffer or the DOM's atob, so the
+ * same code runs in the relay and in every browser. Decoding is strict: a string that is not the
+ * unique encoding of its bytes (padding, stray characters, non-zero spare bits) is rejected, so
+ * one value has exactly one spelling on the wire.
+ */
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+const DECODE = (() => {
+  const table = new Int16Array(128).fill(-1);
+  for (let i = 0; i < ALPHABET.length; i++) table[ALPHABET.charCodeAt(i)] = i;
+  return table;
+})();
+
+function sextet(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  return c < 128 ? (DECODE[c] ?? -1) : -1;
+}
+
+/** Encodes bytes as unpadded base64url. */
+export function toBase64url(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out +=
+      ALPHABET[(n >> 18) & 63]! +
+      ALPHABET[(n >> 12) & 63]! +
+      ALPHABET[(n >> 6) & 63]! +
+      ALPHABET[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]!;
+  }
+  return out;
+}
+
+/** Number of bytes a base64url string of this length decodes to, or -1 if no string can. */
+export function base64urlDecodedLength(encodedLength: number): number {
+  const rem = encodedLength % 4;
+  if (rem === 1) return -1;
+  return Math.floor(encodedLength / 4) * 3 + (rem === 0 ? 0 : rem - 1);
+}
+
+/**
+ * True when `s` is the canonical unpadded base64url spelling of some byte string. Runs in one
+ * pass without allocating, so the relay can validate an envelope it never decodes.
+ */
+export function isCanonicalBase64url(s: string): boolean {
+  const rem = s.length % 4;
+  if (rem === 1) return false;
+  for (let i = 0; i < s.length; i++) {
+    if (sextet(s, i) < 0) return false;
+  }
+  if (rem === 0) return true;
+  // The spare low bits of the last character must be zero: 4 bits after 1 byte, 2 after 2.
+  const last = sextet(s, s.length - 1);
+  return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0;
+}
+
+/** Decodes canonical unpadded base64url; returns undefined for anything else. */
+export function fromBase64url(s: string): Uint8Array | undefined {
+  if (!isCanonicalBase64url(s)) return undefined;
+  const out = new Uint8Array(base64urlDecodedLength(s.length));
+  let o = 0;
+  let i = 0;
+  for (; i + 3 < s.length; i += 4) {
+    const n =
+      (sextet(s, i) << 18) | (sextet(s, i + 1) << 12) | (sextet(s, i + 2) << 6) | sextet(s, i + 3);
+    out[o++] = (n >> 16) & 255;
+    out[o++] = (n >> 8) & 255;
+    out[o++] = n & 255;
+  }
+  const rest = s.length - i;
+  if (rest >= 2) {
+    const n =
+      (sextet(s, i) << 18) | (sextet(s, i + 1) << 12) | (rest === 3 ? sextet(s, i + 2) << 6 : 0);
+    out[o++] = (n >> 16) & 255;
+    if (rest === 3) out[o] = (n >> 8) & 255;
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * Stable error codes of wire protocol v1. A code never changes meaning once released; clients
+ * branch on `code` and `retryable`, never on the message text. Messages are generic and never
+ * say whether a mailbox, message or prekey exists.
+ */
+export const ErrorCode = {
+  /** The frame is not JSON, not an object, or does not match its schema (wrong type, unknown
+   * key, bad base64url, a length outside its limit). The connection stays open. */
+  BAD_FRAME: 'bad_frame',
+  /** The frame's `v` is an integer other than a version this relay speaks. */
+  UNSUPPORTED_VERSION: 'unsupported_version',
+  /** The frame's `t` names no frame type of this version. */
+  UNKNOWN_TYPE: 'unknown_type',
+  /** A binary WebSocket message; v1 frames are JSON text. */
+  BINARY_NOT_SUPPORTED: 'binary_not_supported',
+  /** An envelope larger than `MAX_ENVELOPE_BYTES`. */
+  ENVELOPE_TOO_LARGE: 'envelope_too_large',
+  /** The frame needs an authenticated mailbox (`ack`, `prekeys.publish`, `prekeys.status`). */
+  NOT_AUTHENTICATED: 'not_authenticated',
+  /** A second `auth` on a connection that already holds a mailbox. */
+  ALREADY_AUTHENTICATED: 'already_authenticated',
+  /** The signature over the challenge does not verify, or the key is unusable. */
+  AUTH_FAILED: 'auth_failed',
+  /** Too many frames from this connection, or too many messages to one mailbox. Retry later. */
+  RATE_LIMITED: 'rate_limited',
+  /** The recipient's queue is at its bound. Retry later; nothing was stored. */
+  MAILBOX_FULL: 'mailbox_full',
+  /** The directory already holds the most one-time prekeys it keeps for this mailbox. */
+  PREKEYS_FULL: 'prekeys_full',
+  /** The store cannot be reached (e.g. Redis is down). Nothing was stored. Retry later. */
+  UNAVAILABLE: 'unavailable',
+  /** The relay is shedding load (its store queue is full). Nothing was stored. Retry later. */
+  OVERLOADED: 'overloaded',
+  /** The relay is shutting down; reconnect (possibly to another relay) and retry. */
+  SHUTTING_DOWN: 'shutting_down',
+  /** A bug on the relay. Nothing is known to have been stored; retrying is safe. */
+  INTERNAL: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes after which the same request may succeed unchanged later. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.MAILBOX_FULL,
+  ErrorCode.UNAVAILABLE,
+  ErrorCode.OVERLOADED,
+  ErrorCode.SHUTTING_DOWN,
+  ErrorCode.INTERNAL,
+]);
+
+/** The generic, user-safe message sent with each code. */
+export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
+  bad_frame: 'The frame is malformed.',
+  unsupported_version: 'This protocol version is not supported.',
+  unknown_type: 'Unknown frame type.',
+  binary_not_supported: 'Frames are JSON text.',
+  envelope_too_large: 'The envelope is too large.',
+  not_authenticated: 'Authenticate first.',
+  already_authenticated: 'Already authenticated.',
+  auth_failed: 'Authentication failed.',
+  rate_limited: 'Too many requests; retry later.',
+  mailbox_full: 'The recipient cannot take more messages now; retry later.',
+  prekeys_full: 'No room for more one-time prekeys.',
+  unavailable: 'Temporarily unavailable; retry later.',
+  overloaded: 'Busy; retry later.',
+  shutting_down: 'The relay is restarting; reconnect.',
+  internal: 'Something went wrong; retry later.',
+};
+
+/**
+ * WebSocket close codes the relay uses. 1000–1015 are the standard ones; 4000–4999 are ours.
+ */
+export const CloseCode = {
+  /** The relay is shutting down (SIGTERM); reconnect, possibly elsewhere. */
+  GOING_AWAY: 1001,
+  /** A message larger than `MAX_FRAME_BYTES` (closed by `ws` itself). */
+  MESSAGE_TOO_BIG: 1009,
+  /** No heartbeat answer within the timeout. */
+  HEARTBEAT_TIMEOUT: 4000,
+  /** The client kept sending frames far past its rate limit. */
+  FLOODING: 4001,
+  /** The client does not read: its unsent backlog passed the bound. */
+  SLOW_CONSUMER: 4002,
+  /** The client kept sending invalid frames. */
+  TOO_MANY_ERRORS: 4003,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -1,0 +1,239 @@
+/**
+ * Every frame of wire protocol v1, in both directions, as strict zod schemas. A frame is one
+ * JSON text WebSocket message: an object with the version `v`, the type `t`, and the fields of
+ * that type; nothing else (unknown keys are rejected). Byte strings travel as canonical unpadded
+ * base64url. See docs/protocol.md for the exchange these frames make up.
+ */
+import { z } from 'zod';
+import { base64urlDecodedLength, isCanonicalBase64url } from './base64url.js';
+import { ErrorCode } from './errors.js';
+import {
+  AUTH_NONCE_BYTES,
+  ED25519_PUBLIC_KEY_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  MAILBOX_ID_BYTES,
+  MAX_ACK_IDS,
+  MAX_ENVELOPE_BYTES,
+  MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+  MAX_ONE_TIME_PREKEYS_STORED,
+  MAX_ONE_TIME_PREKEY_BYTES,
+  MAX_PREKEY_ID,
+  MAX_PREKEY_PART_BYTES,
+  MAX_REQUEST_ID,
+  MESSAGE_ID_BYTES,
+  PROTOCOL_VERSION,
+} from './limits.js';
+
+/** Longest base64url string that can encode `bytes` bytes. */
+function encodedLength(bytes: number): number {
+  return Math.ceil((bytes * 4) / 3);
+}
+
+/** Canonical base64url whose decoded length lies in [minBytes, maxBytes]. */
+function bytesField(minBytes: number, maxBytes: number) {
+  return z
+    .string()
+    .max(encodedLength(maxBytes))
+    .refine(
+      (s) => {
+        const n = base64urlDecodedLength(s.length);
+        return n >= minBytes && n <= maxBytes && isCanonicalBase64url(s);
+      },
+      { message: `expected base64url of ${minBytes}..${maxBytes} bytes` },
+    );
+}
+
+function fixedBytes(bytes: number) {
+  return bytesField(bytes, bytes);
+}
+
+const version = z.literal(PROTOCOL_VERSION);
+const requestId = z.number().int().min(0).max(MAX_REQUEST_ID);
+
+/** A mailbox id (see mailbox.ts). */
+export const MailboxId = fixedBytes(MAILBOX_ID_BYTES);
+/** A client-chosen message id: random, unique per recipient; a resend reuses it. */
+export const MessageId = fixedBytes(MESSAGE_ID_BYTES);
+/** An opaque envelope; the relay never looks inside. Empty envelopes are refused. */
+export const Envelope = bytesField(1, MAX_ENVELOPE_BYTES);
+
+const OneTimePrekey = z.strictObject({
+  id: z.number().int().min(0).max(MAX_PREKEY_ID),
+  key: bytesField(1, MAX_ONE_TIME_PREKEY_BYTES),
+});
+export type OneTimePrekey = z.infer<typeof OneTimePrekey>;
+
+const PrekeyPart = bytesField(1, MAX_PREKEY_PART_BYTES);
+
+// ---------------------------------------------------------------------------------------------
+// Client → relay
+
+/** Proves possession of a mailbox's Ed25519 key by signing the relay's challenge. */
+export const AuthFrame = z.strictObject({
+  v: version,
+  t: z.literal('auth'),
+  rid: requestId,
+  pk: fixedBytes(ED25519_PUBLIC_KEY_BYTES),
+  sig: fixedBytes(ED25519_SIGNATURE_BYTES),
+});
+
+/** Queues an envelope for a mailbox. Needs no authentication and reveals no sender. */
+export const SendFrame = z.strictObject({
+  v: version,
+  t: z.literal('send'),
+  rid: requestId,
+  to: MailboxId,
+  id: MessageId,
+  env: z.string(), // checked by `Envelope` below, so an oversized one gets its own code
+});
+
+/** Acknowledges delivered messages; only then does the relay delete them. */
+export const AckFrame = z.strictObject({
+  v: version,
+  t: z.literal('ack'),
+  ids: z.array(MessageId).min(1).max(MAX_ACK_IDS),
+});
+
+/** Application-level heartbeat (browsers cannot send WebSocket pings). */
+export const PingFrame = z.strictObject({
+  v: version,
+  t: z.literal('ping'),
+  rid: requestId,
+});
+
+/** Publishes (replaces) the device's bundle and adds one-time prekeys. Needs authentication. */
+export const PrekeysPublishFrame = z.strictObject({
+  v: version,
+  t: z.literal('prekeys.publish'),
+  rid: requestId,
+  identity: PrekeyPart,
+  signedPrekey: PrekeyPart,
+  oneTime: z
+    .array(OneTimePrekey)
+    .max(MAX_ONE_TIME_PREKEYS_PER_PUBLISH)
+    .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, {
+      message: 'one-time prekey ids must be distinct',
+    }),
+});
+
+/** Fetches a mailbox's bundle, taking one one-time prekey from it (never the same one twice). */
+export const PrekeysFetchFrame = z.strictObject({
+  v: version,
+  t: z.literal('prekeys.fetch'),
+  rid: requestId,
+  mailbox: MailboxId,
+});
+
+/** Asks how many one-time prekeys of the authenticated mailbox remain. */
+export const PrekeysStatusFrame = z.strictObject({
+  v: version,
+  t: z.literal('prekeys.status'),
+  rid: requestId,
+});
+
+export const CLIENT_FRAME_SCHEMAS = {
+  auth: AuthFrame,
+  send: SendFrame,
+  ack: AckFrame,
+  ping: PingFrame,
+  'prekeys.publish': PrekeysPublishFrame,
+  'prekeys.fetch': PrekeysFetchFrame,
+  'prekeys.status': PrekeysStatusFrame,
+} as const;
+
+export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
+export type ClientFrame = {
+  [K in ClientFrameType]: z.infer<(typeof CLIENT_FRAME_SCHEMAS)[K]>;
+}[ClientFrameType];
+
+// ---------------------------------------------------------------------------------------------
+// Relay → client
+
+/** Sent once when the connection opens: the nonce to sign in `auth`. */
+export const ChallengeFrame = z.strictObject({
+  v: version,
+  t: z.literal('challenge'),
+  nonce: fixedBytes(AUTH_NONCE_BYTES),
+});
+
+/** The connection now holds this mailbox; queued messages follow as `deliver` frames. */
+export const AuthedFrame = z.strictObject({
+  v: version,
+  t: z.literal('authed'),
+  rid: requestId,
+  mailbox: MailboxId,
+});
+
+/** The envelope is stored (or was already: a resend with the same id is not stored twice). */
+export const StoredFrame = z.strictObject({
+  v: version,
+  t: z.literal('stored'),
+  rid: requestId,
+  id: MessageId,
+});
+
+/** An envelope for the authenticated mailbox. Repeats until acknowledged. */
+export const DeliverFrame = z.strictObject({
+  v: version,
+  t: z.literal('deliver'),
+  id: MessageId,
+  env: Envelope,
+});
+
+export const PongFrame = z.strictObject({
+  v: version,
+  t: z.literal('pong'),
+  rid: requestId,
+});
+
+/** Answer to `prekeys.publish` and `prekeys.status`: one-time prekeys left. */
+export const PrekeysCountFrame = z.strictObject({
+  v: version,
+  t: z.literal('prekeys.count'),
+  rid: requestId,
+  remaining: z.number().int().min(0).max(MAX_ONE_TIME_PREKEYS_STORED),
+});
+
+/** Answer to `prekeys.fetch`; `bundle` is null when none is published (or it expired). */
+export const PrekeysBundleFrame = z.strictObject({
+  v: version,
+  t: z.literal('prekeys.bundle'),
+  rid: requestId,
+  mailbox: MailboxId,
+  bundle: z
+    .strictObject({
+      identity: PrekeyPart,
+      signedPrekey: PrekeyPart,
+      oneTime: OneTimePrekey.nullable(),
+    })
+    .nullable(),
+});
+
+/** A request failed, or a frame was rejected. `rid` is present when the request carried one. */
+export const ErrorFrame = z.strictObject({
+  v: version,
+  t: z.literal('error'),
+  rid: requestId.optional(),
+  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+  retryable: z.boolean(),
+  message: z.string().max(200),
+});
+
+export const SERVER_FRAME_SCHEMAS = {
+  challenge: ChallengeFrame,
+  authed: AuthedFrame,
+  stored: StoredFrame,
+  deliver: DeliverFrame,
+  pong: PongFrame,
+  'prekeys.count': PrekeysCountFrame,
+  'prekeys.bundle': PrekeysBundleFrame,
+  error: ErrorFrame,
+} as const;
+
+export type ServerFrameType = keyof typeof SERVER_FRAME_SCHEMAS;
+export type ServerFrame = {
+  [K in ServerFrameType]: z.infer<(typeof SERVER_FRAME_SCHEMAS)[K]>;
+}[ServerFrameType];
+
+export type FrameOf<T extends ServerFrameType> = z.infer<(typeof SERVER_FRAME_SCHEMAS)[T]>;
+export type ClientFrameOf<T extends ClientFrameType> = z.infer<(typeof CLIENT_FRAME_SCHEMAS)[T]>;

@@ -1,0 +1,52 @@
+/**
+ * Named limits of wire protocol v1. Every limit is enforced where bytes enter (the frame
+ * schemas, `ws`'s `maxPayload`) and each has a test at the limit and one past it.
+ */
+
+/** The protocol version every frame carries in `v`; checked before anything else is parsed. */
+export const PROTOCOL_VERSION = 1;
+
+/** WebSocket subprotocol a client offers; the relay refuses the upgrade without it. */
+export const WS_SUBPROTOCOL = 'passage.v1';
+
+/** Largest opaque envelope the relay accepts, in bytes (before base64url). */
+export const MAX_ENVELOPE_BYTES = 65_536;
+
+/**
+ * Largest WebSocket message, in bytes, in either direction: a maximal envelope in base64url plus
+ * the JSON around it, with room for the largest prekey publish. Passed to `ws` as `maxPayload`.
+ */
+export const MAX_FRAME_BYTES = 98_304;
+
+/** Client-chosen message ids: 16 random bytes, 22 base64url characters. */
+export const MESSAGE_ID_BYTES = 16;
+
+/** Mailbox ids: SHA-256 of a labelled Ed25519 public key, 43 base64url characters. */
+export const MAILBOX_ID_BYTES = 32;
+
+/** Bytes of the relay's fresh authentication challenge. */
+export const AUTH_NONCE_BYTES = 32;
+
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+
+/** Request ids are client-chosen integers in [0, MAX_REQUEST_ID], echoed in the answer. */
+export const MAX_REQUEST_ID = 2_147_483_647;
+
+/** Most message ids one `ack` frame may carry. */
+export const MAX_ACK_IDS = 256;
+
+/** Largest identity part or signed-prekey part of a published prekey bundle, in bytes. */
+export const MAX_PREKEY_PART_BYTES = 4_096;
+
+/** Largest single one-time prekey (it may carry an ML-KEM share), in bytes. */
+export const MAX_ONE_TIME_PREKEY_BYTES = 1_600;
+
+/** Most one-time prekeys in one `prekeys.publish` frame. */
+export const MAX_ONE_TIME_PREKEYS_PER_PUBLISH = 32;
+
+/** Most one-time prekeys the directory keeps per mailbox; a publish beyond it is refused. */
+export const MAX_ONE_TIME_PREKEYS_STORED = 100;
+
+/** One-time prekey ids are integers in [0, MAX_PREKEY_ID]. */
+export const MAX_PREKEY_ID = 4_294_967_295;

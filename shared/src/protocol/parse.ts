@@ -1,0 +1,130 @@
+/**
+ * The one way bytes from the network become frames. Input is `unknown` until it has passed,
+ * in order: JSON, an object, the version, a known type, then the type's strict schema. Each
+ * failure has its own stable code; nothing here throws.
+ */
+import type { z } from 'zod';
+import { base64urlDecodedLength, isCanonicalBase64url } from './base64url.js';
+import { ERROR_MESSAGES, ErrorCode, RETRYABLE_CODES } from './errors.js';
+import {
+  CLIENT_FRAME_SCHEMAS,
+  SERVER_FRAME_SCHEMAS,
+  type ClientFrame,
+  type ServerFrame,
+} from './frames.js';
+import { MAX_ENVELOPE_BYTES, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limits.js';
+
+/** Why a frame was rejected. `rid` is echoed when the rejected frame carried a valid one. */
+export interface FrameError {
+  readonly code: ErrorCode;
+  readonly rid?: number;
+  /** Which field failed (a path, never a value), for the relay's own debugging. */
+  readonly detail?: string;
+}
+
+export type ParseResult<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: FrameError };
+
+/** Turns unknown data into a typed value or a `bad_frame` error; never throws. */
+export function parseUnknown<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+): ParseResult<z.infer<S>> {
+  const result = schema.safeParse(data);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0];
+  return {
+    ok: false,
+    error: { code: ErrorCode.BAD_FRAME, detail: issue ? issue.path.join('.') || issue.code : '' },
+  };
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function validRid(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= MAX_REQUEST_ID
+    ? x
+    : undefined;
+}
+
+function fail(code: ErrorCode, rid: number | undefined, detail?: string): ParseResult<never> {
+  const error: FrameError = {
+    code,
+    ...(rid === undefined ? {} : { rid }),
+    ...(detail === undefined ? {} : { detail }),
+  };
+  return { ok: false, error };
+}
+
+function parseWith<F>(
+  text: string,
+  schemas: Readonly<Record<string, z.ZodType>>,
+): ParseResult<F> & { readonly type?: string } {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return fail(ErrorCode.BAD_FRAME, undefined, 'json');
+  }
+  if (!isRecord(data)) return fail(ErrorCode.BAD_FRAME, undefined, 'not an object');
+  const rid = validRid(data['rid']);
+  // The version comes first: a frame of another version is not read any further.
+  const v = data['v'];
+  if (typeof v !== 'number' || !Number.isInteger(v)) return fail(ErrorCode.BAD_FRAME, rid, 'v');
+  if (v !== PROTOCOL_VERSION) return fail(ErrorCode.UNSUPPORTED_VERSION, rid);
+  const t = data['t'];
+  if (typeof t !== 'string') return fail(ErrorCode.BAD_FRAME, rid, 't');
+  const schema = Object.hasOwn(schemas, t) ? schemas[t] : undefined;
+  if (!schema) return fail(ErrorCode.UNKNOWN_TYPE, rid);
+  const parsed = parseUnknown(schema, data);
+  if (!parsed.ok) return fail(parsed.error.code, rid, parsed.error.detail);
+  return { ok: true, value: parsed.value as F };
+}
+
+/** Parses one text message from a client. */
+export function parseClientFrame(text: string): ParseResult<ClientFrame> {
+  const result = parseWith<ClientFrame>(text, CLIENT_FRAME_SCHEMAS);
+  if (!result.ok || result.value.t !== 'send') return result;
+  // The envelope gets its own check so that a too-large one has its own code.
+  const env = result.value.env;
+  const bytes = base64urlDecodedLength(env.length);
+  if (bytes > MAX_ENVELOPE_BYTES) {
+    return fail(ErrorCode.ENVELOPE_TOO_LARGE, result.value.rid);
+  }
+  if (bytes < 1 || !isCanonicalBase64url(env)) {
+    return fail(ErrorCode.BAD_FRAME, result.value.rid, 'env');
+  }
+  return result;
+}
+
+/** Parses one text message from the relay. */
+export function parseServerFrame(text: string): ParseResult<ServerFrame> {
+  return parseWith<ServerFrame>(text, SERVER_FRAME_SCHEMAS);
+}
+
+/** Serialises a frame. Frames are plain JSON; this is the only place that says so. */
+export function encodeFrame(frame: ClientFrame | ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+/**
+ * The relay's hot path: a `deliver` frame built without re-serialising. Both arguments must
+ * already be validated canonical base64url (which needs no JSON escaping).
+ */
+export function encodeDeliverFrame(id: string, env: string): string {
+  return `{"v":${PROTOCOL_VERSION},"t":"deliver","id":"${id}","env":"${env}"}`;
+}
+
+/** The error frame for a failure, with the generic message for its code. */
+export function errorFrame(code: ErrorCode, rid?: number): ServerFrame {
+  return {
+    v: PROTOCOL_VERSION,
+    t: 'error',
+    ...(rid === undefined ? {} : { rid }),
+    code,
+    retryable: RETRYABLE_CODES.has(code),
+    message: ERROR_MESSAGES[code],
+  };
+}
