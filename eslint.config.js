@@ -59,7 +59,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       'import-x/no-cycle': 'error',
       eqeqeq: ['error', 'always'],
     },
@@ -98,6 +101,18 @@ export default tseslint.config(
     files: ['server/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [DECRYPTION] }],
+    },
+  },
+  {
+    // Unit tests are excluded from the package builds, so the project service (which picks the
+    // nearest tsconfig.json) cannot see them; they are typed by tsconfig.tests.json instead.
+    files: ['shared/src/**/*.test.ts', 'server/src/**/*.test.ts', 'server/src/**/*.contract.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: './tsconfig.tests.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
   },
   {
