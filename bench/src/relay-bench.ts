@@ -1,0 +1,665 @@
+/**
+ * `npm run bench`: the relay benchmark of issue §7, in one bounded run that stops by itself.
+ *
+ * Three targets, each its own process so its CPU and memory can be read from /proc:
+ *   raw    — bench/dist/raw-forwarder.js, a minimal `ws` forwarder (no store, no auth): the ceiling;
+ *   memory — the relay (server/dist/main.js) on the embedded MemoryStore;
+ *   redis  — the relay on the RedisStore, against a redis-server this run starts on a free port.
+ * The load comes from a forked load generator (loadgen.js), one child per phase:
+ *   1. saturation: closed loop, `pairs` sender/recipient pairs, each keeping `window` messages
+ *      outstanding; delivered msgs/s and relay CPU µs per delivered message over the window;
+ *   2. latency: open loop at a fixed offered rate, p50/p99 from scheduled send to delivery;
+ *   3. idle memory: on a fresh target process, `idleConns` authenticated idle connections; RSS
+ *      per connection = (RSS after − RSS before) / connections.
+ * Prints a table and writes bench-results/relay.json. See docs/adr/0008-benchmark-method.md.
+ *
+ * Flags (each also an environment variable): --quick, --targets=raw,memory,redis (BENCH_TARGETS),
+ * --pairs (BENCH_PAIRS), --window (BENCH_WINDOW), --warmup-ms (BENCH_WARMUP_MS), --duration-ms
+ * (BENCH_DURATION_MS), --latency-pairs (BENCH_LATENCY_PAIRS), --latency-rate (BENCH_LATENCY_RATE),
+ * --idle-conns (BENCH_IDLE_CONNS), --profile (BENCH_PROFILE=1: `node --cpu-prof` on each target,
+ * summarised after the run), --out (BENCH_OUT).
+ */
+import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { formatSummary, summariseProfile } from './cpuprofile.js';
+import type {
+  ClosedLoopResult,
+  ErrorCounts,
+  FromLoadgen,
+  IdleResult,
+  Job,
+  JobResult,
+  OpenLoopResult,
+  TargetKind,
+  ToLoadgen,
+} from './loadgen-protocol.js';
+import { cpuMicros, statusKiB } from './procfs.js';
+
+type Store = 'raw' | 'memory' | 'redis';
+const ALL_STORES: readonly Store[] = ['raw', 'memory', 'redis'];
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RELAY_MAIN = join(ROOT, 'server/dist/main.js');
+const RAW_FORWARDER = fileURLToPath(new URL('./raw-forwarder.js', import.meta.url));
+const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
+
+/** How long a target may take to answer /readyz after it is started. */
+const READY_TIMEOUT_MS = 30_000;
+/** After SIGTERM, how long a target may take to exit before it is killed. */
+const STOP_TIMEOUT_MS = 15_000;
+/** A load-generator phase that has not finished after this long is a failed run. */
+const PHASE_TIMEOUT_MS = 180_000;
+/** Pause before reading RSS, so that the allocations of the last handshakes have settled. */
+const RSS_SETTLE_MS = 1_000;
+
+/** The parameters of a run; every one can be overridden by a flag or an environment variable. */
+interface Params {
+  readonly quick: boolean;
+  readonly targets: readonly Store[];
+  readonly pairs: number;
+  readonly window: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly drainMs: number;
+  readonly latencyPairs: number;
+  readonly latencyRate: number;
+  readonly idleConns: number;
+  readonly profile: boolean;
+  readonly out: string;
+}
+
+function parseParams(argv: readonly string[]): Params {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unknown argument ${arg}`);
+    flags.set(m[1]!, m[2] ?? 'true');
+  }
+  const quick = flags.has('quick') || process.env['BENCH_QUICK'] === '1';
+  const pick = (flag: string, env: string, full: number, smoke: number): number => {
+    const text = flags.get(flag) ?? process.env[env];
+    if (text === undefined || text === '') return quick ? smoke : full;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number`);
+    return n;
+  };
+  const targetsText = flags.get('targets') ?? process.env['BENCH_TARGETS'] ?? ALL_STORES.join(',');
+  const targets = targetsText.split(',').map((s) => s.trim());
+  for (const t of targets) {
+    if (!(ALL_STORES as readonly string[]).includes(t)) throw new Error(`unknown target ${t}`);
+  }
+  return {
+    quick,
+    // The raw forwarder always runs first: every ratio is taken against it.
+    targets: ALL_STORES.filter((s) => targets.includes(s)),
+    pairs: pick('pairs', 'BENCH_PAIRS', 100, 50),
+    window: pick('window', 'BENCH_WINDOW', 16, 8),
+    warmupMs: pick('warmup-ms', 'BENCH_WARMUP_MS', 1_000, 300),
+    durationMs: pick('duration-ms', 'BENCH_DURATION_MS', 5_000, 1_500),
+    drainMs: pick('drain-ms', 'BENCH_DRAIN_MS', 5_000, 3_000),
+    latencyPairs: pick('latency-pairs', 'BENCH_LATENCY_PAIRS', 1_000, 200),
+    latencyRate: pick('latency-rate', 'BENCH_LATENCY_RATE', 5_000, 1_000),
+    idleConns: pick('idle-conns', 'BENCH_IDLE_CONNS', 10_000, 1_000),
+    profile: flags.has('profile') || process.env['BENCH_PROFILE'] === '1',
+    out: flags.get('out') ?? process.env['BENCH_OUT'] ?? join(ROOT, 'bench-results/relay.json'),
+  };
+}
+
+function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A free TCP port on loopback (bound and released; the target binds it right after). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, exited: () => boolean) {
+  const end = performance.now() + READY_TIMEOUT_MS;
+  while (performance.now() < end) {
+    if (exited()) throw new Error(`${what} exited during start-up`);
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} not ready after ${READY_TIMEOUT_MS} ms`);
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends one inline Redis command and reads one reply line. */
+async function redisPing(port: number): Promise<boolean> {
+  const socket = new Socket();
+  try {
+    socket.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('PING\r\n');
+    const [data] = (await once(socket, 'data')) as [Buffer];
+    return data.toString().startsWith('+PONG');
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
+  }
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  exited: boolean;
+}
+
+function startProcess(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  logPath: string,
+): Running {
+  const log = openSync(logPath, 'a');
+  const child = spawn(command, args, { env, stdio: ['ignore', log, log] });
+  closeSync(log);
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  const running: Running = { child, pid: child.pid, exited: false };
+  child.once('exit', () => {
+    running.exited = true;
+  });
+  return running;
+}
+
+async function stopProcess(p: Running): Promise<void> {
+  if (p.exited) return;
+  const exited = once(p.child, 'exit');
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Rate limits raised far above the load, so the bench measures the relay's work, not refusals. */
+const GENEROUS_RELAY_ENV: Readonly<Record<string, string>> = {
+  CONN_FRAMES_PER_SECOND: '1000000',
+  CONN_FRAME_BURST: '1000000',
+  MAILBOX_SENDS_PER_SECOND: '1000000',
+  MAILBOX_SEND_BURST: '1000000',
+  FLOOD_CLOSE_AFTER: '1000000',
+  // Short expiries: nothing the bench leaves behind outlives the run for long.
+  QUEUE_TTL_SECONDS: '600',
+  DEDUP_TTL_SECONDS: '600',
+  LOG_LEVEL: 'warn',
+};
+
+interface Target {
+  readonly store: Store;
+  readonly kind: TargetKind;
+  readonly url: string;
+  readonly process: Running;
+}
+
+interface Context {
+  readonly params: Params;
+  readonly logDir: string;
+  readonly profileDir: string;
+  redis?: Running;
+  redisPort?: number;
+}
+
+async function startTarget(ctx: Context, store: Store, phase: string): Promise<Target> {
+  const port = await freePort();
+  const nodeArgs = ctx.params.profile
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${ctx.profileDir}`,
+        `--cpu-prof-name=${store}-${phase}.cpuprofile`,
+      ]
+    : [];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    PORT: String(port),
+    HOST: '127.0.0.1',
+  };
+  let script = RAW_FORWARDER;
+  if (store !== 'raw') {
+    script = RELAY_MAIN;
+    Object.assign(env, GENEROUS_RELAY_ENV);
+    if (store === 'redis') env['REDIS_URL'] = `redis://127.0.0.1:${ctx.redisPort}`;
+  }
+  const running = startProcess(
+    process.execPath,
+    [...nodeArgs, script],
+    env,
+    join(ctx.logDir, `${store}.log`),
+  );
+  try {
+    await waitFor(
+      `${store} target`,
+      () => httpOk(`http://127.0.0.1:${port}/readyz`),
+      () => running.exited,
+    );
+  } catch (err) {
+    await stopProcess(running);
+    throw err;
+  }
+  return {
+    store,
+    kind: store === 'raw' ? 'raw' : 'relay',
+    url: `ws://127.0.0.1:${port}/v1/ws`,
+    process: running,
+  };
+}
+
+async function startRedis(ctx: Context): Promise<void> {
+  const port = await freePort();
+  const redis = startProcess(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
+    { PATH: process.env['PATH'] },
+    join(ctx.logDir, 'redis-server.log'),
+  );
+  await waitFor(
+    'redis-server',
+    () => redisPing(port),
+    () => redis.exited,
+  );
+  ctx.redis = redis;
+  ctx.redisPort = port;
+}
+
+interface PhaseHooks {
+  onMeasureStart?: () => void;
+  onMeasureEnd?: () => void;
+  onCheckpoint?: (connections: number) => Promise<void>;
+}
+
+/** Forks a load generator for one job and returns its result. */
+function runPhase<R extends JobResult>(job: Job, hooks: PhaseHooks = {}): Promise<R> {
+  return new Promise((resolve, reject) => {
+    const child = fork(LOADGEN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let settled = false;
+    const timer = setTimeout(() => {
+      finish(new Error(`${job.kind} phase timed out`));
+      child.kill('SIGKILL');
+    }, PHASE_TIMEOUT_MS);
+    const finish = (err: Error | undefined, result?: R): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(result!);
+    };
+    const send = (message: ToLoadgen): void => {
+      child.send(message);
+    };
+    child.on('message', (message: FromLoadgen) => {
+      switch (message.ev) {
+        case 'measure-start':
+          hooks.onMeasureStart?.();
+          return;
+        case 'measure-end':
+          hooks.onMeasureEnd?.();
+          return;
+        case 'checkpoint':
+          void (async () => {
+            try {
+              await hooks.onCheckpoint?.(message.connections);
+              send({ cmd: 'continue' });
+            } catch (err) {
+              child.kill('SIGKILL');
+              finish(err instanceof Error ? err : new Error(String(err)));
+            }
+          })();
+          return;
+        case 'result':
+          finish(undefined, message.result as R);
+          return;
+        case 'failed':
+          finish(new Error(`load generator: ${message.message}`));
+          return;
+      }
+    });
+    child.on('exit', (code) => finish(new Error(`load generator exited with ${code}`)));
+    send({ cmd: 'run', job });
+  });
+}
+
+/** One row of bench-results/relay.json. */
+interface Row {
+  readonly store: Store;
+  readonly pairs: number;
+  readonly window: number;
+  readonly deliveredPerSec: number;
+  readonly ratioToRaw: number | null;
+  readonly relayCpuUsPerMsg: number;
+  readonly relayCores: number;
+  readonly redisCpuUsPerMsg: number | null;
+  readonly loadgenCores: number;
+  readonly latencyPairs: number;
+  readonly offeredPerSec: number;
+  readonly achievedPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  readonly p99RatioToRaw: number | null;
+  readonly latencyLost: number;
+  readonly peakRssMiB: number;
+  readonly idleConns: number;
+  readonly rssPerIdleConnKiB: number;
+  /** Per connection between the half-way checkpoint and the full count (excludes heap warm-up). */
+  readonly rssPerIdleConnMarginalKiB: number;
+  readonly errors: ErrorCounts;
+  readonly undrained: number;
+  readonly duplicates: number;
+  readonly machine: Machine;
+  readonly params: Params;
+}
+
+interface Machine {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly node: string;
+  readonly kernel: string;
+  readonly totalMemMiB: number;
+  /** 1-minute load average when the run started: a loaded machine gives lower figures. */
+  readonly loadAvg1m: number;
+}
+
+function mergeErrors(...all: ErrorCounts[]): ErrorCounts {
+  const out: ErrorCounts = {};
+  for (const counts of all) {
+    for (const [k, v] of Object.entries(counts)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
+type Measured = Omit<Row, 'ratioToRaw' | 'p99RatioToRaw' | 'machine' | 'params'>;
+
+async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
+  const p = ctx.params;
+  say(`\n[${store}] saturation: ${p.pairs} pairs × window ${p.window}`);
+  let target = await startTarget(ctx, store, 'load');
+  let closed: ClosedLoopResult;
+  let open: OpenLoopResult;
+  let relayCpuUs = 0;
+  let redisCpuUs = 0;
+  let peakRssKiB: number;
+  try {
+    let cpu0 = 0;
+    let redis0 = 0;
+    const redisPid = store === 'redis' ? ctx.redis?.pid : undefined;
+    closed = await runPhase<ClosedLoopResult>(
+      {
+        kind: 'closed',
+        url: target.url,
+        target: target.kind,
+        pairs: p.pairs,
+        window: p.window,
+        warmupMs: p.warmupMs,
+        durationMs: p.durationMs,
+        drainMs: p.drainMs,
+      },
+      {
+        onMeasureStart: () => {
+          cpu0 = cpuMicros(target.process.pid);
+          if (redisPid !== undefined) redis0 = cpuMicros(redisPid);
+        },
+        onMeasureEnd: () => {
+          relayCpuUs = cpuMicros(target.process.pid) - cpu0;
+          if (redisPid !== undefined) redisCpuUs = cpuMicros(redisPid) - redis0;
+        },
+      },
+    );
+    say(
+      `[${store}]   ${closed.deliveredPerSec.toFixed(0)} msgs/s, ` +
+        `${(relayCpuUs / Math.max(1, closed.delivered)).toFixed(1)} µs CPU/msg`,
+    );
+    say(`[${store}] latency: ${p.latencyPairs} pairs at ${p.latencyRate} msgs/s offered`);
+    open = await runPhase<OpenLoopResult>({
+      kind: 'open',
+      url: target.url,
+      target: target.kind,
+      pairs: p.latencyPairs,
+      ratePerSec: p.latencyRate,
+      warmupMs: p.warmupMs,
+      durationMs: p.durationMs,
+      drainMs: p.drainMs,
+    });
+    say(`[${store}]   p50 ${open.p50Ms.toFixed(2)} ms, p99 ${open.p99Ms.toFixed(2)} ms`);
+    peakRssKiB = statusKiB(target.process.pid, 'VmHWM');
+  } finally {
+    await stopProcess(target.process);
+  }
+
+  // Idle memory on a fresh process, so that heap left over from the load does not hide it.
+  say(`[${store}] idle: ${p.idleConns} authenticated connections`);
+  target = await startTarget(ctx, store, 'idle');
+  const half = Math.floor(p.idleConns / 2);
+  let rssBase: number;
+  let rssHalf = 0;
+  let rssFull = 0;
+  let idle: IdleResult;
+  try {
+    await sleep(RSS_SETTLE_MS);
+    rssBase = statusKiB(target.process.pid, 'VmRSS');
+    idle = await runPhase<IdleResult>(
+      {
+        kind: 'idle',
+        url: target.url,
+        target: target.kind,
+        checkpoints: [half, p.idleConns],
+        connectConcurrency: 256,
+      },
+      {
+        onCheckpoint: async (connections) => {
+          await sleep(RSS_SETTLE_MS);
+          const rss = statusKiB(target.process.pid, 'VmRSS');
+          if (connections === half) rssHalf = rss;
+          else rssFull = rss;
+        },
+      },
+    );
+  } finally {
+    await stopProcess(target.process);
+  }
+  const perConn = (rssFull - rssBase) / idle.connections;
+  const marginal = (rssFull - rssHalf) / (idle.connections - half);
+  say(`[${store}]   ${perConn.toFixed(2)} KiB/conn (marginal ${marginal.toFixed(2)})`);
+
+  return {
+    store,
+    pairs: p.pairs,
+    window: p.window,
+    deliveredPerSec: closed.deliveredPerSec,
+    relayCpuUsPerMsg: relayCpuUs / Math.max(1, closed.delivered),
+    relayCores: relayCpuUs / 1000 / closed.measuredMs,
+    redisCpuUsPerMsg: store === 'redis' ? redisCpuUs / Math.max(1, closed.delivered) : null,
+    loadgenCores: closed.loadgenCores,
+    latencyPairs: p.latencyPairs,
+    offeredPerSec: p.latencyRate,
+    achievedPerSec: open.achievedPerSec,
+    p50Ms: open.p50Ms,
+    p99Ms: open.p99Ms,
+    p999Ms: open.p999Ms,
+    maxMs: open.maxMs,
+    latencyLost: open.lost,
+    peakRssMiB: peakRssKiB / 1024,
+    idleConns: idle.connections,
+    rssPerIdleConnKiB: perConn,
+    rssPerIdleConnMarginalKiB: marginal,
+    errors: mergeErrors(closed.errors, open.errors, idle.errors),
+    undrained: closed.undrained,
+    duplicates: closed.duplicates,
+  };
+}
+
+function fmt(n: number | null, digits: number): string {
+  return n === null || Number.isNaN(n) ? '—' : n.toFixed(digits);
+}
+
+function table(rows: readonly Row[]): string {
+  const header = [
+    'store',
+    'pairs×W',
+    'msgs/s',
+    '×raw',
+    'cores',
+    'µs/msg',
+    'p50 ms',
+    'p99 ms',
+    'p99×raw',
+    'peak MiB',
+    'KiB/idle',
+    'marg.',
+    'load cores',
+  ];
+  const lines = rows.map((r) => [
+    r.store,
+    `${r.pairs}×${r.window}`,
+    fmt(r.deliveredPerSec, 0),
+    fmt(r.ratioToRaw, 2),
+    fmt(r.relayCores, 2),
+    fmt(r.relayCpuUsPerMsg, 1),
+    fmt(r.p50Ms, 2),
+    fmt(r.p99Ms, 2),
+    fmt(r.p99RatioToRaw, 2),
+    fmt(r.peakRssMiB, 1),
+    fmt(r.rssPerIdleConnKiB, 2),
+    fmt(r.rssPerIdleConnMarginalKiB, 2),
+    fmt(r.loadgenCores, 2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const row = (cells: readonly string[]): string =>
+    '| ' + cells.map((c, i) => c.padStart(widths[i]!)).join(' | ') + ' |';
+  return [
+    row(header),
+    '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|',
+    ...lines.map(row),
+  ].join('\n');
+}
+
+function machine(): Machine {
+  const list = cpus();
+  return {
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? 'unknown',
+    node: process.version,
+    kernel: release(),
+    totalMemMiB: Math.round(totalmem() / 1024 / 1024),
+    loadAvg1m: loadavg()[0] ?? 0,
+  };
+}
+
+async function main(): Promise<void> {
+  const params = parseParams(process.argv.slice(2));
+  const started = performance.now();
+  const resultsDir = join(ROOT, 'bench-results');
+  const ctx: Context = {
+    params,
+    logDir: join(resultsDir, 'logs'),
+    profileDir: join(resultsDir, 'profiles'),
+  };
+  mkdirSync(ctx.logDir, { recursive: true });
+  if (params.profile) {
+    mkdirSync(ctx.profileDir, { recursive: true });
+    for (const f of readdirSync(ctx.profileDir)) {
+      if (f.endsWith('.cpuprofile')) rmSync(join(ctx.profileDir, f));
+    }
+  }
+  if (params.targets.some((t) => t !== 'raw') && !existsSync(RELAY_MAIN)) {
+    throw new Error(`${RELAY_MAIN} is missing: run npm run build`);
+  }
+  const host = machine();
+  say(
+    `relay bench${params.quick ? ' (quick)' : ''}: ${host.cpus} cpus, node ${host.node}, ` +
+      `load ${host.loadAvg1m.toFixed(2)}; targets ${params.targets.join(', ')}; logs in ${ctx.logDir}`,
+  );
+
+  const measured: Measured[] = [];
+  try {
+    if (params.targets.includes('redis')) await startRedis(ctx);
+    for (const store of params.targets) measured.push(await measureTarget(ctx, store));
+  } finally {
+    if (ctx.redis) await stopProcess(ctx.redis);
+  }
+
+  const raw = measured.find((m) => m.store === 'raw');
+  const rows: Row[] = measured.map((m) => ({
+    ...m,
+    ratioToRaw: raw ? m.deliveredPerSec / raw.deliveredPerSec : null,
+    p99RatioToRaw: raw ? m.p99Ms / raw.p99Ms : null,
+    machine: host,
+    params,
+  }));
+  mkdirSync(join(params.out, '..'), { recursive: true });
+  writeFileSync(params.out, JSON.stringify(rows, null, 2) + '\n');
+
+  say('\n' + table(rows));
+  for (const r of rows) {
+    const notes: string[] = [];
+    if (Object.keys(r.errors).length > 0) notes.push(`errors ${JSON.stringify(r.errors)}`);
+    if (r.undrained > 0) notes.push(`${r.undrained} undelivered after drain`);
+    if (r.latencyLost > 0) notes.push(`${r.latencyLost} lost in the latency phase`);
+    if (r.duplicates > 0) notes.push(`${r.duplicates} duplicate deliveries`);
+    if (r.redisCpuUsPerMsg !== null) {
+      notes.push(`redis-server ${r.redisCpuUsPerMsg.toFixed(1)} µs CPU/msg`);
+    }
+    if (notes.length > 0) say(`${r.store}: ${notes.join('; ')}`);
+  }
+  if (params.profile) {
+    for (const file of readdirSync(ctx.profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+      say(`\nprofile ${file} (top self time):`);
+      say(formatSummary(summariseProfile(join(ctx.profileDir, file), 20)));
+    }
+  }
+  say(
+    `\nwrote ${params.out} in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+      (params.quick ? ' (quick mode: smoke figures only)' : ''),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`relay bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
