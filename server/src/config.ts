@@ -1,0 +1,324 @@
+/**
+ * Every setting of the relay, read from environment variables with a default each, validated
+ * with zod. A bad value is a startup error that names the variable (never its value, which may
+ * hold a Redis password) and the relay exits 1; it never runs on a half-understood config.
+ *
+ * {@link CONFIG_VARIABLES} is the table the README documents; keep the two in step.
+ */
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
+import type { StoreLimits } from './store/store.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+/** One documented environment variable. */
+export interface ConfigVariable {
+  /** The environment variable's name. */
+  readonly name: string;
+  /** Its default, as the text one would write in the environment; '' when unset by default. */
+  readonly default: string;
+  /** What it means, with its unit. */
+  readonly description: string;
+}
+
+/** Rate-limit, flow-control and abuse settings of the WebSocket relay. */
+export interface RelaySettings {
+  /** Sustained frames per second one connection may send. */
+  readonly connFramesPerSecond: number;
+  /** Frames one connection may send in a burst above the sustained rate. */
+  readonly connFrameBurst: number;
+  /** Sustained `send` frames per second to one mailbox, over all connections of this relay. */
+  readonly mailboxSendsPerSecond: number;
+  /** `send` frames to one mailbox allowed in a burst above the sustained rate. */
+  readonly mailboxSendBurst: number;
+  /** Most target mailboxes whose send rate is tracked at once; the least recent is evicted. */
+  readonly maxTrackedMailboxes: number;
+  /** Rate-limited frames within one flood window after which the connection is closed. */
+  readonly floodCloseAfter: number;
+  /** Invalid frames within one window after which the connection is closed. */
+  readonly maxInvalidFrames: number;
+  /** The window for `maxInvalidFrames` and `floodCloseAfter`, in ms. */
+  readonly abuseWindowMs: number;
+  /** Interval of WebSocket pings, in ms. */
+  readonly pingIntervalMs: number;
+  /** A connection with no pong for this long is terminated, in ms. */
+  readonly heartbeatTimeoutMs: number;
+  /** Delivered, unacknowledged messages per connection; more wait in the store. */
+  readonly maxInflight: number;
+  /** Above this many unsent bytes on a socket, no further deliveries are written to it. */
+  readonly maxBufferedBytes: number;
+  /** Above this many unsent bytes the client is not reading; it is closed (slow consumer). */
+  readonly slowConsumerBytes: number;
+}
+
+/** The relay's whole configuration. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** A single Redis node; absent with `redisClusterNodes` absent → the embedded MemoryStore. */
+  readonly redisUrl?: string;
+  /** Seed nodes of a Redis Cluster. */
+  readonly redisClusterNodes?: readonly string[];
+  readonly storeLimits: StoreLimits;
+  readonly relay: RelaySettings;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LogLevel;
+  /** Directory of the built client served over HTTP. */
+  readonly staticDir: string;
+}
+
+/** Thrown for an invalid configuration; the message lists each bad variable by name. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../client/dist', import.meta.url));
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a non-negative integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+  .refine((s) => URL.canParse(s), 'must be a URL');
+
+const DAY_SECONDS = 86_400;
+const YEAR_SECONDS = 365 * DAY_SECONDS;
+
+/**
+ * The variables: name, default, meaning, and the schema its text must pass. Order is the order
+ * of the README table.
+ */
+const VARIABLES = {
+  PORT: {
+    default: '8080',
+    description: 'TCP port for HTTP and the WebSocket relay (`/v1/ws`). 0 picks a free port.',
+    schema: int(0, 65_535),
+  },
+  HOST: {
+    default: '127.0.0.1',
+    description:
+      'Address to listen on. The default serves this machine only; containers set 0.0.0.0.',
+    schema: z.string().min(1),
+  },
+  REDIS_URL: {
+    default: '',
+    description:
+      'A single Redis node (`redis://host:6379`). Unset (and no cluster) → the embedded in-memory store.',
+    schema: redisUrl.optional(),
+  },
+  REDIS_CLUSTER_NODES: {
+    default: '',
+    description:
+      'Comma-separated seed nodes of a Redis Cluster (`redis://h1:7000,redis://h2:7001`). Excludes REDIS_URL.',
+    schema: z
+      .string()
+      .transform((s) => s.split(',').map((n) => n.trim()))
+      .pipe(z.array(redisUrl).min(1))
+      .optional(),
+  },
+  QUEUE_TTL_SECONDS: {
+    default: String(7 * DAY_SECONDS),
+    description: 'How long an unacknowledged message is kept for its recipient, in seconds.',
+    schema: int(1, YEAR_SECONDS),
+  },
+  MAX_QUEUED_PER_MAILBOX: {
+    default: '1000',
+    description: 'Most unacknowledged messages queued per mailbox; further sends get mailbox_full.',
+    schema: int(1, 1_000_000),
+  },
+  DEDUP_TTL_SECONDS: {
+    default: String(7 * DAY_SECONDS),
+    description:
+      'How long an acknowledged message id is remembered so that a late resend is not delivered again, in seconds.',
+    schema: int(1, YEAR_SECONDS),
+  },
+  PREKEY_TTL_SECONDS: {
+    default: String(30 * DAY_SECONDS),
+    description:
+      'How long a published prekey bundle and its one-time prekeys live without a new publish, in seconds.',
+    schema: int(1, YEAR_SECONDS),
+  },
+  MAX_ONE_TIME_PREKEYS: {
+    default: String(MAX_ONE_TIME_PREKEYS_STORED),
+    description: `Most one-time prekeys kept per mailbox (at most ${MAX_ONE_TIME_PREKEYS_STORED}, the protocol's bound).`,
+    schema: int(1, MAX_ONE_TIME_PREKEYS_STORED),
+  },
+  CONN_FRAMES_PER_SECOND: {
+    default: '100',
+    description: 'Sustained frames per second one connection may send; more get rate_limited.',
+    schema: int(1, 1_000_000),
+  },
+  CONN_FRAME_BURST: {
+    default: '200',
+    description: 'Frames one connection may send at once above the sustained rate.',
+    schema: int(1, 1_000_000),
+  },
+  MAILBOX_SENDS_PER_SECOND: {
+    default: '100',
+    description:
+      'Sustained messages per second to one mailbox through this relay; more get rate_limited.',
+    schema: int(1, 1_000_000),
+  },
+  MAILBOX_SEND_BURST: {
+    default: '200',
+    description: 'Messages to one mailbox allowed at once above the sustained rate.',
+    schema: int(1, 1_000_000),
+  },
+  MAX_TRACKED_MAILBOXES: {
+    default: '100000',
+    description:
+      'Most target mailboxes whose send rate is tracked at once (memory bound); the least recently used is forgotten.',
+    schema: int(1, 10_000_000),
+  },
+  FLOOD_CLOSE_AFTER: {
+    default: '400',
+    description:
+      'Rate-limited frames within ABUSE_WINDOW_MS after which the connection is closed (code 4001).',
+    schema: int(1, 1_000_000),
+  },
+  MAX_INVALID_FRAMES: {
+    default: '20',
+    description:
+      'Invalid frames within ABUSE_WINDOW_MS after which the connection is closed (code 4003).',
+    schema: int(1, 1_000_000),
+  },
+  ABUSE_WINDOW_MS: {
+    default: '60000',
+    description: 'Window for FLOOD_CLOSE_AFTER and MAX_INVALID_FRAMES, in ms.',
+    schema: int(1, 3_600_000),
+  },
+  PING_INTERVAL_MS: {
+    default: '30000',
+    description: 'Interval of WebSocket pings to every connection, in ms.',
+    schema: int(10, 3_600_000),
+  },
+  HEARTBEAT_TIMEOUT_MS: {
+    default: '45000',
+    description:
+      'A connection that has not answered a ping for this long is dropped, in ms (at least PING_INTERVAL_MS).',
+    schema: int(10, 7_200_000),
+  },
+  MAX_INFLIGHT: {
+    default: '256',
+    description:
+      'Delivered but unacknowledged messages per connection; the rest wait in the store until acks make room.',
+    schema: int(1, 100_000),
+  },
+  MAX_BUFFERED_BYTES: {
+    default: String(1024 * 1024),
+    description:
+      'Unsent bytes on a socket above which no more deliveries are written to it (they wait in the store).',
+    schema: int(1024, 1024 * 1024 * 1024),
+  },
+  SLOW_CONSUMER_BYTES: {
+    default: String(4 * 1024 * 1024),
+    description:
+      'Unsent bytes on a socket above which the client is closed as not reading (code 4002).',
+    schema: int(1024, 4 * 1024 * 1024 * 1024),
+  },
+  SHUTDOWN_GRACE_MS: {
+    default: '10000',
+    description:
+      'On SIGTERM/SIGINT, how long in-flight store operations may take before sockets are closed, in ms.',
+    schema: int(0, 600_000),
+  },
+  LOG_LEVEL: {
+    default: 'info',
+    description: `Log level: ${LOG_LEVELS.join(', ')}. Logs never contain addresses, ids, keys or envelopes.`,
+    schema: z.enum(LOG_LEVELS),
+  },
+  STATIC_DIR: {
+    default: '',
+    description: 'Directory of the built client to serve. Unset → client/dist of this checkout.',
+    schema: z.string().min(1).optional(),
+  },
+} as const;
+
+type VariableName = keyof typeof VARIABLES;
+
+/** The documented table of environment variables (for the README and its check). */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.entries(VARIABLES).map(
+  ([name, v]) => ({ name, default: v.default, description: v.description }),
+);
+
+type Parsed = { [K in VariableName]: z.output<(typeof VARIABLES)[K]['schema']> };
+
+/**
+ * Reads and validates the configuration. An empty variable counts as unset.
+ * @throws ConfigError naming every invalid variable.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Config {
+  const problems: string[] = [];
+  const parsed: Partial<Record<VariableName, unknown>> = {};
+  for (const [name, variable] of Object.entries(VARIABLES) as [
+    VariableName,
+    (typeof VARIABLES)[VariableName],
+  ][]) {
+    const raw = env[name];
+    const text =
+      raw === undefined || raw.trim() === '' ? variable.default || undefined : raw.trim();
+    const result = (variable.schema as z.ZodType).safeParse(text);
+    if (result.success) parsed[name] = result.data;
+    else problems.push(`${name}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const p = parsed as Parsed;
+
+  if (p.REDIS_URL !== undefined && p.REDIS_CLUSTER_NODES !== undefined) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one, not both');
+  }
+  if (p.HEARTBEAT_TIMEOUT_MS < p.PING_INTERVAL_MS) {
+    problems.push('HEARTBEAT_TIMEOUT_MS: must be at least PING_INTERVAL_MS');
+  }
+  if (p.SLOW_CONSUMER_BYTES <= p.MAX_BUFFERED_BYTES) {
+    problems.push('SLOW_CONSUMER_BYTES: must be greater than MAX_BUFFERED_BYTES');
+  }
+  if (p.DEDUP_TTL_SECONDS < p.QUEUE_TTL_SECONDS) {
+    // A resend of a message acked early could otherwise be stored and delivered a second time
+    // while the sender still retries it.
+    problems.push('DEDUP_TTL_SECONDS: must be at least QUEUE_TTL_SECONDS');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    port: p.PORT,
+    host: p.HOST,
+    ...(p.REDIS_URL === undefined ? {} : { redisUrl: p.REDIS_URL }),
+    ...(p.REDIS_CLUSTER_NODES === undefined ? {} : { redisClusterNodes: p.REDIS_CLUSTER_NODES }),
+    storeLimits: {
+      queueTtlSeconds: p.QUEUE_TTL_SECONDS,
+      maxQueuedPerMailbox: p.MAX_QUEUED_PER_MAILBOX,
+      dedupTtlSeconds: p.DEDUP_TTL_SECONDS,
+      prekeyTtlSeconds: p.PREKEY_TTL_SECONDS,
+      maxOneTimePrekeys: p.MAX_ONE_TIME_PREKEYS,
+    },
+    relay: {
+      connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
+      connFrameBurst: p.CONN_FRAME_BURST,
+      mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,
+      mailboxSendBurst: p.MAILBOX_SEND_BURST,
+      maxTrackedMailboxes: p.MAX_TRACKED_MAILBOXES,
+      floodCloseAfter: p.FLOOD_CLOSE_AFTER,
+      maxInvalidFrames: p.MAX_INVALID_FRAMES,
+      abuseWindowMs: p.ABUSE_WINDOW_MS,
+      pingIntervalMs: p.PING_INTERVAL_MS,
+      heartbeatTimeoutMs: p.HEARTBEAT_TIMEOUT_MS,
+      maxInflight: p.MAX_INFLIGHT,
+      maxBufferedBytes: p.MAX_BUFFERED_BYTES,
+      slowConsumerBytes: p.SLOW_CONSUMER_BYTES,
+    },
+    shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
+    logLevel: p.LOG_LEVEL,
+    staticDir: p.STATIC_DIR ?? DEFAULT_STATIC_DIR,
+  };
+}
