@@ -1,0 +1,101 @@
+/**
+ * Every key-derivation label of the crypto core, and the KDFs of Signal's Double Ratchet
+ * (revision 1, §5.2 "Recommended cryptographic algorithms"):
+ *
+ * - KDF_RK(rk, dh_out): HKDF-SHA256 with `rk` as salt, `dh_out` as input key material and an
+ *   application-specific info, giving 64 bytes: the new root key and a chain key.
+ * - KDF_CK(ck): HMAC-SHA256 keyed with `ck`, input 0x01 for the message key and 0x02 for the next
+ *   chain key.
+ * - The message key is expanded with HKDF into an XChaCha20-Poly1305 key and nonce. Deriving the
+ *   nonce (rather than drawing it) is safe because every message key is used exactly once, and it
+ *   saves a `randombytes_buf` call per message, which costs tens of microseconds in WASM.
+ *
+ * Labels carry the protocol version (`passage/v1/...`): a future v2 derives unrelated keys from
+ * the same secrets, so no key can be used under two protocol versions.
+ */
+import type { Primitives } from './primitives.js';
+import {
+  SHA256_BYTES,
+  XCHACHA20POLY1305_KEY_BYTES,
+  XCHACHA20POLY1305_NONCE_BYTES,
+} from './primitives.js';
+import { labelBytes } from './encoding.js';
+
+/** HKDF info strings and hash prefixes. Changing any of them changes the wire format. */
+export const KDF_LABELS = {
+  /** PQXDH: SK = HKDF(F ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] ‖ SS). */
+  pqxdh: 'passage/v1/pqxdh/x25519-sha256-mlkem768',
+  /** PQXDH associated data: hash of both identities and the KEM prekey. */
+  pqxdhAssociatedData: 'passage/v1/pqxdh/ad',
+  /** Double Ratchet KDF_RK. */
+  ratchetRoot: 'passage/v1/ratchet-root',
+  /** Message key → AEAD key and nonce. */
+  ratchetMessage: 'passage/v1/ratchet-message',
+  /** Sealed envelope: ephemeral-static DH → AEAD key and nonce. */
+  sealedEnvelope: 'passage/v1/sealed-envelope',
+  /** Signatures over an identity's X25519 key. */
+  identityKeySignature: 'passage/v1/sig/identity-x25519',
+  /** Signatures over a signed X25519 prekey. */
+  signedPrekeySignature: 'passage/v1/sig/signed-prekey-x25519',
+  /** Signatures over a signed ML-KEM-768 prekey (distinct from X25519 ones: no type confusion). */
+  kemPrekeySignature: 'passage/v1/sig/signed-prekey-mlkem768',
+  /** Signatures of an organization over its roster. */
+  rosterSignature: 'passage/v1/sig/roster',
+  /** Argon2id salt of the codename (domain separation, see codename.ts). */
+  codenameSalt: 'passage/v1/codename/salt',
+  codenameSigningSeed: 'passage/v1/codename/ed25519-seed',
+  codenameX25519Seed: 'passage/v1/codename/x25519-seed',
+  codenameMailboxKey: 'passage/v1/codename/mailbox-key',
+  /** Safety numbers (fingerprints). */
+  safetyNumber: 'passage/v1/safety-number',
+} as const;
+
+/** Root keys, chain keys and message keys are all 32 bytes. */
+export const ROOT_KEY_BYTES = 32;
+export const CHAIN_KEY_BYTES = 32;
+export const MESSAGE_KEY_BYTES = 32;
+
+const ZERO_SALT = new Uint8Array(SHA256_BYTES);
+const MESSAGE_KEY_INPUT = new Uint8Array([0x01]);
+const CHAIN_KEY_INPUT = new Uint8Array([0x02]);
+
+const RATCHET_ROOT_INFO = labelBytes(KDF_LABELS.ratchetRoot);
+const RATCHET_MESSAGE_INFO = labelBytes(KDF_LABELS.ratchetMessage);
+
+/** KDF_RK: (root key, DH output) → (next root key, chain key). */
+export function kdfRoot(
+  p: Primitives,
+  rootKey: Uint8Array,
+  dhOutput: Uint8Array,
+): { readonly rootKey: Uint8Array; readonly chainKey: Uint8Array } {
+  const out = p.hkdfSha256(dhOutput, rootKey, RATCHET_ROOT_INFO, ROOT_KEY_BYTES + CHAIN_KEY_BYTES);
+  return { rootKey: out.slice(0, ROOT_KEY_BYTES), chainKey: out.slice(ROOT_KEY_BYTES) };
+}
+
+/** KDF_CK: chain key → (next chain key, message key), HMAC-SHA256 with inputs 0x02 and 0x01. */
+export function kdfChain(
+  p: Primitives,
+  chainKey: Uint8Array,
+): { readonly chainKey: Uint8Array; readonly messageKey: Uint8Array } {
+  return {
+    chainKey: p.hmacSha256(chainKey, CHAIN_KEY_INPUT),
+    messageKey: p.hmacSha256(chainKey, MESSAGE_KEY_INPUT),
+  };
+}
+
+/** A message key expanded into the XChaCha20-Poly1305 key and nonce it is used with, once. */
+export function messageKeyMaterial(
+  p: Primitives,
+  messageKey: Uint8Array,
+): { readonly key: Uint8Array; readonly nonce: Uint8Array } {
+  const out = p.hkdfSha256(
+    messageKey,
+    ZERO_SALT,
+    RATCHET_MESSAGE_INFO,
+    XCHACHA20POLY1305_KEY_BYTES + XCHACHA20POLY1305_NONCE_BYTES,
+  );
+  return {
+    key: out.slice(0, XCHACHA20POLY1305_KEY_BYTES),
+    nonce: out.slice(XCHACHA20POLY1305_KEY_BYTES),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * A pairwise session between this device and one peer device: the ratchet, the handshake's
+ * associated data (which binds both identities), the peer's identity, and, on the initiator's
+ * side, the PQXDH initial message that accompanies every message until the peer has answered
+ * (so the peer can set up its side whichever message it gets first).
+ *
+ * The state serialises to versioned bytes and back (a coordinator keeps it encrypted at rest; a
+ * contact keeps it in memory). Decoding is strict: version first, exact lengths, flags 0 or 1,
+ * no trailing bytes, skipped keys within their bound.
+ *
+ *   0x01 ‖ peer identity (129) ‖ AD (32) ‖ base key (32) ‖ has-initial (1) [‖ initial (1263)]
+ *        ‖ ratchet: our secret (32) ‖ our public (32) ‖ has-remote (1) [‖ remote (32)]
+ *          ‖ root key (32) ‖ has-send (1) [‖ CKs (32)] ‖ has-receive (1) [‖ CKr (32)]
+ *          ‖ Ns (4) ‖ Nr (4) ‖ PN (4) ‖ skipped count (2) ‖ count × (dh (32) ‖ n (4) ‖ key (32))
+ */
+import { CryptoError, CryptoErrorCode } from './errors.js';
+import type { Primitives } from './primitives.js';
+import { SHA256_BYTES, X25519_KEY_BYTES } from './primitives.js';
+import { ByteReader, bytesEqual, concatBytes, expectVersion, u16, u32, u8 } from './encoding.js';
+import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, ROOT_KEY_BYTES } from './kdf.js';
+import type { DeviceIdentity, PrekeyBundle } from './identity.js';
+import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
+import type { X25519PublicKey } from './keys.js';
+import { asX25519PublicKey, asX25519SecretKey } from './keys.js';
+import type { RatchetState, SkippedKey } from './ratchet.js';
+import { MAX_SKIPPED_KEYS_TOTAL, Ratchet } from './ratchet.js';
+import type { PqxdhInitialMessage, PrekeyLookup } from './x3dh.js';
+import { PQXDH_INITIAL_BYTES, encodePqxdhInitial, initiatePqxdh, respondPqxdh } from './x3dh.js';
+
+export const SESSION_STATE_VERSION = 1;
+
+/** What `Session.encrypt` produces: the ratchet message, and the initial message while pending. */
+export interface SessionCiphertext {
+  readonly initial: Uint8Array | null;
+  readonly message: Uint8Array;
+}
+
+export class Session {
+  private constructor(
+    /** The peer device. */
+    readonly remote: PublicIdentity,
+    /** The handshake's AD (32 bytes), prefixed to every ratchet message's associated data. */
+    private readonly associatedData: Uint8Array,
+    /** The initiator's ephemeral key: identifies this handshake when an initial message repeats. */
+    readonly baseKey: X25519PublicKey,
+    private readonly ratchet: Ratchet,
+    private pendingInitial: Uint8Array | null,
+  ) {}
+
+  /** Starts a session as initiator, from a verified bundle (see `decodePrekeyBundle`). */
+  static initiate(p: Primitives, me: DeviceIdentity, bundle: PrekeyBundle): Session {
+    const hs = initiatePqxdh(p, me, bundle);
+    const ratchet = Ratchet.initiator(p, hs.sharedSecret, hs.remoteSignedPrekey);
+    return new Session(
+      bundle.identity,
+      hs.associatedData,
+      hs.initial.ephemeral,
+      ratchet,
+      encodePqxdhInitial(hs.initial),
+    );
+  }
+
+  /**
+   * The responder's session for an initial message. Nothing is stored by this call: the caller
+   * decrypts the accompanying ratchet message with the result and keeps the session (and
+   * consumes the one-time prekey) only if that succeeds.
+   */
+  static respond(
+    p: Primitives,
+    me: DeviceIdentity,
+    prekeys: PrekeyLookup,
+    initial: PqxdhInitialMessage,
+  ): Session {
+    const hs = respondPqxdh(p, me, prekeys, initial);
+    return new Session(
+      initial.initiator,
+      hs.associatedData,
+      initial.ephemeral,
+      Ratchet.responder(p, hs.sharedSecret, hs.signedPrekey),
+      null,
+    );
+  }
+
+  /** True while the peer has not answered (our messages still carry the initial message). */
+  get isPending(): boolean {
+    return this.pendingInitial !== null;
+  }
+
+  /** True once this side may send (a responder may only after decrypting a message). */
+  get canSend(): boolean {
+    return this.ratchet.canSend;
+  }
+
+  encrypt(plaintext: Uint8Array): SessionCiphertext {
+    const message = this.ratchet.encrypt(plaintext, this.associatedData);
+    return { initial: this.pendingInitial, message };
+  }
+
+  /** Decrypts a ratchet message; transactional (see `Ratchet.decrypt`). */
+  decrypt(message: Uint8Array): Uint8Array {
+    const plaintext = this.ratchet.decrypt(message, this.associatedData);
+    // The peer could only produce this message after processing our initial message.
+    this.pendingInitial = null;
+    return plaintext;
+  }
+
+  /** The versioned serialisation; contains secrets (encrypt it at rest). */
+  encode(): Uint8Array {
+    const s = this.ratchet.snapshot();
+    const optional = (v: Uint8Array | null): Uint8Array[] => (v === null ? [u8(0)] : [u8(1), v]);
+    return concatBytes(
+      u8(SESSION_STATE_VERSION),
+      this.remote.encode(),
+      this.associatedData,
+      this.baseKey,
+      ...optional(this.pendingInitial),
+      s.self.secretKey,
+      s.self.publicKey,
+      ...optional(s.remote),
+      s.rootKey,
+      ...optional(s.sendChainKey),
+      ...optional(s.receiveChainKey),
+      u32(s.sendCount),
+      u32(s.receiveCount),
+      u32(s.previousSendCount),
+      u16(s.skipped.length),
+      ...s.skipped.flatMap((k) => [k.dh, u32(k.n), k.messageKey]),
+    );
+  }
+
+  /** Strict decoding of `encode`'s output. */
+  static decode(p: Primitives, bytes: Uint8Array): Session {
+    const r = new ByteReader(bytes);
+    expectVersion(r, SESSION_STATE_VERSION);
+    const remote = PublicIdentity.decode(p, r.bytesN(PUBLIC_IDENTITY_BYTES));
+    const associatedData = r.bytesN(SHA256_BYTES);
+    const baseKey = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
+    const pendingInitial = r.flag() ? r.bytesN(PQXDH_INITIAL_BYTES) : null;
+    const secretKey = asX25519SecretKey(r.bytesN(X25519_KEY_BYTES));
+    const publicKey = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
+    const remoteKey = r.flag() ? asX25519PublicKey(r.bytesN(X25519_KEY_BYTES)) : null;
+    const rootKey = r.bytesN(ROOT_KEY_BYTES);
+    const sendChainKey = r.flag() ? r.bytesN(CHAIN_KEY_BYTES) : null;
+    const receiveChainKey = r.flag() ? r.bytesN(CHAIN_KEY_BYTES) : null;
+    const sendCount = r.u32();
+    const receiveCount = r.u32();
+    const previousSendCount = r.u32();
+    const skippedCount = r.u16();
+    if (skippedCount > MAX_SKIPPED_KEYS_TOTAL) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+    const skipped: SkippedKey[] = [];
+    for (let i = 0; i < skippedCount; i++) {
+      skipped.push({
+        dh: asX25519PublicKey(r.bytesN(X25519_KEY_BYTES)),
+        n: r.u32(),
+        messageKey: r.bytesN(MESSAGE_KEY_BYTES),
+      });
+    }
+    r.end();
+    // A stored key pair must be a key pair: catches corruption before it breaks the session.
+    if (!bytesEqual(p.x25519PublicKey(secretKey), publicKey)) {
+      throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+    }
+    const state: RatchetState = {
+      self: { secretKey, publicKey },
+      remote: remoteKey,
+      rootKey,
+      sendChainKey,
+      receiveChainKey,
+      sendCount,
+      receiveCount,
+      previousSendCount,
+      skipped,
+    };
+    return new Session(
+      remote,
+      associatedData,
+      baseKey,
+      Ratchet.fromState(p, state),
+      pendingInitial,
+    );
+  }
+}

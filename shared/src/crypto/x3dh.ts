@@ -1,0 +1,226 @@
+/**
+ * The handshake: X3DH with an ML-KEM-768 share, as Signal's PQXDH (revision 3) does.
+ *
+ * Initiator A, responder B. B published IK_B (Ed25519 + signed X25519), a signed X25519 prekey
+ * SPK_B, a signed ML-KEM-768 prekey PQSPK_B and maybe a one-time prekey OPK_B. A verifies both
+ * signatures (decodePrekeyBundle), draws an ephemeral EK_A and an encapsulation seed, and computes
+ *
+ *   DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)   [DH4 = DH(EK_A, OPK_B)]
+ *   (CT, SS) = ML-KEM-768.Encaps(PQSPK_B)
+ *   SK = HKDF-SHA256(ikm = 0xFF×32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] ‖ SS, salt = 0×32,
+ *                    info = "passage/v1/pqxdh/x25519-sha256-mlkem768", 32)
+ *   AD = SHA-256("passage/v1/pqxdh/ad" ‖ 0 ‖ IK_A ‖ IK_B ‖ kem id ‖ PQSPK_B)
+ *
+ * The 0xFF prefix is X3DH's: for X25519 it makes the input never collide with a valid
+ * Ed25519-derived secret prefix (§2.2 of the X3DH spec). AD goes into every ratchet message's
+ * associated data, so the session is bound to both identities (a forged sender cannot decrypt or
+ * be decrypted) and to the exact KEM key used. Any all-zero DH output aborts (`low_order`).
+ *
+ * The initial message, carried until the responder answers (encoding strict, version first):
+ *   0x01 ‖ IK_A (129, identity.ts) ‖ EK_A (32) ‖ spk id (4) ‖ kem id (4) ‖ has-opk (1)
+ *        ‖ opk id (4, zero when has-opk = 0) ‖ CT (1088)
+ */
+import { CryptoError, CryptoErrorCode } from './errors.js';
+import type { Primitives } from './primitives.js';
+import {
+  MLKEM768_CIPHERTEXT_BYTES,
+  MLKEM768_ENCAPS_SEED_BYTES,
+  SHA256_BYTES,
+  X25519_KEY_BYTES,
+} from './primitives.js';
+import {
+  ByteReader,
+  concatBytes,
+  expectVersion,
+  labelBytes,
+  labelPrefix,
+  u32,
+  u8,
+} from './encoding.js';
+import { KDF_LABELS } from './kdf.js';
+import type {
+  DeviceIdentity,
+  KemPrekey,
+  OneTimePrekey,
+  PrekeyBundle,
+  SignedPrekey,
+} from './identity.js';
+import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
+import type { MlKemPublicKey, X25519KeyPair, X25519PublicKey } from './keys.js';
+import { asX25519PublicKey, generateX25519KeyPair } from './keys.js';
+
+export const PQXDH_INITIAL_VERSION = 1;
+/** Bytes of an encoded initial message. */
+export const PQXDH_INITIAL_BYTES =
+  1 + PUBLIC_IDENTITY_BYTES + X25519_KEY_BYTES + 4 + 4 + 1 + 4 + MLKEM768_CIPHERTEXT_BYTES;
+/** The handshake's shared secret SK (the ratchet's first root key). */
+export const SHARED_SECRET_BYTES = 32;
+
+const F = new Uint8Array(X25519_KEY_BYTES).fill(0xff);
+const ZERO_SALT = new Uint8Array(SHA256_BYTES);
+const PQXDH_INFO = labelBytes(KDF_LABELS.pqxdh);
+const AD_PREFIX = labelPrefix(KDF_LABELS.pqxdhAssociatedData);
+
+/** What the initiator sends so that the responder can compute the same secret. */
+export interface PqxdhInitialMessage {
+  readonly initiator: PublicIdentity;
+  readonly ephemeral: X25519PublicKey;
+  readonly signedPrekeyId: number;
+  readonly kemPrekeyId: number;
+  readonly oneTimePrekeyId: number | null;
+  readonly kemCiphertext: Uint8Array;
+}
+
+export function encodePqxdhInitial(m: PqxdhInitialMessage): Uint8Array {
+  return concatBytes(
+    u8(PQXDH_INITIAL_VERSION),
+    m.initiator.encode(),
+    m.ephemeral,
+    u32(m.signedPrekeyId),
+    u32(m.kemPrekeyId),
+    u8(m.oneTimePrekeyId === null ? 0 : 1),
+    u32(m.oneTimePrekeyId ?? 0),
+    m.kemCiphertext,
+  );
+}
+
+/** Strict decoding; verifies the initiator identity's signature. */
+export function decodePqxdhInitial(p: Primitives, bytes: Uint8Array): PqxdhInitialMessage {
+  const r = new ByteReader(bytes);
+  expectVersion(r, PQXDH_INITIAL_VERSION);
+  const identityBytes = r.bytesN(PUBLIC_IDENTITY_BYTES);
+  const ephemeral = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
+  const signedPrekeyId = r.u32();
+  const kemPrekeyId = r.u32();
+  const hasOneTime = r.flag();
+  const oneTimeId = r.u32();
+  // One value, one encoding: an absent one-time prekey must carry id 0.
+  if (!hasOneTime && oneTimeId !== 0) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+  const kemCiphertext = r.bytesN(MLKEM768_CIPHERTEXT_BYTES);
+  r.end();
+  return {
+    initiator: PublicIdentity.decode(p, identityBytes),
+    ephemeral,
+    signedPrekeyId,
+    kemPrekeyId,
+    oneTimePrekeyId: hasOneTime ? oneTimeId : null,
+    kemCiphertext,
+  };
+}
+
+function deriveSecret(
+  p: Primitives,
+  dhs: readonly Uint8Array[],
+  kemSecret: Uint8Array,
+): Uint8Array {
+  return p.hkdfSha256(
+    concatBytes(F, ...dhs, kemSecret),
+    ZERO_SALT,
+    PQXDH_INFO,
+    SHARED_SECRET_BYTES,
+  );
+}
+
+function associatedData(
+  p: Primitives,
+  initiator: PublicIdentity,
+  responder: PublicIdentity,
+  kemPrekeyId: number,
+  kemPublicKey: MlKemPublicKey,
+): Uint8Array {
+  return p.sha256(
+    concatBytes(AD_PREFIX, initiator.encode(), responder.encode(), u32(kemPrekeyId), kemPublicKey),
+  );
+}
+
+/** The result of either side of the handshake. */
+export interface PqxdhResult {
+  readonly sharedSecret: Uint8Array;
+  readonly associatedData: Uint8Array;
+}
+
+/**
+ * The initiator's side. `bundle` must come from `decodePrekeyBundle` (signatures verified).
+ * Throws `low_order` if any DH is all zero.
+ */
+export function initiatePqxdh(
+  p: Primitives,
+  me: DeviceIdentity,
+  bundle: PrekeyBundle,
+): PqxdhResult & {
+  readonly initial: PqxdhInitialMessage;
+  readonly remoteSignedPrekey: X25519PublicKey;
+} {
+  const ephemeral: X25519KeyPair = generateX25519KeyPair(p);
+  const spk = bundle.signedPrekey.publicKey;
+  const dhs = [
+    p.x25519(me.dh.secretKey, spk),
+    p.x25519(ephemeral.secretKey, bundle.identity.dhKey),
+    p.x25519(ephemeral.secretKey, spk),
+  ];
+  if (bundle.oneTimePrekey !== null)
+    dhs.push(p.x25519(ephemeral.secretKey, bundle.oneTimePrekey.publicKey));
+  const { ciphertext, sharedSecret: kemSecret } = p.mlkem768Encapsulate(
+    bundle.kemPrekey.publicKey,
+    p.random.bytes(MLKEM768_ENCAPS_SEED_BYTES),
+  );
+  return {
+    sharedSecret: deriveSecret(p, dhs, kemSecret),
+    associatedData: associatedData(
+      p,
+      me.publicIdentity,
+      bundle.identity,
+      bundle.kemPrekey.id,
+      bundle.kemPrekey.publicKey,
+    ),
+    remoteSignedPrekey: spk,
+    initial: {
+      initiator: me.publicIdentity,
+      ephemeral: ephemeral.publicKey,
+      signedPrekeyId: bundle.signedPrekey.id,
+      kemPrekeyId: bundle.kemPrekey.id,
+      oneTimePrekeyId: bundle.oneTimePrekey?.id ?? null,
+      kemCiphertext: ciphertext,
+    },
+  };
+}
+
+/** The responder's secrets, looked up by the ids the initial message names. */
+export interface PrekeyLookup {
+  findSignedPrekey(id: number): SignedPrekey | undefined;
+  findKemPrekey(id: number): KemPrekey | undefined;
+  findOneTimePrekey(id: number): OneTimePrekey | undefined;
+}
+
+/**
+ * The responder's side. Throws `unknown_prekey` when a named prekey is not (or no longer) held,
+ * `low_order` on an all-zero DH. A wrong KEM ciphertext is not detected here (ML-KEM's implicit
+ * rejection yields an unrelated secret): the first ratchet message then fails to authenticate,
+ * and the caller must not consume the one-time prekey until it has.
+ */
+export function respondPqxdh(
+  p: Primitives,
+  me: DeviceIdentity,
+  prekeys: PrekeyLookup,
+  initial: PqxdhInitialMessage,
+): PqxdhResult & { readonly signedPrekey: X25519KeyPair } {
+  const spk = prekeys.findSignedPrekey(initial.signedPrekeyId);
+  const kem = prekeys.findKemPrekey(initial.kemPrekeyId);
+  const opk =
+    initial.oneTimePrekeyId === null ? null : prekeys.findOneTimePrekey(initial.oneTimePrekeyId);
+  if (spk === undefined || kem === undefined || opk === undefined) {
+    throw new CryptoError(CryptoErrorCode.UNKNOWN_PREKEY);
+  }
+  const dhs = [
+    p.x25519(spk.keyPair.secretKey, initial.initiator.dhKey),
+    p.x25519(me.dh.secretKey, initial.ephemeral),
+    p.x25519(spk.keyPair.secretKey, initial.ephemeral),
+  ];
+  if (opk !== null) dhs.push(p.x25519(opk.keyPair.secretKey, initial.ephemeral));
+  const kemSecret = p.mlkem768Decapsulate(kem.keyPair.secretKey, initial.kemCiphertext);
+  return {
+    sharedSecret: deriveSecret(p, dhs, kemSecret),
+    associatedData: associatedData(p, initial.initiator, me.publicIdentity, kem.id, kem.publicKey),
+    signedPrekey: spk.keyPair,
+  };
+}
