@@ -1,0 +1,79 @@
+/**
+ * Input checks and bounds shared by both backends, so that a bad input fails with the same
+ * `CryptoError` code whichever backend runs. Nothing here touches a crypto library.
+ */
+import { CryptoError, CryptoErrorCode, requireBytes } from './errors.js';
+import { SHA256_BYTES } from './primitives.js';
+import type { Argon2idParams } from './primitives.js';
+
+/** HKDF-SHA256 output bound (RFC 5869 §2.3: L ≤ 255 × HashLen). */
+export const HKDF_SHA256_MAX_OUTPUT_BYTES = 255 * SHA256_BYTES;
+
+/** Argon2id salt length. libsodium's `crypto_pwhash` takes exactly 16 bytes; noble takes any
+ * length ≥ 8, so both backends insist on 16 to agree. */
+export const ARGON2ID_SALT_BYTES = 16;
+/** Smallest Argon2id output libsodium produces (`crypto_pwhash_BYTES_MIN`). */
+export const ARGON2ID_MIN_OUTPUT_BYTES = 16;
+/** Our bound on Argon2id output; derivations need far less. */
+export const ARGON2ID_MAX_OUTPUT_BYTES = 1024;
+/** Smallest memory Argon2id allows with one lane (8 × parallelism KiB). */
+export const ARGON2ID_MIN_MEMORY_KIB = 8;
+/** Our bound on Argon2id memory: 256 MiB, well below what a browser's WebAssembly memory can
+ * grow to, and 8× the codename default. */
+export const ARGON2ID_MAX_MEMORY_KIB = 256 * 1024;
+/** Our bound on Argon2id passes. */
+export const ARGON2ID_MAX_ITERATIONS = 64;
+/** Argon2id parallelism. libsodium's `crypto_pwhash` always uses one lane; so does noble here. */
+export const ARGON2ID_PARALLELISM = 1;
+
+/** Largest `upperBound` accepted by `RandomSource.uniform` (libsodium's `randombytes_uniform`
+ * takes a uint32). */
+export const UNIFORM_MAX_UPPER_BOUND = 2 ** 32 - 1;
+
+function requireIntegerIn(value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value)) throw new CryptoError(CryptoErrorCode.BAD_LENGTH);
+  if (value < min || value > max) throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
+}
+
+/** Checks an HKDF-SHA256 output length: an integer in [0, 8160]. */
+export function checkHkdfLength(length: number): void {
+  requireIntegerIn(length, 0, HKDF_SHA256_MAX_OUTPUT_BYTES);
+}
+
+/** Checks Argon2id inputs against the bounds above. */
+export function checkArgon2id(
+  password: Uint8Array,
+  salt: Uint8Array,
+  params: Argon2idParams,
+): void {
+  requireBytes(password);
+  requireBytes(salt, ARGON2ID_SALT_BYTES);
+  requireIntegerIn(params.iterations, 1, ARGON2ID_MAX_ITERATIONS);
+  requireIntegerIn(params.memoryKiB, ARGON2ID_MIN_MEMORY_KIB, ARGON2ID_MAX_MEMORY_KIB);
+  requireIntegerIn(params.outputBytes, ARGON2ID_MIN_OUTPUT_BYTES, ARGON2ID_MAX_OUTPUT_BYTES);
+}
+
+/** Checks a `uniform` upper bound: an integer in [1, 2³² − 1]. */
+export function checkUniformBound(upperBound: number): void {
+  requireIntegerIn(upperBound, 1, UNIFORM_MAX_UPPER_BOUND);
+}
+
+/** Checks a byte count asked of a random source: a non-negative safe integer. */
+export function checkByteCount(n: number): void {
+  requireIntegerIn(n, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** Constant-time-in-content equality of two byte arrays (length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/** True when every byte is zero, without branching on the content. */
+export function isAllZero(bytes: Uint8Array): boolean {
+  let acc = 0;
+  for (const byte of bytes) acc |= byte;
+  return acc === 0;
+}
