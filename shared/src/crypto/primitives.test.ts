@@ -77,7 +77,7 @@ describe.each(BACKENDS)('primitives on %s', (name, load) => {
 
     it('reaches the RFC 7748 §5.2 values after 1 and 1,000 iterations', () => {
       let k: Uint8Array = hex('0900000000000000000000000000000000000000000000000000000000000000');
-      let u = k.slice();
+      let u: Uint8Array = k.slice();
       for (let i = 1; i <= 1000; i++) {
         const next = p.x25519(k, u);
         u = k;
