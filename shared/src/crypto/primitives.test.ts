@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { shake256 } from '@noble/hashes/sha3.js';
 import { CryptoErrorCode } from './errors.js';
 import type { CryptoErrorCode as Code } from './errors.js';
+import { loadNobleBackend } from './noble.js';
 import { loadSodiumBackend } from './sodium.js';
 import type { Primitives } from './primitives.js';
 
@@ -42,6 +43,7 @@ function codeOf(operation: () => unknown): Code {
 
 const BACKENDS: ReadonlyArray<readonly [string, () => Promise<Primitives>]> = [
   ['libsodium', loadSodiumBackend],
+  ['noble', loadNobleBackend],
 ];
 
 describe.each(BACKENDS)('primitives on %s', (name, load) => {
