@@ -60,6 +60,11 @@ export function assertValidLimits(limits: StoreLimits): void {
   }
 }
 
+/** What every operation on a closed store returns. */
+function closedError(): Promise<never> {
+  return Promise.reject(new StoreError('unavailable'));
+}
+
 export class MemoryStore implements Store {
   readonly #limits: StoreLimits;
   readonly #clock: () => number;
@@ -88,7 +93,7 @@ export class MemoryStore implements Store {
   }
 
   enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     const now = this.#clock();
     const box = this.#mailboxes.get(mailbox);
     if (box !== undefined) {
@@ -104,7 +109,7 @@ export class MemoryStore implements Store {
   }
 
   peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     const box = this.#liveMailbox(mailbox);
     const out: QueuedEnvelope[] = [];
     if (box === undefined || limit <= 0) return Promise.resolve(out);
@@ -116,7 +121,7 @@ export class MemoryStore implements Store {
   }
 
   ack(mailbox: string, ids: readonly string[]): Promise<void> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     const box = this.#liveMailbox(mailbox);
     if (box === undefined) return Promise.resolve();
     const rememberUntil = this.#clock() + this.#limits.dedupTtlSeconds * 1000;
@@ -130,7 +135,7 @@ export class MemoryStore implements Store {
   }
 
   subscribe(mailbox: string): Promise<void> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     // Recorded only so that the interface behaves alike; no other instance can publish here.
     this.#subscribed.add(mailbox);
     return Promise.resolve();
@@ -149,14 +154,15 @@ export class MemoryStore implements Store {
     bundle: PrekeyBundle,
     oneTime: readonly OneTimePrekey[],
   ): Promise<number> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     const now = this.#clock();
     const current = this.#liveDirectory(mailbox, now);
     const held = current?.oneTime ?? new Map<number, string>();
     // A one-time prekey whose id is already held replaces it (a retried publish is idempotent),
     // so the total counts distinct ids.
-    let total = held.size;
-    for (const key of oneTime) if (!held.has(key.id)) total += 1;
+    const added = new Set<number>();
+    for (const key of oneTime) if (!held.has(key.id)) added.add(key.id);
+    const total = held.size + added.size;
     if (total > this.#limits.maxOneTimePrekeys) {
       return Promise.reject(new StoreError('prekeys_full'));
     }
@@ -170,7 +176,7 @@ export class MemoryStore implements Store {
   }
 
   fetchPrekeys(mailbox: string): Promise<FetchedBundle | null> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     const dir = this.#liveDirectory(mailbox, this.#clock());
     if (dir === undefined) return Promise.resolve(null);
     let lowest: number | undefined;
@@ -188,7 +194,7 @@ export class MemoryStore implements Store {
   }
 
   countPrekeys(mailbox: string): Promise<number> {
-    this.#assertOpen();
+    if (this.#closed) return closedError();
     return Promise.resolve(this.#liveDirectory(mailbox, this.#clock())?.oneTime.size ?? 0);
   }
 
@@ -222,10 +228,6 @@ export class MemoryStore implements Store {
   /** Mailboxes and directory entries currently held (expired ones until swept); for tests. */
   dangerousTestOnlySize(): { mailboxes: number; directory: number } {
     return { mailboxes: this.#mailboxes.size, directory: this.#directory.size };
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new StoreError('unavailable');
   }
 
   #newMailbox(mailbox: string): Mailbox {

@@ -1,0 +1,89 @@
+/**
+ * Every Redis key and channel name RedisStore uses, in one place (as SecureDrop keeps its Redis
+ * key names as named constants). See docs/adr/0001-redis-store-layout.md for why the layout is
+ * what it is.
+ *
+ * All names live under {@link KEY_NAMESPACE}. Every key and the channel of one mailbox carry the
+ * hash tag `{<mailbox>}`, so they hash to the same Redis Cluster slot: one Lua script can touch
+ * all of them, and the sharded pub/sub channel lives on the shard that runs that script.
+ *
+ *   passage:v1:{<mb>}:q    ZSET  message id → expiry (µs since epoch); queue order
+ *   passage:v1:{<mb>}:e    HASH  message id → envelope (canonical base64url)
+ *   passage:v1:{<mb>}:d    ZSET  acknowledged id → end of its dedup window (µs)
+ *   passage:v1:{<mb>}:pk   HASH  i → identity, s → signed prekey, x → expiry (µs)
+ *   passage:v1:{<mb>}:otk  ZSET  "<id>.<key>" with score id; one-time prekeys
+ *   passage:v1:{<mb>}:ch   sharded pub/sub channel of enqueue notifications
+ *
+ * Every key is written with a TTL (PEXPIRE in the same script that writes it).
+ */
+
+/** Version-scoped prefix of every key and channel; a layout change bumps the version. */
+export const KEY_NAMESPACE = 'passage:v1:';
+
+/** Suffixes after the hash tag. */
+export const KEY_SUFFIX = {
+  queue: ':q',
+  envelopes: ':e',
+  dedup: ':d',
+  prekeyBundle: ':pk',
+  oneTimePrekeys: ':otk',
+  channel: ':ch',
+} as const;
+
+/**
+ * Mailbox ids are base64url (the relay checks them against the protocol schema before they get
+ * here). The store checks again because a `{` or `}` in a mailbox would change the hash tag and
+ * a `:` could collide with another mailbox's key: the key layout must not depend on a caller
+ * remembering to validate.
+ */
+const MAILBOX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** True when `mailbox` can be used in a key (base64url, 1–128 characters). */
+export function isKeySafeMailbox(mailbox: string): boolean {
+  return MAILBOX_PATTERN.test(mailbox);
+}
+
+/** `passage:v1:{<mailbox>}`: the prefix every key of one mailbox starts with. */
+export function mailboxTag(mailbox: string): string {
+  return `${KEY_NAMESPACE}{${mailbox}}`;
+}
+
+/** The queue keys one enqueue/peek/ack script touches, in the order the scripts take them. */
+export function queueKeys(mailbox: string): [queue: string, envelopes: string, dedup: string] {
+  const tag = mailboxTag(mailbox);
+  return [tag + KEY_SUFFIX.queue, tag + KEY_SUFFIX.envelopes, tag + KEY_SUFFIX.dedup];
+}
+
+/** The prekey directory keys of one mailbox. */
+export function prekeyKeys(mailbox: string): [bundle: string, oneTime: string] {
+  const tag = mailboxTag(mailbox);
+  return [tag + KEY_SUFFIX.prekeyBundle, tag + KEY_SUFFIX.oneTimePrekeys];
+}
+
+/** The sharded pub/sub channel that carries enqueue notifications for `mailbox`. */
+export function mailboxChannel(mailbox: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.channel;
+}
+
+const CHANNEL_PREFIX_LENGTH = KEY_NAMESPACE.length + 1; // 'passage:v1:{'
+const CHANNEL_SUFFIX_LENGTH = 1 + KEY_SUFFIX.channel.length; // '}:ch'
+
+/** The mailbox a channel name from {@link mailboxChannel} belongs to, or null if it is not one. */
+export function mailboxOfChannel(channel: string): string | null {
+  if (
+    channel.length <= CHANNEL_PREFIX_LENGTH + CHANNEL_SUFFIX_LENGTH ||
+    !channel.startsWith(KEY_NAMESPACE + '{') ||
+    !channel.endsWith('}' + KEY_SUFFIX.channel)
+  ) {
+    return null;
+  }
+  const mailbox = channel.slice(CHANNEL_PREFIX_LENGTH, channel.length - CHANNEL_SUFFIX_LENGTH);
+  return isKeySafeMailbox(mailbox) ? mailbox : null;
+}
+
+/** Every key this store writes matches this SCAN pattern (used by the no-TTL audit test). */
+export const ALL_KEYS_PATTERN = `${KEY_NAMESPACE}*`;
+
+/** Separator in notification payloads and one-time prekey members. Never in base64url. */
+export const FIELD_SEPARATOR = ' ';
+export const PREKEY_MEMBER_SEPARATOR = '.';

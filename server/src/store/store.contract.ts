@@ -1,0 +1,410 @@
+/**
+ * The contract every Store implementation passes: memory.test.ts and redis.test.ts (one node and
+ * a cluster) run this same suite. Expiry is tested by moving a clock the implementation reads
+ * (a fake clock for MemoryStore, an offset added to Redis's TIME for RedisStore), never by
+ * sleeping, so the suite is deterministic on a loaded machine.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { StoreError, type Store, type StoreErrorCode, type StoreLimits } from './store.js';
+
+/** A store made for one test, and the handle that moves its clock forward. */
+export interface StoreUnderTest {
+  readonly store: Store;
+  /** Moves the time the store sees forward by `ms`. */
+  readonly advance: (ms: number) => void;
+}
+
+export type MakeStore = (limits: StoreLimits) => Promise<StoreUnderTest>;
+
+/** Small limits so bounds are reached quickly; TTLs in seconds as StoreLimits has them. */
+export const CONTRACT_LIMITS: StoreLimits = {
+  queueTtlSeconds: 60,
+  maxQueuedPerMailbox: 5,
+  dedupTtlSeconds: 30,
+  prekeyTtlSeconds: 120,
+  maxOneTimePrekeys: 10,
+};
+
+/** A fresh mailbox id (32 random bytes, base64url) so tests on one Redis never collide. */
+export function newMailbox(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function newMessageId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function newEnvelope(bytes = 48): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StoreError);
+  expect((err as StoreError).code).toBe(code);
+}
+
+export function runStoreContract(name: string, makeStore: MakeStore): void {
+  describe(`${name} (store contract)`, () => {
+    const made: Store[] = [];
+    const make = async (limits: StoreLimits = CONTRACT_LIMITS) => {
+      const handle = await makeStore(limits);
+      made.push(handle.store);
+      return handle;
+    };
+    afterEach(async () => {
+      await Promise.all(made.splice(0).map((s) => s.close()));
+    });
+
+    describe('queue', () => {
+      it('returns stored for a new id and peeks envelopes oldest first', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const msgs = [1, 2, 3].map(() => ({ id: newMessageId(), env: newEnvelope() }));
+        for (const m of msgs) expect(await store.enqueue(mb, m.id, m.env)).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual(msgs);
+      });
+
+      it('keeps arrival order for many envelopes enqueued concurrently', async () => {
+        const { store } = await make({ ...CONTRACT_LIMITS, maxQueuedPerMailbox: 50 });
+        const mb = newMailbox();
+        const msgs = Array.from({ length: 40 }, () => ({ id: newMessageId(), env: newEnvelope() }));
+        // Issued in order without awaiting: the store must keep the order it received them in.
+        const results = await Promise.all(msgs.map((m) => store.enqueue(mb, m.id, m.env)));
+        expect(results.every((r) => r === 'stored')).toBe(true);
+        expect(await store.peek(mb, 50)).toEqual(msgs);
+      });
+
+      it('returns at most `limit` envelopes, the oldest', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const ids = [1, 2, 3, 4].map(() => newMessageId());
+        for (const id of ids) await store.enqueue(mb, id, newEnvelope());
+        expect((await store.peek(mb, 2)).map((m) => m.id)).toEqual(ids.slice(0, 2));
+      });
+
+      it('removes nothing when peeking', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, newMessageId(), newEnvelope());
+        const first = await store.peek(mb, 10);
+        expect(await store.peek(mb, 10)).toEqual(first);
+        expect(first).toHaveLength(1);
+      });
+
+      it('deletes acknowledged envelopes and keeps the others in order', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const ids = [1, 2, 3].map(() => newMessageId());
+        for (const id of ids) await store.enqueue(mb, id, newEnvelope());
+        await store.ack(mb, [ids[0] as string, ids[2] as string]);
+        expect((await store.peek(mb, 10)).map((m) => m.id)).toEqual([ids[1]]);
+      });
+
+      it('keeps mailboxes apart', async () => {
+        const { store } = await make();
+        const a = newMailbox();
+        const b = newMailbox();
+        const id = newMessageId();
+        await store.enqueue(a, id, 'AAAA');
+        expect(await store.enqueue(b, id, 'BBBB')).toBe('stored');
+        expect(await store.peek(a, 10)).toEqual([{ id, env: 'AAAA' }]);
+        expect(await store.peek(b, 10)).toEqual([{ id, env: 'BBBB' }]);
+      });
+
+      it('stores a large envelope unchanged', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const env = newEnvelope(65_536);
+        await store.enqueue(mb, 'big', env);
+        expect(await store.peek(mb, 1)).toEqual([{ id: 'big', env }]);
+      });
+
+      it('answers duplicate for an id that is queued, and keeps the first envelope', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const id = newMessageId();
+        await store.enqueue(mb, id, 'first');
+        expect(await store.enqueue(mb, id, 'second')).toBe('duplicate');
+        expect(await store.peek(mb, 10)).toEqual([{ id, env: 'first' }]);
+      });
+
+      it('answers duplicate for a resend after ack, and does not queue it again', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const id = newMessageId();
+        await store.enqueue(mb, id, 'x1');
+        await store.ack(mb, [id]);
+        expect(await store.enqueue(mb, id, 'x1')).toBe('duplicate');
+        expect(await store.peek(mb, 10)).toEqual([]);
+      });
+
+      it('ignores an ack of an unknown id', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const id = newMessageId();
+        await store.enqueue(mb, id, 'kept');
+        await expect(store.ack(mb, [newMessageId()])).resolves.toBeUndefined();
+        await expect(store.ack(newMailbox(), [id])).resolves.toBeUndefined();
+        expect(await store.peek(mb, 10)).toEqual([{ id, env: 'kept' }]);
+      });
+
+      it('treats a second ack of the same id as harmless', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const id = newMessageId();
+        await store.enqueue(mb, id, 'once');
+        await store.ack(mb, [id]);
+        await expect(store.ack(mb, [id, id])).resolves.toBeUndefined();
+        expect(await store.peek(mb, 10)).toEqual([]);
+      });
+
+      it('ignores an ack with no ids', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'a', 'env');
+        await expect(store.ack(mb, [])).resolves.toBeUndefined();
+        expect(await store.peek(mb, 10)).toHaveLength(1);
+      });
+
+      it('does not remember an id acknowledged before it was ever sent', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const id = newMessageId();
+        await store.ack(mb, [id]);
+        expect(await store.enqueue(mb, id, 'later')).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual([{ id, env: 'later' }]);
+      });
+
+      it('returns nothing for a mailbox that has nothing, or for a limit of 0', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.peek(mb, 10)).toEqual([]);
+        await store.enqueue(mb, 'a', 'env');
+        expect(await store.peek(mb, 0)).toEqual([]);
+        expect(await store.peek(mb, -1)).toEqual([]);
+      });
+
+      it('refuses a send beyond the bound with mailbox_full and stores nothing', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const ids = Array.from({ length: CONTRACT_LIMITS.maxQueuedPerMailbox }, newMessageId);
+        for (const id of ids) expect(await store.enqueue(mb, id, 'e')).toBe('stored');
+        const refused = newMessageId();
+        await expectStoreError(store.enqueue(mb, refused, 'e'), 'mailbox_full');
+        const queued = (await store.peek(mb, 100)).map((m) => m.id);
+        expect(queued).toEqual(ids);
+        // Nothing of the refused send was kept, not even its id: once there is room it is stored.
+        await store.ack(mb, [ids[0] as string]);
+        expect(await store.enqueue(mb, refused, 'e')).toBe('stored');
+      });
+
+      it('answers duplicate, not mailbox_full, for a resend into a full mailbox', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const ids = Array.from({ length: CONTRACT_LIMITS.maxQueuedPerMailbox }, newMessageId);
+        for (const id of ids) await store.enqueue(mb, id, 'e');
+        expect(await store.enqueue(mb, ids[2] as string, 'e')).toBe('duplicate');
+      });
+
+      it('drops an envelope after queueTtlSeconds', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'old', 'e');
+        advance(30_000);
+        await store.enqueue(mb, 'young', 'e');
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 - 30_000 + 1);
+        expect(await store.peek(mb, 10)).toEqual([{ id: 'young', env: 'e' }]);
+      });
+
+      it('does not count expired envelopes against the bound', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        for (let i = 0; i < CONTRACT_LIMITS.maxQueuedPerMailbox; i += 1) {
+          await store.enqueue(mb, `m${i}`, 'e');
+        }
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 + 1);
+        expect(await store.enqueue(mb, 'fresh', 'e')).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual([{ id: 'fresh', env: 'e' }]);
+      });
+
+      it('stores again an id whose envelope expired unacknowledged', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'id', 'v1');
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 + 1);
+        expect(await store.enqueue(mb, 'id', 'v2')).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual([{ id: 'id', env: 'v2' }]);
+      });
+
+      it('forgets an acknowledged id after dedupTtlSeconds, not before', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'id', 'v1');
+        await store.ack(mb, ['id']);
+        advance(CONTRACT_LIMITS.dedupTtlSeconds * 1000 - 1_000);
+        expect(await store.enqueue(mb, 'id', 'v1')).toBe('duplicate');
+        advance(1_001);
+        expect(await store.enqueue(mb, 'id', 'v2')).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual([{ id: 'id', env: 'v2' }]);
+      });
+
+      it('does not acknowledge (or remember) an envelope that already expired', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'id', 'v1');
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 + 1);
+        await store.ack(mb, ['id']);
+        expect(await store.enqueue(mb, 'id', 'v2')).toBe('stored');
+      });
+    });
+
+    describe('prekey directory', () => {
+      const bundle = { identity: 'IDENTITY', signedPrekey: 'SIGNED' };
+      const keys = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({ id: from + i, key: `k${from + i}` }));
+
+      it('publishes a bundle and hands out one-time prekeys lowest id first', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.publishPrekeys(mb, bundle, [...keys(5, 2), ...keys(1, 2)])).toBe(4);
+        expect(await store.countPrekeys(mb)).toBe(4);
+        expect(await store.fetchPrekeys(mb)).toEqual({ ...bundle, oneTime: { id: 1, key: 'k1' } });
+        expect(await store.fetchPrekeys(mb)).toEqual({ ...bundle, oneTime: { id: 2, key: 'k2' } });
+        expect(await store.countPrekeys(mb)).toBe(2);
+      });
+
+      it('returns the bundle with no one-time prekey once they are used up', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 1));
+        await store.fetchPrekeys(mb);
+        expect(await store.fetchPrekeys(mb)).toEqual({ ...bundle, oneTime: null });
+        expect(await store.countPrekeys(mb)).toBe(0);
+      });
+
+      it('replaces the bundle and adds to the one-time prekeys on a new publish', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 3));
+        const next = { identity: 'IDENTITY', signedPrekey: 'SIGNED2' };
+        expect(await store.publishPrekeys(mb, next, keys(10, 2))).toBe(5);
+        expect(await store.fetchPrekeys(mb)).toEqual({ ...next, oneTime: { id: 1, key: 'k1' } });
+      });
+
+      it('never hands out the same one-time prekey twice under concurrent fetches', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(100, 10));
+        const fetched = await Promise.all(Array.from({ length: 25 }, () => store.fetchPrekeys(mb)));
+        const ids = fetched.map((f) => f?.oneTime?.id).filter((id) => id !== undefined);
+        expect(ids).toHaveLength(10);
+        expect(new Set(ids).size).toBe(10);
+        expect(fetched.filter((f) => f !== null && f.oneTime === null)).toHaveLength(15);
+      });
+
+      it('keeps exactly maxOneTimePrekeys', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.publishPrekeys(mb, bundle, keys(1, 10))).toBe(10);
+      });
+
+      it('refuses a publish past maxOneTimePrekeys with prekeys_full and stores nothing', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 8));
+        const other = { identity: 'OTHER', signedPrekey: 'OTHER' };
+        await expectStoreError(store.publishPrekeys(mb, other, keys(20, 3)), 'prekeys_full');
+        expect(await store.countPrekeys(mb)).toBe(8);
+        expect(await store.fetchPrekeys(mb)).toEqual({ ...bundle, oneTime: { id: 1, key: 'k1' } });
+      });
+
+      it('refuses a first publish that alone passes maxOneTimePrekeys', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await expectStoreError(store.publishPrekeys(mb, bundle, keys(1, 11)), 'prekeys_full');
+        expect(await store.fetchPrekeys(mb)).toBeNull();
+      });
+
+      it('counts a republished one-time prekey id once (a retried publish is idempotent)', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 6));
+        expect(await store.publishPrekeys(mb, bundle, keys(1, 6))).toBe(6);
+        expect(await store.publishPrekeys(mb, bundle, keys(5, 6))).toBe(10);
+      });
+
+      it('returns null and a count of 0 for a mailbox that never published', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.fetchPrekeys(mb)).toBeNull();
+        expect(await store.countPrekeys(mb)).toBe(0);
+      });
+
+      it('keeps prekey directories of different mailboxes apart', async () => {
+        const { store } = await make();
+        const a = newMailbox();
+        await store.publishPrekeys(a, bundle, keys(1, 2));
+        expect(await store.fetchPrekeys(newMailbox())).toBeNull();
+        expect(await store.countPrekeys(a)).toBe(2);
+      });
+
+      it('expires the bundle and its one-time prekeys after prekeyTtlSeconds', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 3));
+        advance(CONTRACT_LIMITS.prekeyTtlSeconds * 1000 - 1_000);
+        expect(await store.countPrekeys(mb)).toBe(3);
+        advance(1_001);
+        expect(await store.fetchPrekeys(mb)).toBeNull();
+        expect(await store.countPrekeys(mb)).toBe(0);
+        // A publish after expiry starts afresh: the expired one-time prekeys are not revived.
+        expect(await store.publishPrekeys(mb, bundle, keys(50, 1))).toBe(1);
+        expect(await store.fetchPrekeys(mb)).toEqual({
+          ...bundle,
+          oneTime: { id: 50, key: 'k50' },
+        });
+      });
+
+      it('extends the expiry of all one-time prekeys on a new publish', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 2));
+        advance(CONTRACT_LIMITS.prekeyTtlSeconds * 1000 - 1_000);
+        await store.publishPrekeys(mb, bundle, []);
+        advance(2_000);
+        expect(await store.countPrekeys(mb)).toBe(2);
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('refuses limits that are not positive integers', async () => {
+        await expect(make({ ...CONTRACT_LIMITS, queueTtlSeconds: 0 })).rejects.toThrow(RangeError);
+        await expect(make({ ...CONTRACT_LIMITS, maxQueuedPerMailbox: 1.5 })).rejects.toThrow(
+          RangeError,
+        );
+      });
+
+      it('reports ready while open and accepts subscribe and unsubscribe', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        store.onRemote(() => {});
+        expect(store.health().ready).toBe(true);
+        await store.subscribe(mb);
+        await store.unsubscribe(mb);
+        await store.unsubscribe(mb);
+      });
+
+      it('fails operations with unavailable after close', async () => {
+        const { store } = await make();
+        await store.close();
+        expect(store.health().ready).toBe(false);
+        await expectStoreError(store.enqueue(newMailbox(), 'id', 'e'), 'unavailable');
+      });
+    });
+  });
+}
