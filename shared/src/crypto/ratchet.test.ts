@@ -82,7 +82,7 @@ describe('Double Ratchet', () => {
 
   it('accepts a message exactly MAX_SKIP ahead', () => {
     const { alice, bob } = pair();
-    let last = new Uint8Array();
+    let last: Uint8Array = new Uint8Array();
     for (let i = 0; i <= MAX_SKIP; i++) last = alice.encrypt(text('x'), AD);
     expect(read(bob.decrypt(last, AD))).toBe('x');
     expect(bob.snapshot().skipped).toHaveLength(MAX_SKIP);
@@ -121,7 +121,7 @@ describe('Double Ratchet', () => {
 
   it('rejects a message more than MAX_SKIP ahead without deriving keys', () => {
     const { alice, bob } = pair();
-    let last = new Uint8Array();
+    let last: Uint8Array = new Uint8Array();
     for (let i = 0; i <= MAX_SKIP + 1; i++) last = alice.encrypt(text('x'), AD);
     expectRejected(bob, last, 'too_many_skipped');
   });
@@ -199,7 +199,7 @@ describe('Double Ratchet', () => {
     const firsts: Uint8Array[] = [];
     const rounds = Math.ceil(MAX_SKIPPED_KEYS_TOTAL / MAX_SKIP) + 1;
     for (let round = 0; round < rounds; round++) {
-      let last = new Uint8Array();
+      let last: Uint8Array = new Uint8Array();
       for (let i = 0; i <= MAX_SKIP; i++) {
         last = alice.encrypt(text(`r${round}.${i}`), AD);
         if (i === 0) firsts.push(last);

@@ -1,0 +1,160 @@
+/**
+ * Multi-device messaging: one pairwise session per device pair, and one message encrypted for a
+ * list of devices (fan-out). `DeviceSessions` is what a device (a contact's page, a coordinator's
+ * browser) holds: its identity, its prekeys (for the responder side) and a session per peer
+ * device. It turns plaintext into sealed envelopes and envelopes back into plaintext.
+ *
+ * Sender binding: the identity named inside an envelope only selects a session. A ratchet
+ * message must then authenticate under that session's associated data, which the handshake bound
+ * to both identities, so naming someone else as the sender fails (`decrypt_failed`). For an
+ * initial message the named sender must equal the handshake's initiator, and the handshake's
+ * DH1 needs that identity's X25519 secret.
+ *
+ * Who may receive is decided by the caller, from a roster verified with roster.ts: fan-out
+ * encrypts to exactly the identities it is given and never to one it learnt from the network.
+ */
+import { CryptoError, CryptoErrorCode } from './errors.js';
+import type { Primitives } from './primitives.js';
+import { bytesEqual, toHex } from './encoding.js';
+import { openEnvelope, sealEnvelope } from './envelope.js';
+import type { DeviceIdentity, PrekeyBundle, PublicIdentity } from './identity.js';
+import { Session } from './session.js';
+import type { PrekeyLookup } from './x3dh.js';
+import { decodePqxdhInitial } from './x3dh.js';
+
+/** The responder side's prekeys: lookups for the handshake, and deletion of used one-time keys. */
+export interface ResponderPrekeys extends PrekeyLookup {
+  consumeOneTimePrekey(id: number): void;
+}
+
+/** An envelope for one device. */
+export interface AddressedEnvelope {
+  readonly recipient: PublicIdentity;
+  readonly envelope: Uint8Array;
+}
+
+/** A decrypted message and the device that sent it (authenticated by its session). */
+export interface ReceivedMessage {
+  readonly sender: PublicIdentity;
+  readonly plaintext: Uint8Array;
+}
+
+/**
+ * Handshakes remembered to reject a replayed initial message whose session has since been
+ * replaced (it would otherwise start the old session again). Oldest forgotten first.
+ */
+export const MAX_REMEMBERED_HANDSHAKES = 1000;
+
+export class DeviceSessions {
+  private readonly sessions = new Map<string, Session>();
+  private readonly seenBaseKeys = new Set<string>();
+
+  constructor(
+    private readonly p: Primitives,
+    readonly identity: DeviceIdentity,
+    private readonly prekeys: ResponderPrekeys | null,
+  ) {}
+
+  /** The session with a peer device, if any. */
+  session(peer: PublicIdentity): Session | undefined {
+    const s = this.sessions.get(peer.id);
+    return s !== undefined && s.remote.equals(peer) ? s : undefined;
+  }
+
+  /** Starts (or restarts) a session as initiator from a verified bundle. */
+  startSession(bundle: PrekeyBundle): Session {
+    const session = Session.initiate(this.p, this.identity, bundle);
+    this.sessions.set(bundle.identity.id, session);
+    return session;
+  }
+
+  /** Adds a session restored from its serialisation (`Session.decode`). */
+  restoreSession(session: Session): void {
+    this.sessions.set(session.remote.id, session);
+  }
+
+  /** Every session, for serialisation (`Session.encode`). */
+  allSessions(): readonly Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Encrypts for one device with an existing session. Throws `no_session` otherwise. */
+  encryptFor(recipient: PublicIdentity, plaintext: Uint8Array): Uint8Array {
+    const session = this.session(recipient);
+    if (session === undefined || !session.canSend)
+      throw new CryptoError(CryptoErrorCode.NO_SESSION);
+    const { initial, message } = session.encrypt(plaintext);
+    return sealEnvelope(this.p, recipient, {
+      sender: this.identity.publicIdentity,
+      initial,
+      message,
+    });
+  }
+
+  /**
+   * Encrypts one message for every device in `recipients` (each through its own pairwise
+   * session). A device without a session gets one from `bundleFor` (a verified bundle). All or
+   * nothing: if any device has neither a usable session nor a bundle, `no_session` is thrown
+   * before anything is encrypted.
+   */
+  fanOut(
+    recipients: readonly PublicIdentity[],
+    plaintext: Uint8Array,
+    bundleFor: (device: PublicIdentity) => PrekeyBundle | undefined = () => undefined,
+  ): AddressedEnvelope[] {
+    const bundles = new Map<string, PrekeyBundle>();
+    for (const device of recipients) {
+      if (this.session(device)?.canSend === true) continue;
+      const bundle = bundleFor(device);
+      if (bundle === undefined || !bundle.identity.equals(device)) {
+        throw new CryptoError(CryptoErrorCode.NO_SESSION);
+      }
+      bundles.set(device.id, bundle);
+    }
+    for (const bundle of bundles.values()) this.startSession(bundle);
+    return recipients.map((recipient) => ({
+      recipient,
+      envelope: this.encryptFor(recipient, plaintext),
+    }));
+  }
+
+  /**
+   * Opens and decrypts an envelope. Transactional: on any failure no session, prekey or replay
+   * record changes. Throws `decrypt_failed` for a forged sender, `no_session` for a message in a
+   * session we do not have, `replay` for a message (or handshake) already processed, and the
+   * codes of `openEnvelope`, `Ratchet.decrypt` and `respondPqxdh`.
+   */
+  decrypt(envelope: Uint8Array): ReceivedMessage {
+    const content = openEnvelope(this.p, this.identity, envelope);
+    const sender = content.sender;
+
+    if (content.initial === null) {
+      const session = this.session(sender);
+      if (session === undefined) throw new CryptoError(CryptoErrorCode.NO_SESSION);
+      return { sender, plaintext: session.decrypt(content.message) };
+    }
+
+    const initial = decodePqxdhInitial(this.p, content.initial);
+    if (!initial.initiator.equals(sender)) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    const existing = this.session(sender);
+    if (existing !== undefined && bytesEqual(existing.baseKey, initial.ephemeral)) {
+      // A further message of a handshake we already answered.
+      return { sender, plaintext: existing.decrypt(content.message) };
+    }
+    const baseKeyId = toHex(initial.ephemeral);
+    if (this.seenBaseKeys.has(baseKeyId)) throw new CryptoError(CryptoErrorCode.REPLAY);
+    if (this.prekeys === null) throw new CryptoError(CryptoErrorCode.NO_SESSION);
+    const session = Session.respond(this.p, this.identity, this.prekeys, initial);
+    const plaintext = session.decrypt(content.message);
+    // Authenticated: commit the session, use up the one-time prekey, remember the handshake.
+    this.sessions.set(sender.id, session);
+    if (initial.oneTimePrekeyId !== null)
+      this.prekeys.consumeOneTimePrekey(initial.oneTimePrekeyId);
+    this.seenBaseKeys.add(baseKeyId);
+    if (this.seenBaseKeys.size > MAX_REMEMBERED_HANDSHAKES) {
+      const oldest = this.seenBaseKeys.values().next().value;
+      if (oldest !== undefined) this.seenBaseKeys.delete(oldest);
+    }
+    return { sender, plaintext };
+  }
+}

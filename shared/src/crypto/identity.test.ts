@@ -1,0 +1,178 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
+import {
+  DeviceIdentity,
+  DevicePrekeys,
+  ONE_TIME_PREKEY_BYTES,
+  PUBLIC_IDENTITY_BYTES,
+  PublicIdentity,
+  SIGNED_PREKEY_PART_BYTES,
+  SIGNED_PREKEY_ROTATION_SECONDS,
+  decodePrekeyBundle,
+} from './identity.js';
+import type { Primitives } from './primitives.js';
+import { loadSodiumBackend } from './sodium.js';
+
+let p: Primitives;
+beforeAll(async () => {
+  p = await loadSodiumBackend();
+});
+
+const NOW = 1_800_000_000;
+
+function device(): { id: DeviceIdentity; prekeys: DevicePrekeys } {
+  const id = DeviceIdentity.generate(p);
+  return { id, prekeys: DevicePrekeys.create(p, id, NOW) };
+}
+
+function publication(d: ReturnType<typeof device>) {
+  const oneTime = d.prekeys.addOneTimePrekeys(2);
+  const pub = d.prekeys.publication(oneTime);
+  return { identity: pub.identity, signedPrekey: pub.signedPrekey, oneTime: pub.oneTime[0]! };
+}
+
+function flip(bytes: Uint8Array, index: number): Uint8Array {
+  const out = bytes.slice();
+  out[index]! ^= 0x01;
+  return out;
+}
+
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+};
+
+describe('device identity and prekey bundle', () => {
+  it('derives the same identity from the same seeds', () => {
+    const a = DeviceIdentity.fromSeeds(p, new Uint8Array(32).fill(1), new Uint8Array(32).fill(2));
+    const b = DeviceIdentity.fromSeeds(p, new Uint8Array(32).fill(1), new Uint8Array(32).fill(2));
+    expect(a.publicIdentity.encode()).toEqual(b.publicIdentity.encode());
+  });
+
+  it('encodes a public identity in 129 bytes and decodes it back', () => {
+    const { id } = device();
+    const bytes = id.publicIdentity.encode();
+    expect(bytes.length).toBe(PUBLIC_IDENTITY_BYTES);
+    expect(PublicIdentity.decode(p, bytes).equals(id.publicIdentity)).toBe(true);
+  });
+
+  it('publishes parts that fit the relay limits', () => {
+    const pub = publication(device());
+    expect(pub.identity.length).toBeLessThanOrEqual(MAX_PREKEY_PART_BYTES);
+    expect(pub.signedPrekey.length).toBe(SIGNED_PREKEY_PART_BYTES);
+    expect(pub.signedPrekey.length).toBeLessThanOrEqual(MAX_PREKEY_PART_BYTES);
+    expect(pub.oneTime.key.length).toBe(ONE_TIME_PREKEY_BYTES);
+    expect(pub.oneTime.key.length).toBeLessThanOrEqual(MAX_ONE_TIME_PREKEY_BYTES);
+  });
+
+  it('decodes and verifies a published bundle, with and without a one-time prekey', () => {
+    const d = device();
+    const pub = publication(d);
+    const bundle = decodePrekeyBundle(p, pub);
+    expect(bundle.identity.equals(d.id.publicIdentity)).toBe(true);
+    expect(bundle.signedPrekey.id).toBe(d.prekeys.currentSignedPrekey.id);
+    expect(bundle.oneTimePrekey?.id).toBe(pub.oneTime.id);
+    expect(decodePrekeyBundle(p, { ...pub, oneTime: null }).oneTimePrekey).toBeNull();
+  });
+
+  it('rejects an identity whose X25519 key is not signed by its signing key', () => {
+    const bytes = device().id.publicIdentity.encode();
+    expect(codeOf(() => PublicIdentity.decode(p, flip(bytes, 40)))).toBe('bad_signature');
+    expect(codeOf(() => PublicIdentity.decode(p, flip(bytes, 100)))).toBe('bad_signature');
+  });
+
+  it('rejects an identity with an unknown version, a missing byte or a trailing byte', () => {
+    const bytes = device().id.publicIdentity.encode();
+    const v2 = bytes.slice();
+    v2[0] = 2;
+    expect(codeOf(() => PublicIdentity.decode(p, v2))).toBe('unsupported_version');
+    expect(codeOf(() => PublicIdentity.decode(p, bytes.slice(0, -1)))).toBe('bad_encoding');
+    expect(codeOf(() => PublicIdentity.decode(p, new Uint8Array([...bytes, 0])))).toBe(
+      'bad_encoding',
+    );
+    expect(codeOf(() => PublicIdentity.decode(p, new Uint8Array(0)))).toBe('bad_encoding');
+  });
+
+  it('rejects a bundle whose signed prekey signature does not verify', () => {
+    const pub = publication(device());
+    // Byte 9 is the first byte of the X25519 prekey; 41 is in its signature.
+    for (const i of [1, 5, 9, 41]) {
+      expect(
+        codeOf(() => decodePrekeyBundle(p, { ...pub, signedPrekey: flip(pub.signedPrekey, i) })),
+      ).toBe('bad_signature');
+    }
+  });
+
+  it('rejects a bundle whose ML-KEM prekey or its signature was changed', () => {
+    const pub = publication(device());
+    for (const i of [105, 109, 113, 600, 1300, SIGNED_PREKEY_PART_BYTES - 1]) {
+      expect(
+        codeOf(() => decodePrekeyBundle(p, { ...pub, signedPrekey: flip(pub.signedPrekey, i) })),
+      ).toBe('bad_signature');
+    }
+  });
+
+  it('rejects signed prekeys of one device presented under another identity', () => {
+    const a = publication(device());
+    const b = publication(device());
+    expect(codeOf(() => decodePrekeyBundle(p, { ...a, signedPrekey: b.signedPrekey }))).toBe(
+      'bad_signature',
+    );
+  });
+
+  it('rejects a signed prekey part with an unknown version, truncation or a trailing byte', () => {
+    const pub = publication(device());
+    const v0 = pub.signedPrekey.slice();
+    v0[0] = 0;
+    expect(codeOf(() => decodePrekeyBundle(p, { ...pub, signedPrekey: v0 }))).toBe(
+      'unsupported_version',
+    );
+    expect(
+      codeOf(() => decodePrekeyBundle(p, { ...pub, signedPrekey: pub.signedPrekey.slice(0, -1) })),
+    ).toBe('bad_encoding');
+    expect(
+      codeOf(() =>
+        decodePrekeyBundle(p, { ...pub, signedPrekey: new Uint8Array([...pub.signedPrekey, 0]) }),
+      ),
+    ).toBe('bad_encoding');
+  });
+
+  it('rejects a one-time prekey of the wrong length or version', () => {
+    const pub = publication(device());
+    const key = pub.oneTime.key;
+    const bad = (k: Uint8Array) =>
+      codeOf(() => decodePrekeyBundle(p, { ...pub, oneTime: { id: 1, key: k } }));
+    expect(bad(key.slice(0, -1))).toBe('bad_encoding');
+    expect(bad(new Uint8Array([...key, 0]))).toBe('bad_encoding');
+    const v9 = key.slice();
+    v9[0] = 9;
+    expect(bad(v9)).toBe('unsupported_version');
+  });
+
+  it('rotates the signed prekeys when due and keeps the previous ones for one rotation', () => {
+    const d = device();
+    const first = d.prekeys.currentSignedPrekey;
+    const firstKem = d.prekeys.currentKemPrekey;
+    expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS - 1)).toBe(false);
+    expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS)).toBe(true);
+    expect(d.prekeys.currentSignedPrekey.id).toBe(first.id + 1);
+    expect(d.prekeys.findSignedPrekey(first.id)).toBe(first);
+    expect(d.prekeys.findKemPrekey(firstKem.id)).toBe(firstKem);
+    d.prekeys.rotate(NOW + 2 * SIGNED_PREKEY_ROTATION_SECONDS);
+    expect(d.prekeys.findSignedPrekey(first.id)).toBeUndefined();
+    expect(d.prekeys.findKemPrekey(firstKem.id)).toBeUndefined();
+  });
+
+  it('forgets a one-time prekey once consumed', () => {
+    const d = device();
+    const [k] = d.prekeys.addOneTimePrekeys(1);
+    expect(d.prekeys.findOneTimePrekey(k!.id)).toBe(k);
+    d.prekeys.consumeOneTimePrekey(k!.id);
+    expect(d.prekeys.findOneTimePrekey(k!.id)).toBeUndefined();
+    expect(d.prekeys.oneTimeCount).toBe(0);
+  });
+});
