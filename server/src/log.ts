@@ -227,6 +227,8 @@ export function createLogger(options: LoggerOptions): Logger {
         },
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    // Synchronous: lines are few (nothing is logged per message), and a fatal line written
+    // just before process.exit must not be lost in a buffer.
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

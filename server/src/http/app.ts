@@ -1,0 +1,105 @@
+/**
+ * The HTTP side of the relay: the static client, `/healthz` and `/readyz`, and the headers that
+ * make the page hard to attack and leave nothing behind: a strict CSP with no third-party
+ * origin and no inline script, `Cache-Control: no-store` on every response, no referrer, no
+ * cookies. Requests are not logged: an access log is a list of who talked to whom.
+ */
+import { join } from 'node:path';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from '../log.js';
+
+/**
+ * The Content-Security-Policy, exactly. `'wasm-unsafe-eval'` lets libsodium's WebAssembly
+ * compile without allowing JavaScript `eval`.
+ */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none';script-src 'self' 'wasm-unsafe-eval';style-src 'self';img-src 'self';" +
+  "connect-src 'self';font-src 'self';base-uri 'none';form-action 'none';frame-ancestors 'none'";
+
+export interface AppOptions {
+  /** Directory of the built client (index.html and assets). */
+  readonly staticDir: string;
+  /** True while the relay should get traffic: store reachable and not shutting down. */
+  readonly isReady: () => boolean;
+  readonly logger: Logger;
+}
+
+/** Builds the express app. WebSocket upgrades are handled by the relay, not here. */
+export function createApp(options: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  // Nothing derived from proxy headers (X-Forwarded-For, …) is trusted or used.
+  app.set('trust proxy', false);
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          scriptSrc: ["'self'", "'wasm-unsafe-eval'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          connectSrc: ["'self'"],
+          fontSrc: ["'self'"],
+          baseUri: ["'none'"],
+          formAction: ["'none'"],
+          frameAncestors: ["'none'"],
+        },
+      },
+      referrerPolicy: { policy: 'no-referrer' },
+      xFrameOptions: { action: 'deny' },
+    }),
+  );
+  app.use((_req, res, next) => {
+    // Nothing the relay serves may be kept by a browser or a proxy: a seized phone's cache
+    // must not show that the page was visited.
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = options.isReady();
+    res.status(ready ? 200 : 503).json({ ready });
+  });
+
+  app.use(
+    express.static(options.staticDir, {
+      cacheControl: false,
+      etag: false,
+      lastModified: false,
+      dotfiles: 'ignore',
+      index: 'index.html',
+      fallthrough: true,
+    }),
+  );
+  // Single-page app: any other GET is the page itself (express 5 path syntax).
+  const index = join(options.staticDir, 'index.html');
+  app.get('/{*splat}', (_req, res, next) => {
+    res.sendFile(index, { cacheControl: false, etag: false, lastModified: false }, (err) => {
+      if (err !== undefined) next();
+    });
+  });
+
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('Not found');
+  });
+  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+    const status =
+      typeof (err as { status?: unknown }).status === 'number'
+        ? (err as { status: number }).status
+        : 500;
+    if (status >= 500) options.logger.error({ err }, 'http request failed');
+    res
+      .status(status)
+      .type('text/plain')
+      .send(status >= 500 ? 'Internal error' : 'Bad request');
+  };
+  app.use(onError);
+  return app;
+}

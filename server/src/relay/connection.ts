@@ -1,0 +1,616 @@
+/**
+ * One WebSocket connection to the relay: the challenge, frame dispatch, rate limits, and
+ * delivery with flow control. Never decrypts; envelopes stay the base64url text they came in.
+ *
+ * Delivery. The store holds every envelope until it is acknowledged; a connection only decides
+ * what to *send* when. It keeps the ids it sent and that are not yet acknowledged (in flight),
+ * at most `maxInflight`. While the store may hold envelopes this connection has not sent
+ * (`backlog`: right after auth, or after a live envelope was held back because the connection
+ * was full or its socket backed up), live envelopes are not sent directly (that would overtake
+ * older ones); instead acknowledgements that bring the in-flight count under the low watermark
+ * trigger a refill: a `peek` of the oldest envelopes, sending those not already in flight.
+ * While a refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill
+ * peeks once more when it returns, so nothing that arrives meanwhile is lost.
+ */
+import type { RawData, WebSocket } from 'ws';
+import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
+import type { ClientFrameOf } from '@passage/shared/protocol/frames';
+import { fromBase64url } from '@passage/shared/protocol/base64url';
+import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
+import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
+import {
+  encodeDeliverFrame,
+  encodeFrame,
+  errorFrame,
+  parseClientFrame,
+} from '@passage/shared/protocol/parse';
+import type { RelaySettings } from '../config.js';
+import type { Logger } from '../log.js';
+import { StoreError, type Store } from '../store/store.js';
+import { newNonce, verifyChallenge } from './auth.js';
+import type { Hub, Recipient } from './hub.js';
+import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
+
+/** What a connection needs from the relay that owns it. */
+export interface RelayContext {
+  readonly store: Store;
+  readonly hub: Hub;
+  readonly logger: Logger;
+  readonly settings: RelaySettings;
+  /** Send and prekey-fetch rate per target mailbox, shared by all connections. */
+  readonly mailboxLimiter: KeyedRateLimiter;
+  /** True from the moment shutdown begins. */
+  readonly shuttingDown: boolean;
+  /** Brackets every store operation so that shutdown can wait for them. */
+  opStarted(): void;
+  opFinished(): void;
+  /** Called once when the socket has closed. */
+  connectionClosed(connection: Connection): void;
+}
+
+const enum Phase {
+  /** Challenge sent; may send, fetch prekeys and authenticate. */
+  Open,
+  /** Signature verified; the store subscription is being set up. */
+  Authenticating,
+  Authenticated,
+  Closed,
+}
+
+const OPEN = 1; // WebSocket.OPEN, without importing the value for one constant.
+const V = PROTOCOL_VERSION;
+/** First delay after a failed refill peek, in ms; doubles up to the maximum. */
+const REFILL_RETRY_MIN_MS = 500;
+const REFILL_RETRY_MAX_MS = 30_000;
+
+function storeErrorCode(err: unknown): ErrorCode | undefined {
+  if (!(err instanceof StoreError)) return undefined;
+  switch (err.code) {
+    case 'unavailable':
+      return ErrorCode.UNAVAILABLE;
+    case 'overloaded':
+      return ErrorCode.OVERLOADED;
+    case 'mailbox_full':
+      return ErrorCode.MAILBOX_FULL;
+    case 'prekeys_full':
+      return ErrorCode.PREKEYS_FULL;
+    default:
+      return undefined;
+  }
+}
+
+export class Connection implements Recipient {
+  readonly #ws: WebSocket;
+  readonly #ctx: RelayContext;
+  readonly #settings: RelaySettings;
+  #phase = Phase.Open;
+  /** The unused challenge; cleared by a failed or successful auth (single use). */
+  #nonce: Buffer | undefined;
+  #mailbox: string | undefined;
+  readonly #frames: TokenBucket;
+
+  // Abuse accounting: strikes within the current window.
+  #invalid = 0;
+  #invalidSinceMs = 0;
+  #limited = 0;
+  #limitedSinceMs = 0;
+
+  // Delivery state (see the module comment).
+  #inflight: Set<string> | undefined;
+  #backlog = false;
+  #refilling = false;
+  #peekAgain = false;
+  /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
+  #ackedDuringPeek: Set<string> | undefined;
+  #refillRetry: NodeJS.Timeout | undefined;
+  #refillAttempt = 0;
+
+  // Heartbeat and slow-consumer state.
+  #lastPongMs: number;
+  #lastBuffered = 0;
+  #stalledTicks = 0;
+
+  constructor(ws: WebSocket, ctx: RelayContext, nowMs: number) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+    this.#settings = ctx.settings;
+    this.#frames = new TokenBucket(
+      ctx.settings.connFramesPerSecond,
+      ctx.settings.connFrameBurst,
+      nowMs,
+    );
+    this.#lastPongMs = nowMs;
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.#lastPongMs = performance.now();
+    });
+    ws.on('close', () => this.#onClose());
+    // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
+    // socket itself with the right code; without a listener the error would crash the process.
+    ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
+    this.#nonce = newNonce();
+    this.#write(`{"v":${V},"t":"challenge","nonce":"${this.#nonce.toString('base64url')}"}`);
+  }
+
+  /** True once authenticated (for tests and metrics). */
+  get authenticated(): boolean {
+    return this.#phase === Phase.Authenticated;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Incoming frames
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#phase === Phase.Closed || this.#ws.readyState !== OPEN) return;
+    const now = performance.now();
+    try {
+      const allowed = this.#frames.take(now);
+      if (isBinary) {
+        this.#reject(ErrorCode.BINARY_NOT_SUPPORTED, undefined, now);
+        return;
+      }
+      // With ws's default binaryType ('nodebuffer') a message is always one Buffer.
+      const parsed = parseClientFrame((data as Buffer).toString());
+      if (!parsed.ok) {
+        this.#reject(parsed.error.code, parsed.error.rid, now);
+        return;
+      }
+      const frame = parsed.value;
+      const rid = frame.t === 'ack' ? undefined : frame.rid;
+      if (!allowed) {
+        this.#rateLimited(rid, now);
+        return;
+      }
+      switch (frame.t) {
+        case 'send':
+          if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
+            this.#rateLimited(rid, now);
+            return;
+          }
+          void this.#guard(this.#send(frame), rid, frame.t);
+          return;
+        case 'ack':
+          if (this.#phase !== Phase.Authenticated) {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, undefined, now);
+            return;
+          }
+          void this.#guard(this.#ack(frame.ids), undefined, frame.t);
+          return;
+        case 'ping':
+          this.#write(`{"v":${V},"t":"pong","rid":${frame.rid}}`);
+          return;
+        case 'auth':
+          if (this.#phase !== Phase.Open) {
+            this.#reject(ErrorCode.ALREADY_AUTHENTICATED, rid, now);
+            return;
+          }
+          void this.#guard(this.#auth(frame, now), rid, frame.t);
+          return;
+        case 'prekeys.publish':
+        case 'prekeys.status':
+          if (this.#phase !== Phase.Authenticated) {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
+            return;
+          }
+          void this.#guard(this.#prekeysOwn(frame), rid, frame.t);
+          return;
+        case 'prekeys.fetch':
+          // Each fetch spends one of the owner's one-time prekeys: limited like sends.
+          if (!this.#ctx.mailboxLimiter.take(frame.mailbox, now)) {
+            this.#rateLimited(rid, now);
+            return;
+          }
+          void this.#guard(this.#prekeysFetch(frame), rid, frame.t);
+          return;
+      }
+    } catch (err) {
+      this.#internal(err, undefined, 'message');
+    }
+  }
+
+  /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
+  async #guard(work: Promise<void>, rid: number | undefined, frameType: string): Promise<void> {
+    try {
+      await work;
+    } catch (err) {
+      this.#internal(err, rid, frameType);
+    }
+  }
+
+  #internal(err: unknown, rid: number | undefined, frameType: string): void {
+    this.#ctx.logger.error({ err, frameType }, 'frame handler failed');
+    this.#error(ErrorCode.INTERNAL, rid);
+  }
+
+  async #auth(frame: ClientFrameOf<'auth'>, now: number): Promise<void> {
+    const nonce = this.#nonce;
+    const pk = fromBase64url(frame.pk);
+    const sig = fromBase64url(frame.sig);
+    if (nonce === undefined || pk === undefined || sig === undefined) {
+      this.#reject(ErrorCode.AUTH_FAILED, frame.rid, now);
+      return;
+    }
+    if (!verifyChallenge(pk, frame.pk, sig, nonce)) {
+      this.#nonce = undefined; // single use: a failed attempt spends it
+      this.#reject(ErrorCode.AUTH_FAILED, frame.rid, now);
+      return;
+    }
+    if (this.#ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
+      return;
+    }
+    const mailbox = mailboxIdFromPublicKey(pk);
+    this.#phase = Phase.Authenticating;
+    this.#ctx.opStarted();
+    try {
+      // Subscribe first, then peek (in #refill): the other order misses an envelope enqueued
+      // on another instance between the two.
+      await this.#ctx.hub.add(mailbox, this);
+    } catch (err) {
+      // Verified, but the store could not be reached: the nonce stays valid, so the client
+      // may retry the same auth frame on this connection.
+      if (this.#phase === Phase.Authenticating) this.#phase = Phase.Open;
+      this.#storeFailed(err, frame.rid, 'auth');
+      return;
+    } finally {
+      this.#ctx.opFinished();
+    }
+    if (this.#phase !== Phase.Authenticating) {
+      // Closed while subscribing.
+      this.#ctx.hub.remove(mailbox, this);
+      return;
+    }
+    this.#nonce = undefined;
+    this.#mailbox = mailbox;
+    this.#phase = Phase.Authenticated;
+    this.#inflight = new Set();
+    this.#write(`{"v":${V},"t":"authed","rid":${frame.rid},"mailbox":"${mailbox}"}`);
+    this.#backlog = true;
+    this.#maybeRefill();
+  }
+
+  async #send(frame: ClientFrameOf<'send'>): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
+      return;
+    }
+    ctx.opStarted();
+    let result;
+    try {
+      result = await ctx.store.enqueue(frame.to, frame.id, frame.env);
+    } catch (err) {
+      this.#storeFailed(err, frame.rid, 'send');
+      return;
+    } finally {
+      ctx.opFinished();
+    }
+    // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
+    // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
+    if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
+    this.#write(`{"v":${V},"t":"stored","rid":${frame.rid},"id":"${frame.id}"}`);
+  }
+
+  async #ack(ids: readonly string[]): Promise<void> {
+    const ctx = this.#ctx;
+    const mailbox = this.#mailbox;
+    if (mailbox === undefined) return;
+    if (ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, undefined);
+      return;
+    }
+    let failed = false;
+    ctx.opStarted();
+    try {
+      await ctx.store.ack(mailbox, ids);
+    } catch (err) {
+      failed = true;
+      this.#storeFailed(err, undefined, 'ack');
+    } finally {
+      ctx.opFinished();
+    }
+    const inflight = this.#inflight;
+    if (inflight === undefined) return;
+    // In flight is only left once the store has deleted: a refill peek issued before that
+    // could otherwise list the envelope again and it would be sent twice.
+    for (const id of ids) {
+      if (inflight.delete(id) && this.#refilling && !failed) {
+        (this.#ackedDuringPeek ??= new Set()).add(id);
+      }
+    }
+    // A failed ack leaves the envelopes in the store; they go out again with the next refill.
+    if (failed) this.#backlog = true;
+    this.#maybeRefill();
+  }
+
+  async #prekeysOwn(
+    frame: ClientFrameOf<'prekeys.publish'> | ClientFrameOf<'prekeys.status'>,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    const mailbox = this.#mailbox;
+    if (mailbox === undefined) return;
+    if (ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
+      return;
+    }
+    ctx.opStarted();
+    let remaining: number;
+    try {
+      remaining =
+        frame.t === 'prekeys.publish'
+          ? await ctx.store.publishPrekeys(
+              mailbox,
+              { identity: frame.identity, signedPrekey: frame.signedPrekey },
+              frame.oneTime,
+            )
+          : await ctx.store.countPrekeys(mailbox);
+    } catch (err) {
+      this.#storeFailed(err, frame.rid, frame.t);
+      return;
+    } finally {
+      ctx.opFinished();
+    }
+    this.#write(`{"v":${V},"t":"prekeys.count","rid":${frame.rid},"remaining":${remaining}}`);
+  }
+
+  async #prekeysFetch(frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
+      return;
+    }
+    ctx.opStarted();
+    let fetched;
+    try {
+      fetched = await ctx.store.fetchPrekeys(frame.mailbox);
+    } catch (err) {
+      this.#storeFailed(err, frame.rid, frame.t);
+      return;
+    } finally {
+      ctx.opFinished();
+    }
+    this.#write(
+      encodeFrame({
+        v: V,
+        t: 'prekeys.bundle',
+        rid: frame.rid,
+        mailbox: frame.mailbox,
+        bundle:
+          fetched === null
+            ? null
+            : {
+                identity: fetched.identity,
+                signedPrekey: fetched.signedPrekey,
+                oneTime: fetched.oneTime,
+              },
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Delivery
+
+  /** See {@link Recipient.deliverLive}; called by the hub for every newly stored envelope. */
+  deliverLive(id: string, env: string): void {
+    if (this.#phase !== Phase.Authenticated) return; // the first peek will include it
+    if (this.#refilling) {
+      this.#peekAgain = true;
+      return;
+    }
+    const inflight = this.#inflight!;
+    if (inflight.has(id)) return;
+    if (this.#backlog) {
+      // Older envelopes wait in the store; this one must not overtake them.
+      this.#maybeRefill();
+      return;
+    }
+    if (inflight.size >= this.#settings.maxInflight || !this.#socketHasRoom()) {
+      this.#backlog = true;
+      return;
+    }
+    inflight.add(id);
+    this.#write(encodeDeliverFrame(id, env));
+  }
+
+  #socketHasRoom(): boolean {
+    return this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes;
+  }
+
+  #maybeRefill(): void {
+    if (
+      this.#phase !== Phase.Authenticated ||
+      !this.#backlog ||
+      this.#refilling ||
+      this.#refillRetry !== undefined ||
+      this.#ctx.shuttingDown ||
+      this.#inflight!.size > this.#settings.maxInflight >> 1 ||
+      !this.#socketHasRoom()
+    ) {
+      return;
+    }
+    void this.#guard(this.#refill(), undefined, 'refill');
+  }
+
+  async #refill(): Promise<void> {
+    const ctx = this.#ctx;
+    const mailbox = this.#mailbox!;
+    const inflight = this.#inflight!;
+    const max = this.#settings.maxInflight;
+    this.#refilling = true;
+    try {
+      for (;;) {
+        this.#peekAgain = false;
+        // The oldest envelopes come first and include everything in flight (it was sent in
+        // order), so in-flight count + free slots = `max` covers what may be sent now.
+        ctx.opStarted();
+        let batch;
+        try {
+          batch = await ctx.store.peek(mailbox, max);
+        } catch (err) {
+          this.#scheduleRefillRetry(err);
+          return;
+        } finally {
+          ctx.opFinished();
+        }
+        this.#refillAttempt = 0;
+        if (this.#phase !== Phase.Authenticated) return;
+        const skip = this.#ackedDuringPeek;
+        this.#ackedDuringPeek = undefined;
+        let complete = batch.length < max;
+        for (const message of batch) {
+          if (inflight.has(message.id) || skip?.has(message.id) === true) continue;
+          if (inflight.size >= max || !this.#socketHasRoom()) {
+            complete = false;
+            break;
+          }
+          inflight.add(message.id);
+          this.#write(encodeDeliverFrame(message.id, message.env));
+        }
+        this.#backlog = !complete || this.#peekAgain;
+        if (
+          !this.#peekAgain ||
+          ctx.shuttingDown ||
+          inflight.size >= max ||
+          !this.#socketHasRoom()
+        ) {
+          return;
+        }
+      }
+    } finally {
+      this.#refilling = false;
+      this.#ackedDuringPeek = undefined;
+    }
+  }
+
+  #scheduleRefillRetry(err: unknown): void {
+    this.#backlog = true;
+    if (storeErrorCode(err) === undefined) this.#ctx.logger.error({ err }, 'refill failed');
+    if (this.#phase !== Phase.Authenticated) return;
+    const delay = Math.min(REFILL_RETRY_MAX_MS, REFILL_RETRY_MIN_MS * 2 ** this.#refillAttempt);
+    this.#refillAttempt = Math.min(this.#refillAttempt + 1, 16);
+    this.#refillRetry = setTimeout(
+      () => {
+        this.#refillRetry = undefined;
+        this.#maybeRefill();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
+    this.#refillRetry.unref();
+  }
+
+  /**
+   * The store may hold envelopes this connection was not told about (for instance a
+   * notification from another instance lost while the store was unreachable): look again.
+   */
+  resync(): void {
+    if (this.#phase !== Phase.Authenticated) return;
+    this.#backlog = true;
+    this.#maybeRefill();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Heartbeat, slow consumers, closing
+
+  /**
+   * The relay's periodic tick: drop a peer that stopped answering pings, close one that
+   * stopped reading, ping, and retry a held-back refill.
+   */
+  tick(nowMs: number): void {
+    if (this.#phase === Phase.Closed || this.#ws.readyState !== OPEN) return;
+    if (nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
+      // A dead peer cannot read a close frame; CloseCode.HEARTBEAT_TIMEOUT is what it means.
+      this.#ctx.logger.debug({ closeCode: CloseCode.HEARTBEAT_TIMEOUT }, 'heartbeat timeout');
+      this.#ws.terminate();
+      return;
+    }
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.#settings.maxBufferedBytes && buffered >= this.#lastBuffered) {
+      // Over the bound and no progress since the last tick: the client stopped reading.
+      if (++this.#stalledTicks >= 2) {
+        this.#close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        return;
+      }
+    } else {
+      this.#stalledTicks = 0;
+    }
+    this.#lastBuffered = buffered;
+    this.#ws.ping();
+    this.#maybeRefill();
+  }
+
+  /** Closes with 1001 for shutdown. */
+  closeGoingAway(): void {
+    if (this.#ws.readyState === OPEN) this.#ws.close(CloseCode.GOING_AWAY, 'going away');
+  }
+
+  /** Drops the socket without a close handshake (end of shutdown). */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  #close(code: CloseCode, reason: string): void {
+    if (this.#ws.readyState !== OPEN) return;
+    this.#ctx.logger.info({ closeCode: code }, 'closing connection');
+    this.#ws.close(code, reason);
+  }
+
+  #onClose(): void {
+    if (this.#phase === Phase.Closed) return;
+    const mailbox = this.#mailbox;
+    this.#phase = Phase.Closed;
+    this.#nonce = undefined;
+    if (this.#refillRetry !== undefined) clearTimeout(this.#refillRetry);
+    this.#refillRetry = undefined;
+    if (mailbox !== undefined) this.#ctx.hub.remove(mailbox, this);
+    this.#ctx.connectionClosed(this);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Outgoing frames and abuse accounting
+
+  #write(text: string): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    if (ws.bufferedAmount > this.#settings.slowConsumerBytes) {
+      this.#close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    ws.send(text);
+  }
+
+  #error(code: ErrorCode, rid: number | undefined): void {
+    this.#write(encodeFrame(errorFrame(code, rid)));
+  }
+
+  #storeFailed(err: unknown, rid: number | undefined, frameType: string): void {
+    const code = storeErrorCode(err);
+    if (code === undefined) {
+      this.#internal(err, rid, frameType);
+      return;
+    }
+    this.#error(code, rid);
+  }
+
+  /** An invalid or out-of-order frame: answer it, and close after too many in the window. */
+  #reject(code: ErrorCode, rid: number | undefined, now: number): void {
+    this.#error(code, rid);
+    if (now - this.#invalidSinceMs > this.#settings.abuseWindowMs) {
+      this.#invalidSinceMs = now;
+      this.#invalid = 0;
+    }
+    if (++this.#invalid >= this.#settings.maxInvalidFrames) {
+      this.#close(CloseCode.TOO_MANY_ERRORS, 'too many errors');
+    }
+  }
+
+  #rateLimited(rid: number | undefined, now: number): void {
+    this.#error(ErrorCode.RATE_LIMITED, rid);
+    if (now - this.#limitedSinceMs > this.#settings.abuseWindowMs) {
+      this.#limitedSinceMs = now;
+      this.#limited = 0;
+    }
+    if (++this.#limited >= this.#settings.floodCloseAfter) {
+      this.#close(CloseCode.FLOODING, 'flooding');
+    }
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The WebSocket relay: accepts upgrades on `/v1/ws` (subprotocol `passage.v1` required), owns
+ * the connections, the hub, the per-mailbox rate limit and the periodic tick, and shuts down
+ * gracefully. It carries ciphertext and never decrypts.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits';
+import type { RelaySettings } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { Connection, type RelayContext } from './connection.js';
+import { Hub } from './hub.js';
+import { KeyedRateLimiter } from './rate-limit.js';
+
+/** The path of the relay's WebSocket endpoint. */
+export const RELAY_PATH = '/v1/ws';
+
+/** How long closing sockets get to finish the close handshake at shutdown, in ms. */
+export const CLOSE_HANDSHAKE_MS = 2_000;
+
+export interface RelayOptions {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly settings: RelaySettings;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nCache-Control: no-store\r\n` +
+      'Content-Length: 0\r\n\r\n',
+  );
+  socket.destroy();
+}
+
+function offersSubprotocol(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  for (const p of header.split(',')) if (p.trim() === WS_SUBPROTOCOL) return true;
+  return false;
+}
+
+export class Relay implements RelayContext {
+  readonly store: Store;
+  readonly hub: Hub;
+  readonly logger: Logger;
+  readonly settings: RelaySettings;
+  readonly mailboxLimiter: KeyedRateLimiter;
+  readonly #wss: WebSocketServer;
+  readonly #connections = new Set<Connection>();
+  readonly #ticker: NodeJS.Timeout;
+  #pendingOps = 0;
+  #onIdle: (() => void) | undefined;
+  #onEmpty: (() => void) | undefined;
+  #shuttingDown = false;
+  #shutdown: Promise<void> | undefined;
+  #storeWasReady = true;
+
+  constructor(options: RelayOptions) {
+    this.store = options.store;
+    this.logger = options.logger;
+    this.settings = options.settings;
+    this.hub = new Hub(this.store, this.logger);
+    this.mailboxLimiter = new KeyedRateLimiter(
+      this.settings.mailboxSendsPerSecond,
+      this.settings.mailboxSendBurst,
+      this.settings.maxTrackedMailboxes,
+    );
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      // Compression leaks lengths of what it compresses together and costs CPU per message.
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+    });
+    this.#ticker = setInterval(() => this.#tick(), this.settings.pingIntervalMs);
+    this.#ticker.unref();
+  }
+
+  /** True from the moment shutdown begins; `/readyz` reports 503 from then on. */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Store operations still running. */
+  get pendingOperations(): number {
+    return this.#pendingOps;
+  }
+
+  /** Handles an HTTP upgrade; give it every `upgrade` event of the HTTP server. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Errors on a socket that is not yet a WebSocket (reset mid-handshake) are nobody's bug.
+    socket.on('error', () => socket.destroy());
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) !== RELAY_PATH) {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (this.#shuttingDown) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (!offersSubprotocol(req.headers['sec-websocket-protocol'])) {
+      rejectUpgrade(socket, 400, 'Bad Request');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+  }
+
+  #accept(ws: WebSocket): void {
+    if (this.#shuttingDown) {
+      ws.close(1001, 'going away');
+      return;
+    }
+    try {
+      this.#connections.add(new Connection(ws, this, performance.now()));
+    } catch (err) {
+      this.logger.error({ err }, 'accepting a connection failed');
+      ws.terminate();
+    }
+  }
+
+  opStarted(): void {
+    this.#pendingOps++;
+  }
+
+  opFinished(): void {
+    if (--this.#pendingOps === 0 && this.#onIdle !== undefined) this.#onIdle();
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.#connections.delete(connection);
+    if (this.#connections.size === 0 && this.#onEmpty !== undefined) this.#onEmpty();
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    // A store that was unreachable may have lost notifications from other instances (pub/sub
+    // is at most once): when it comes back, every authenticated connection looks again.
+    const ready = this.store.health().ready;
+    const resync = ready && !this.#storeWasReady;
+    this.#storeWasReady = ready;
+    for (const connection of this.#connections) {
+      try {
+        if (resync) connection.resync();
+        connection.tick(now);
+      } catch (err) {
+        this.logger.error({ err }, 'connection tick failed');
+      }
+    }
+    this.mailboxLimiter.sweep(now);
+  }
+
+  /**
+   * Graceful shutdown: refuse new upgrades and store work at once, wait (at most `graceMs`) for
+   * the store operations already running so their answers go out, then close every socket
+   * with 1001 "going away" and drop those that do not finish the close handshake in time.
+   * Does not close the store or the HTTP server; the caller does, after this resolves.
+   */
+  shutdown(graceMs: number): Promise<void> {
+    this.#shutdown ??= this.#runShutdown(graceMs);
+    return this.#shutdown;
+  }
+
+  async #runShutdown(graceMs: number): Promise<void> {
+    this.#shuttingDown = true;
+    const started = performance.now();
+    if (this.#pendingOps > 0) {
+      await this.#waitFor(graceMs, (resolve) => (this.#onIdle = resolve));
+    }
+    const pending = this.#pendingOps;
+    this.logger.info(
+      {
+        pending,
+        connections: this.#connections.size,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'closing connections',
+    );
+    clearInterval(this.#ticker);
+    for (const connection of this.#connections) connection.closeGoingAway();
+    if (this.#connections.size > 0) {
+      await this.#waitFor(CLOSE_HANDSHAKE_MS, (resolve) => (this.#onEmpty = resolve));
+    }
+    for (const connection of this.#connections) connection.terminate();
+    this.#wss.close();
+  }
+
+  async #waitFor(ms: number, arm: (resolve: () => void) => void): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      arm(resolve);
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+  }
+}
