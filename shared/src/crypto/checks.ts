@@ -77,3 +77,18 @@ export function isAllZero(bytes: Uint8Array): boolean {
   for (const byte of bytes) acc |= byte;
   return acc === 0;
 }
+
+/**
+ * A uniform integer in [0, upperBound) from a byte source, without modulo bias: draws a 32-bit
+ * value and rejects the 2³² mod upperBound smallest ones, as libsodium's `randombytes_uniform`
+ * does. Expects a bound already checked to be in [1, 2³² − 1].
+ */
+export function uniformFromBytes(bytes: (n: number) => Uint8Array, upperBound: number): number {
+  if (upperBound < 2) return 0;
+  const min = 2 ** 32 % upperBound;
+  for (;;) {
+    const b = bytes(4);
+    const value = ((b[0] ?? 0) | ((b[1] ?? 0) << 8) | ((b[2] ?? 0) << 16)) + (b[3] ?? 0) * 2 ** 24;
+    if (value >= min) return value % upperBound;
+  }
+}
