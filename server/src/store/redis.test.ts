@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  existingKeys,
+  keyCount,
+  keysWithoutTtl,
+  startRedis,
+  type RedisServer,
+} from '../../../test/src/harness/redis.js';
+import { queueKeys } from './keys.js';
+import { RedisStore, type StoreLogger } from './redis.js';
+import {
+  CONTRACT_LIMITS,
+  newEnvelope,
+  newMailbox,
+  newMessageId,
+  runStoreContract,
+} from './store.contract.js';
+import { StoreError, type QueuedEnvelope, type StoreLimits } from './store.js';
+
+/** Collects log lines so tests can check what was (and was not) logged. */
+function memoryLogger(): StoreLogger & { lines: string[] } {
+  const lines: string[] = [];
+  const log = (obj: object, msg: string) => lines.push(JSON.stringify({ ...obj, msg }));
+  return { lines, info: log, warn: log, error: log };
+}
+
+/** Resolves when `condition` holds; polls (the test's own timeout bounds the wait). */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+async function openStore(
+  limits: StoreLimits = CONTRACT_LIMITS,
+  extra: { offset?: () => number; maxPendingOps?: number; url?: string } = {},
+): Promise<RedisStore> {
+  const store = new RedisStore({
+    limits,
+    logger: memoryLogger(),
+    url: extra.url ?? redis.url,
+    ...(extra.offset ? { dangerousTestOnlyClockOffsetMs: extra.offset } : {}),
+    ...(extra.maxPendingOps ? { maxPendingOps: extra.maxPendingOps } : {}),
+  });
+  await store.start(10_000);
+  return store;
+}
+
+runStoreContract('RedisStore', async (limits) => {
+  let offset = 0;
+  const store = await openStore(limits, { offset: () => offset });
+  return {
+    store,
+    advance: (ms: number) => {
+      offset += ms;
+    },
+  };
+});
+
+describe('RedisStore on one node', () => {
+  it('leaves no key without a TTL after the contract workload', async () => {
+    // The contract suite above wrote queues, dedup sets, bundles and one-time prekeys.
+    expect(await keyCount(redis.url)).toBeGreaterThan(0);
+    expect(await keysWithoutTtl(redis.url)).toEqual([]);
+  });
+
+  it('lets Redis itself expire the keys of a mailbox nobody touches again', async () => {
+    const store = await openStore({ ...CONTRACT_LIMITS, queueTtlSeconds: 1, dedupTtlSeconds: 1 });
+    const mb = newMailbox();
+    await store.enqueue(mb, 'a', 'env');
+    await store.enqueue(mb, 'b', 'env');
+    await store.ack(mb, ['a']);
+    const keys = queueKeys(mb);
+    expect(await existingKeys(redis.url, keys)).toBe(3);
+    await until(async () => (await existingKeys(redis.url, keys)) === 0);
+    await store.close();
+  }, 30_000);
+
+  it('tells a subscribed instance about envelopes another instance enqueued, not its own', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const heard: Array<[string, QueuedEnvelope]> = [];
+    a.onRemote((mailbox, message) => heard.push([mailbox, message]));
+    const mb = newMailbox();
+    await a.subscribe(mb);
+    const own = { id: newMessageId(), env: newEnvelope() };
+    const remote = { id: newMessageId(), env: newEnvelope(2_000) };
+    await a.enqueue(mb, own.id, own.env);
+    await b.enqueue(mb, remote.id, remote.env);
+    // Notifications arrive in publish order on one connection: once the remote one is here,
+    // the own one would have been too.
+    await until(() => heard.length > 0);
+    expect(heard).toEqual([[mb, remote]]);
+    await Promise.all([a.close(), b.close()]);
+  }, 20_000);
+
+  it('stops telling an instance about a mailbox it unsubscribed from', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const heard: string[] = [];
+    a.onRemote((mailbox) => heard.push(mailbox));
+    const gone = newMailbox();
+    const kept = newMailbox();
+    await a.subscribe(gone);
+    await a.subscribe(kept);
+    await a.unsubscribe(gone);
+    await b.enqueue(gone, newMessageId(), 'e');
+    await b.enqueue(kept, newMessageId(), 'e');
+    await until(() => heard.length > 0);
+    expect(heard).toEqual([kept]);
+    await Promise.all([a.close(), b.close()]);
+  }, 20_000);
+
+  it('does not tell an instance about a duplicate or refused enqueue', async () => {
+    const a = await openStore();
+    const b = await openStore({ ...CONTRACT_LIMITS, maxQueuedPerMailbox: 1 });
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    const mb = newMailbox();
+    const sentinel = newMailbox();
+    await a.subscribe(mb);
+    await a.subscribe(sentinel);
+    await b.enqueue(mb, 'first', 'e');
+    await b.enqueue(mb, 'first', 'e');
+    await expect(b.enqueue(mb, 'second', 'e')).rejects.toThrow(StoreError);
+    await b.enqueue(sentinel, 'last', 'e');
+    await until(() => heard.includes('last'));
+    expect(heard).toEqual(['first', 'last']);
+    await Promise.all([a.close(), b.close()]);
+  }, 20_000);
+
+  it('refuses work beyond maxPendingOps with overloaded and stores nothing for it', async () => {
+    const store = await openStore(
+      { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 100 },
+      { maxPendingOps: 2 },
+    );
+    const mb = newMailbox();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => store.enqueue(mb, `m${i}`, 'e')),
+    );
+    const codes = results.map((r) =>
+      r.status === 'fulfilled' ? r.value : (r.reason as StoreError).code,
+    );
+    expect(codes).toEqual(['stored', 'stored', ...Array<string>(8).fill('overloaded')]);
+    expect((await store.peek(mb, 100)).map((m) => m.id)).toEqual(['m0', 'm1']);
+    await store.close();
+  });
+
+  it('rejects a mailbox id that could break the key layout', async () => {
+    const store = await openStore();
+    await expect(store.enqueue('a}b', 'id', 'e')).rejects.toThrow(RangeError);
+    await expect(store.peek('x:y', 1)).rejects.toThrow(RangeError);
+    await expect(store.fetchPrekeys('')).rejects.toThrow(RangeError);
+    await store.close();
+  });
+
+  it('refuses the test clock outside tests', () => {
+    const saved = process.env['NODE_ENV'];
+    process.env['NODE_ENV'] = 'production';
+    try {
+      expect(
+        () =>
+          new RedisStore({
+            limits: CONTRACT_LIMITS,
+            logger: memoryLogger(),
+            url: redis.url,
+            dangerousTestOnlyClockOffsetMs: () => 0,
+          }),
+      ).toThrow(/tests only/);
+    } finally {
+      process.env['NODE_ENV'] = saved;
+    }
+  });
+
+  it('needs exactly one of url and clusterNodes', () => {
+    expect(() => new RedisStore({ limits: CONTRACT_LIMITS, logger: memoryLogger() })).toThrow(
+      RangeError,
+    );
+  });
+});
+
+describe('RedisStore when Redis goes away', () => {
+  let own: RedisServer;
+  beforeAll(async () => {
+    own = await startRedis({ args: ['--requirepass', 'hunter2-secret'] });
+  });
+  afterAll(async () => {
+    await own.stop();
+  });
+
+  it('fails fast with unavailable while Redis is down and recovers by itself', async () => {
+    const logger = memoryLogger();
+    const url = `redis://:hunter2-secret@127.0.0.1:${own.port}`;
+    const a = new RedisStore({ limits: CONTRACT_LIMITS, logger, url });
+    const b = new RedisStore({ limits: CONTRACT_LIMITS, logger: memoryLogger(), url });
+    await Promise.all([a.start(10_000), b.start(10_000)]);
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    const mb = newMailbox();
+    await a.subscribe(mb);
+    await b.enqueue(mb, 'before', 'e');
+    await until(() => heard.includes('before'));
+
+    await own.stop();
+    await until(() => !a.health().ready && !b.health().ready);
+    const err = await b.enqueue(mb, 'during', 'e').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('unavailable');
+    await expect(a.peek(mb, 1)).rejects.toThrow(StoreError);
+
+    await own.start();
+    await until(() => a.health().ready && b.health().ready);
+    // The subscription came back with the connection: a new envelope is heard again.
+    await until(async () => {
+      await b.enqueue(mb, newMessageId(), 'e').catch(() => undefined);
+      return heard.length > 1;
+    });
+    expect(await b.enqueue(mb, 'after', 'e')).toBe('stored');
+    expect((await a.peek(mb, 100)).map((m) => m.id)).toContain('after');
+    await Promise.all([a.close(), b.close()]);
+
+    const log = logger.lines.join('\n');
+    expect(log).toContain('redis_unavailable');
+    expect(log).not.toContain('hunter2-secret');
+    expect(log).not.toContain(mb);
+    expect(log).not.toContain(String(own.port));
+  }, 60_000);
+
+  it('replaces a connection that stopped answering and recovers when Redis thaws', async () => {
+    const url = `redis://:hunter2-secret@127.0.0.1:${own.port}`;
+    const logger = memoryLogger();
+    const store = new RedisStore({ limits: CONTRACT_LIMITS, logger, url });
+    await store.start(10_000);
+    const mb = newMailbox();
+    own.freeze();
+    try {
+      const err = await store.enqueue(mb, 'stuck', 'e').catch((e: unknown) => e);
+      expect((err as StoreError).code).toBe('unavailable');
+      expect(store.health().ready).toBe(false);
+      expect(logger.lines.join('\n')).toContain('redis_stalled');
+    } finally {
+      own.thaw();
+    }
+    await until(() => store.health().ready);
+    // The stuck enqueue may or may not have run once Redis thawed; a resend is idempotent.
+    expect(['stored', 'duplicate']).toContain(await store.enqueue(mb, 'stuck', 'e'));
+    expect(await store.peek(mb, 10)).toEqual([{ id: 'stuck', env: 'e' }]);
+    await store.close();
+  }, 60_000);
+
+  it('leaves no key without a TTL after the outage workload', async () => {
+    expect(await keysWithoutTtl(`redis://:hunter2-secret@127.0.0.1:${own.port}`)).toEqual([]);
+  });
+});

@@ -1,0 +1,609 @@
+/**
+ * RedisStore: the store for one Redis node or a Redis Cluster, shared by any number of relays.
+ * Key layout in keys.ts, scripts in scripts.ts, reasons in docs/adr/0001-redis-store-layout.md.
+ *
+ * Hot path: one script (one round trip) per enqueue, per peek and per ack batch. The enqueue
+ * script also SPUBLISHes the envelope on the mailbox's sharded channel, so a relay holding the
+ * recipient delivers it without another round trip; the origin relay skips its own.
+ *
+ * Faults: commands are never queued while Redis is unreachable (`disableOfflineQueue`): they
+ * fail at once with StoreError('unavailable'), the relay tells the client to retry, and
+ * node-redis reconnects with a bounded backoff. node-redis's per-command timeout is turned off
+ * (it arms an AbortSignal.timeout per command, a fifth of the relay's CPU in profiles); instead
+ * the number of commands in flight is bounded (StoreError('overloaded') beyond it) and one
+ * watchdog timer notices a connection that stopped answering (a peer that vanished without a
+ * FIN, a frozen Redis) and replaces it, which fails what was in flight as 'unavailable'.
+ */
+import { randomBytes } from 'node:crypto';
+import { createClient, createCluster, ErrorReply } from 'redis';
+import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import {
+  FIELD_SEPARATOR,
+  PREKEY_MEMBER_SEPARATOR,
+  isKeySafeMailbox,
+  mailboxChannel,
+  mailboxOfChannel,
+  prekeyKeys,
+  queueKeys,
+} from './keys.js';
+import { assertValidLimits } from './memory.js';
+import {
+  ACK,
+  COUNT_PREKEYS,
+  ENQUEUE,
+  FETCH_PREKEYS,
+  PEEK,
+  PUBLISH_PREKEYS,
+  type LuaScript,
+} from './scripts.js';
+import {
+  StoreError,
+  type EnqueueResult,
+  type FetchedBundle,
+  type PrekeyBundle,
+  type QueuedEnvelope,
+  type RemoteDeliveryListener,
+  type Store,
+  type StoreHealth,
+  type StoreLimits,
+} from './store.js';
+
+/** The logging RedisStore needs; pino's Logger satisfies it. */
+export interface StoreLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Most store commands in flight at once; beyond it operations fail with 'overloaded'. */
+export const MAX_PENDING_STORE_OPS = 4_096;
+/** Most envelopes one peek returns (bounds the Lua stack in the peek script). */
+export const MAX_PEEK_LIMIT = 1_000;
+/** How often the watchdog looks at the connection, in ms. */
+export const WATCHDOG_INTERVAL_MS = 1_000;
+/** A connection with commands in flight and no reply for this long is replaced, in ms. */
+export const STALL_TIMEOUT_MS = 5_000;
+/** Reconnect backoff: first delay and cap, in ms. */
+export const RECONNECT_MIN_DELAY_MS = 50;
+export const RECONNECT_MAX_DELAY_MS = 2_000;
+/** TCP connect timeout, in ms. */
+export const CONNECT_TIMEOUT_MS = 2_000;
+/** After the subscriber reconnects, each subscribed mailbox is re-peeked up to this many. */
+export const RESYNC_PEEK_LIMIT = 64;
+
+export interface RedisStoreOptions {
+  readonly limits: StoreLimits;
+  readonly logger: StoreLogger;
+  /** A single node (`redis://…`). Exactly one of `url` and `clusterNodes`. */
+  readonly url?: string;
+  /** Seed nodes of a Redis Cluster (`redis://host:port` each). */
+  readonly clusterNodes?: readonly string[];
+  readonly maxPendingOps?: number;
+  /**
+   * Tests only: a clock offset in ms added to Redis's TIME in every script, so the contract
+   * suite can move time forward without sleeping. Refused outside tests.
+   */
+  readonly dangerousTestOnlyClockOffsetMs?: () => number;
+}
+
+/** The parts of a node-redis client or cluster RedisStore uses. */
+interface Backend {
+  readonly mode: 'node' | 'cluster';
+  /** Sends one command routed by `firstKey`. */
+  send(firstKey: string | undefined, readOnly: boolean, args: string[]): Promise<unknown>;
+  /** Commands can be sent now. */
+  ready(): boolean;
+  /** Subscriptions are being delivered now. */
+  subscriberReady(): boolean;
+  subscribe(
+    channels: string[],
+    listener: (message: string, channel: string) => void,
+  ): Promise<void>;
+  unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** Bounded exponential backoff with jitter; never gives up (the relay must recover alone). */
+function reconnectDelay(retries: number): number {
+  const base = Math.min(
+    RECONNECT_MAX_DELAY_MS,
+    RECONNECT_MIN_DELAY_MS * 2 ** Math.min(retries, 10),
+  );
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+const CLIENT_DEFAULTS = {
+  disableOfflineQueue: true,
+  // No per-command timer (see the module comment); the watchdog covers dead connections.
+  commandOptions: { timeout: 0 },
+  socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnectDelay },
+} as const;
+
+interface Events {
+  onReady(which: 'commands' | 'subscriber'): void;
+  onDown(which: 'commands' | 'subscriber', err: unknown): void;
+}
+
+function nodeBackend(url: string, events: Events): Backend {
+  const client = createClient({ url, ...CLIENT_DEFAULTS });
+  const subscriber = client.duplicate();
+  client.on('error', (err: unknown) => events.onDown('commands', err));
+  client.on('ready', () => events.onReady('commands'));
+  subscriber.on('error', (err: unknown) => events.onDown('subscriber', err));
+  subscriber.on('ready', () => events.onReady('subscriber'));
+  return {
+    mode: 'node',
+    send: (_firstKey, _readOnly, args) => client.sendCommand(args),
+    ready: () => client.isReady,
+    subscriberReady: () => subscriber.isReady,
+    subscribe: (channels, listener) => subscriber.sSubscribe(channels, listener),
+    unsubscribe: (channel, listener) => subscriber.sUnsubscribe(channel, listener),
+    async connect() {
+      await Promise.all([client.connect(), subscriber.connect()]);
+    },
+    async close() {
+      await Promise.allSettled([client.close(), subscriber.close()]);
+    },
+    destroy() {
+      client.destroy();
+      subscriber.destroy();
+    },
+  };
+}
+
+function clusterBackend(nodes: readonly string[], events: Events): Backend {
+  const cluster = createCluster({
+    rootNodes: nodes.map((url) => ({ url })),
+    defaults: CLIENT_DEFAULTS,
+    commandOptions: { timeout: 0 },
+  });
+  cluster.on('error', (err: unknown) => events.onDown('commands', err));
+  cluster.on('node-error', (err: unknown) => {
+    events.onDown('commands', err);
+    // The node's sharded subscriptions were on that connection too.
+    events.onDown('subscriber', err);
+  });
+  cluster.on('connect', () => events.onReady('commands'));
+  cluster.on('node-ready', () => events.onReady('subscriber'));
+  return {
+    mode: 'cluster',
+    send: (firstKey, readOnly, args) => cluster.sendCommand(firstKey, readOnly, args),
+    ready: () => cluster.isReady,
+    subscriberReady: () => cluster.isReady,
+    async subscribe(channels, listener) {
+      // Channels of different mailboxes live in different slots: one SSUBSCRIBE each.
+      await Promise.all(channels.map((channel) => cluster.sSubscribe(channel, listener)));
+    },
+    unsubscribe: (channel, listener) => cluster.sUnsubscribe(channel, listener),
+    async connect() {
+      await cluster.connect();
+    },
+    async close() {
+      await cluster.close();
+    },
+    destroy() {
+      cluster.destroy();
+    },
+  };
+}
+
+/** Redis error replies that mean "not now" rather than "bug". */
+const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
+
+/** A StoreError for anything that means Redis could not do it now; other errors unchanged. */
+function toStoreError(err: unknown): unknown {
+  if (err instanceof StoreError) return err;
+  if (err instanceof ErrorReply && !TRANSIENT_REPLY.test(err.message)) return err;
+  return new StoreError('unavailable', { cause: err });
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof ErrorReply && err.message.startsWith('NOSCRIPT');
+}
+
+export class RedisStore implements Store {
+  readonly #limits: StoreLimits;
+  readonly #logger: StoreLogger;
+  readonly #makeBackend: (events: Events) => Backend;
+  readonly #maxPending: number;
+  readonly #offsetMs: () => number;
+  /** Random per process: lets this instance recognise its own notifications. */
+  readonly #instanceId = randomBytes(9).toString('base64url');
+  readonly #payloadPrefix: string;
+  readonly #subscriptions = new Set<string>();
+  /** Channels whose SUNSUBSCRIBE failed while disconnected; retried when the subscriber is back. */
+  readonly #staleChannels = new Set<string>();
+  #backend: Backend;
+  #remote: RemoteDeliveryListener = () => {};
+  #pending = 0;
+  #completed = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+  #watchdogCompleted = 0;
+  #stalledMs = 0;
+  #commandsUp = false;
+  #subscriberWasDown = false;
+  #closed = false;
+  #inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: RedisStoreOptions) {
+    assertValidLimits(options.limits);
+    if ((options.url === undefined) === (options.clusterNodes === undefined)) {
+      throw new RangeError('RedisStore needs exactly one of url and clusterNodes');
+    }
+    if (
+      options.dangerousTestOnlyClockOffsetMs !== undefined &&
+      process.env['NODE_ENV'] !== 'test'
+    ) {
+      throw new Error('dangerousTestOnlyClockOffsetMs is for tests only');
+    }
+    this.#limits = options.limits;
+    this.#logger = options.logger;
+    this.#maxPending = options.maxPendingOps ?? MAX_PENDING_STORE_OPS;
+    this.#offsetMs = options.dangerousTestOnlyClockOffsetMs ?? (() => 0);
+    this.#payloadPrefix = this.#instanceId + FIELD_SEPARATOR;
+    const { url, clusterNodes } = options;
+    this.#makeBackend =
+      url !== undefined
+        ? (events) => nodeBackend(url, events)
+        : (events) => clusterBackend(clusterNodes ?? [], events);
+    this.#backend = this.#newBackend();
+  }
+
+  /**
+   * Starts connecting (and reconnecting, forever, with backoff) and starts the watchdog.
+   * Resolves once connected or after `waitMs`, whichever is first: a relay must start and
+   * report "not ready" when Redis is down, not hang.
+   */
+  async start(waitMs: number): Promise<void> {
+    this.#connect(this.#backend);
+    this.#watchdog = setInterval(() => this.#tick(), WATCHDOG_INTERVAL_MS);
+    this.#watchdog.unref();
+    const deadline = Date.now() + waitMs;
+    while (!this.health().ready && Date.now() < deadline && !this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
+    const keys = queueKeys(checkMailbox(mailbox));
+    const result = await this.#eval(ENQUEUE, keys, [
+      String(this.#offsetMs()),
+      id,
+      env,
+      String(this.#limits.queueTtlSeconds * 1000),
+      String(this.#limits.maxQueuedPerMailbox),
+      this.#payloadPrefix,
+      mailboxChannel(mailbox),
+    ]);
+    if (result === 1) return 'stored';
+    if (result === 0) return 'duplicate';
+    if (result === -1) throw new StoreError('mailbox_full');
+    throw new Error('enqueue: unexpected script reply');
+  }
+
+  async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
+    const n = Math.min(Math.floor(limit), MAX_PEEK_LIMIT);
+    if (!(n > 0)) return [];
+    const [q, e] = queueKeys(checkMailbox(mailbox));
+    const flat = (await this.#eval(PEEK, [q, e], [String(this.#offsetMs()), String(n)])) as
+      string[] | null;
+    const out: QueuedEnvelope[] = [];
+    if (flat === null) return out;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      out.push({ id: flat[i] as string, env: flat[i + 1] as string });
+    }
+    return out;
+  }
+
+  async ack(mailbox: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#eval(ACK, queueKeys(checkMailbox(mailbox)), [
+      String(this.#offsetMs()),
+      String(this.#limits.dedupTtlSeconds * 1000),
+      ...ids,
+    ]);
+  }
+
+  async subscribe(mailbox: string): Promise<void> {
+    const channel = mailboxChannel(checkMailbox(mailbox));
+    if (this.#closed) throw new StoreError('unavailable');
+    this.#subscriptions.add(mailbox);
+    this.#staleChannels.delete(channel);
+    const backend = this.#backend;
+    if (!backend.subscriberReady()) {
+      // Kept in the set: it is subscribed (and re-peeked) as soon as the subscriber is back.
+      throw new StoreError('unavailable');
+    }
+    try {
+      await backend.subscribe([channel], this.#onMessage);
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
+  async unsubscribe(mailbox: string): Promise<void> {
+    if (!this.#subscriptions.delete(mailbox)) return;
+    const channel = mailboxChannel(mailbox);
+    const backend = this.#backend;
+    if (!backend.subscriberReady()) {
+      this.#staleChannels.add(channel);
+      return;
+    }
+    try {
+      await backend.unsubscribe(channel, this.#onMessage);
+    } catch {
+      // Messages for it are dropped in #onMessage (not in the set); retried on reconnect.
+      this.#staleChannels.add(channel);
+    }
+  }
+
+  onRemote(listener: RemoteDeliveryListener): void {
+    this.#remote = listener;
+  }
+
+  async publishPrekeys(
+    mailbox: string,
+    bundle: PrekeyBundle,
+    oneTime: readonly OneTimePrekey[],
+  ): Promise<number> {
+    const args = [
+      String(this.#offsetMs()),
+      String(this.#limits.prekeyTtlSeconds * 1000),
+      String(this.#limits.maxOneTimePrekeys),
+      bundle.identity,
+      bundle.signedPrekey,
+    ];
+    for (const key of oneTime) args.push(String(key.id), key.key);
+    const result = await this.#eval(PUBLISH_PREKEYS, prekeyKeys(checkMailbox(mailbox)), args);
+    if (typeof result !== 'number') throw new Error('publishPrekeys: unexpected script reply');
+    if (result < 0) throw new StoreError('prekeys_full');
+    return result;
+  }
+
+  async fetchPrekeys(mailbox: string): Promise<FetchedBundle | null> {
+    const reply = (await this.#eval(FETCH_PREKEYS, prekeyKeys(checkMailbox(mailbox)), [
+      String(this.#offsetMs()),
+    ])) as string[] | null;
+    if (reply === null) return null;
+    const [identity, signedPrekey, member] = reply;
+    if (identity === undefined || signedPrekey === undefined) {
+      throw new Error('fetchPrekeys: unexpected script reply');
+    }
+    let oneTime: OneTimePrekey | null = null;
+    if (member !== undefined) {
+      const dot = member.indexOf(PREKEY_MEMBER_SEPARATOR);
+      oneTime = { id: Number(member.slice(0, dot)), key: member.slice(dot + 1) };
+    }
+    return { identity, signedPrekey, oneTime };
+  }
+
+  async countPrekeys(mailbox: string): Promise<number> {
+    const result = await this.#eval(COUNT_PREKEYS, prekeyKeys(checkMailbox(mailbox)), [
+      String(this.#offsetMs()),
+    ]);
+    if (typeof result !== 'number') throw new Error('countPrekeys: unexpected script reply');
+    return result;
+  }
+
+  health(): StoreHealth {
+    return { ready: !this.#closed && this.#backend.ready() && this.#backend.subscriberReady() };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#backend.close();
+    this.#subscriptions.clear();
+  }
+
+  /** The number of store commands waiting for Redis (for tests and metrics). */
+  pendingOps(): number {
+    return this.#pending;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  async #eval(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
+    if (this.#closed) throw new StoreError('unavailable');
+    if (this.#pending >= this.#maxPending) throw new StoreError('overloaded');
+    const backend = this.#backend;
+    if (!backend.ready()) throw new StoreError('unavailable');
+    const command = [
+      script.readOnly ? 'EVALSHA_RO' : 'EVALSHA',
+      script.sha1,
+      String(keys.length),
+      ...keys,
+      ...args,
+    ];
+    this.#pending += 1;
+    const run = this.#send(backend, script, keys[0], command);
+    this.#inFlight.add(run);
+    try {
+      return await run;
+    } catch (err) {
+      throw toStoreError(err);
+    } finally {
+      this.#inFlight.delete(run);
+      this.#pending -= 1;
+      this.#completed += 1;
+    }
+  }
+
+  async #send(
+    backend: Backend,
+    script: LuaScript,
+    firstKey: string | undefined,
+    command: string[],
+  ): Promise<unknown> {
+    try {
+      return await backend.send(firstKey, script.readOnly, command);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      // First use on this node since it started: EVAL sends the source, which also caches it.
+      command[0] = script.readOnly ? 'EVAL_RO' : 'EVAL';
+      command[1] = script.source;
+      return await backend.send(firstKey, script.readOnly, command);
+    }
+  }
+
+  /** Envelope notifications from the mailbox channels; runs once per message, keep it cheap. */
+  readonly #onMessage = (message: string, channel: string): void => {
+    // Our own enqueue: the relay that made it already delivered to its local connections.
+    if (message.startsWith(this.#payloadPrefix)) return;
+    const mailbox = mailboxOfChannel(channel);
+    if (mailbox === null || !this.#subscriptions.has(mailbox)) return;
+    const idStart = message.indexOf(FIELD_SEPARATOR) + 1;
+    const idEnd = message.indexOf(FIELD_SEPARATOR, idStart);
+    if (idStart === 0 || idEnd < 0) return;
+    this.#remote(mailbox, { id: message.slice(idStart, idEnd), env: message.slice(idEnd + 1) });
+  };
+
+  #newBackend(): Backend {
+    let backend: Backend | undefined = undefined;
+    const events: Events = {
+      onReady: (which) => {
+        if (backend !== this.#backend || this.#closed) return;
+        this.#onUp(which);
+      },
+      onDown: (which, err) => {
+        if (backend !== this.#backend || this.#closed) return;
+        this.#onDown(which, err);
+      },
+    };
+    backend = this.#makeBackend(events);
+    return backend;
+  }
+
+  #connect(backend: Backend): void {
+    backend.connect().catch((err: unknown) => {
+      // Only when the backend was destroyed (replaced or closed) while connecting.
+      if (backend === this.#backend && !this.#closed) this.#onDown('commands', err);
+    });
+  }
+
+  #onUp(which: 'commands' | 'subscriber'): void {
+    if (which === 'commands') {
+      if (!this.#commandsUp)
+        this.#logger.info({ event: 'redis_ready', store: 'redis' }, 'redis connected');
+      this.#commandsUp = true;
+      return;
+    }
+    if (this.#subscriberWasDown) {
+      this.#subscriberWasDown = false;
+      void this.#resync();
+    }
+  }
+
+  #onDown(which: 'commands' | 'subscriber', err: unknown): void {
+    if (which === 'commands') {
+      if (this.#commandsUp) {
+        this.#logger.warn(
+          { event: 'redis_unavailable', store: 'redis', code: errorCode(err) },
+          'redis connection lost; reconnecting',
+        );
+      }
+      this.#commandsUp = false;
+      return;
+    }
+    this.#subscriberWasDown = true;
+  }
+
+  /**
+   * After the subscriber was down, notifications sent meanwhile are lost: subscribe again and
+   * hand what is queued for each subscribed mailbox to the remote listener (delivery repeats
+   * until ack anyway, so a repeat is harmless, a gap is not).
+   */
+  async #resync(): Promise<void> {
+    const backend = this.#backend;
+    const mailboxes = [...this.#subscriptions];
+    try {
+      if (this.#staleChannels.size > 0) {
+        const stale = [...this.#staleChannels];
+        this.#staleChannels.clear();
+        await Promise.allSettled(stale.map((c) => backend.unsubscribe(c, this.#onMessage)));
+      }
+      for (let i = 0; i < mailboxes.length; i += 256) {
+        const chunk = mailboxes.slice(i, i + 256);
+        await backend.subscribe(chunk.map(mailboxChannel), this.#onMessage);
+        await Promise.all(
+          chunk.map(async (mailbox) => {
+            for (const message of await this.peek(mailbox, RESYNC_PEEK_LIMIT)) {
+              if (this.#subscriptions.has(mailbox)) this.#remote(mailbox, message);
+            }
+          }),
+        );
+      }
+      this.#logger.info({ event: 'redis_resubscribed', count: mailboxes.length }, 'resubscribed');
+    } catch (err) {
+      // Down again before we finished: the next reconnect runs this again.
+      this.#subscriberWasDown = true;
+      this.#logger.warn(
+        { event: 'redis_resubscribe_failed', code: errorCode(err) },
+        'resubscribe failed',
+      );
+    }
+  }
+
+  /** Watchdog: a connection with work in flight and no reply for STALL_TIMEOUT_MS is dead. */
+  #tick(): void {
+    if (this.#closed) return;
+    if (this.#pending > 0 && this.#completed === this.#watchdogCompleted) {
+      this.#stalledMs += WATCHDOG_INTERVAL_MS;
+    } else {
+      this.#stalledMs = 0;
+    }
+    this.#watchdogCompleted = this.#completed;
+    if (this.#stalledMs >= STALL_TIMEOUT_MS) {
+      this.#stalledMs = 0;
+      this.#replaceBackend();
+      return;
+    }
+    if (this.#pending === 0 && this.#backend.ready()) {
+      // An idle connection gets a PING so that a dead one is noticed before traffic needs it.
+      this.#pending += 1;
+      this.#backend
+        .send(undefined, true, ['PING'])
+        .catch(() => {})
+        .finally(() => {
+          this.#pending -= 1;
+          this.#completed += 1;
+        });
+    }
+  }
+
+  #replaceBackend(): void {
+    this.#logger.warn(
+      { event: 'redis_stalled', store: 'redis', pending: this.#pending },
+      'redis stopped answering; reconnecting',
+    );
+    const old = this.#backend;
+    this.#commandsUp = false;
+    this.#subscriberWasDown = true;
+    this.#backend = this.#newBackend();
+    // Fails every command still waiting on the dead connection (→ 'unavailable').
+    old.destroy();
+    this.#connect(this.#backend);
+  }
+}
+
+function checkMailbox(mailbox: string): string {
+  if (!isKeySafeMailbox(mailbox)) throw new RangeError('store: mailbox id is not base64url');
+  return mailbox;
+}
+
+/** A short, value-free description of a connection error for the log. */
+function errorCode(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? code : err.name;
+  }
+  return 'unknown';
+}

@@ -1,0 +1,212 @@
+/**
+ * The Lua scripts behind RedisStore. Each store operation is ONE script, so it is one round trip
+ * and atomic: a crash or a lost connection either leaves the whole change or none of it.
+ *
+ * Conventions shared by all scripts (see docs/adr/0001-redis-store-layout.md):
+ * - Time is Redis's own clock (`TIME`), in microseconds, plus ARGV[1], an offset in ms that is
+ *   always 0 outside tests (the contract suite moves it to exercise expiry without sleeping).
+ *   Redis 7 replicates script effects, not the script, so reading TIME is safe.
+ * - Expiry is decided by data (scores and the bundle's `x` field compared with now), and every
+ *   key also carries a Redis TTL that is at least as long, as the garbage collector for
+ *   mailboxes nobody touches again. No script writes a key without setting its TTL.
+ * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
+ *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
+ * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster).
+ */
+import { createHash } from 'node:crypto';
+
+/** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha1: string;
+  /** Runs with EVALSHA_RO: it writes nothing, so it also runs under maxmemory pressure. */
+  readonly readOnly: boolean;
+}
+
+function script(name: string, body: string, readOnly = false): LuaScript {
+  const source = PRELUDE + body;
+  return { name, source, sha1: createHash('sha1').update(source).digest('hex'), readOnly };
+}
+
+const PRELUDE = `
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1]) * 1000
+end
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+-- Drops expired envelopes (queue + their bodies) and expired dedup entries of one mailbox.
+local function prune(q, e, d, now)
+  local s = fmt(now)
+  local expired = redis.call('ZRANGEBYSCORE', q, '-inf', s)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', q, '-inf', s)
+    for i = 1, #expired, 512 do
+      redis.call('HDEL', e, unpack(expired, i, math.min(i + 511, #expired)))
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', d, '-inf', s)
+end
+`;
+
+/**
+ * KEYS: q e d. ARGV: offsetMs, id, env, queueTtlMs, maxQueued, payload prefix ("<origin> "),
+ * channel. Returns 1 stored, 0 duplicate, -1 full (nothing stored).
+ *
+ * The score is the envelope's expiry in µs; it is forced above the newest score so the ZSET
+ * order is strictly the arrival order even within one microsecond or if the clock steps back.
+ */
+export const ENQUEUE = script(
+  'enqueue',
+  `
+local q, e, d = KEYS[1], KEYS[2], KEYS[3]
+local now = now_us()
+prune(q, e, d, now)
+local id = ARGV[2]
+if redis.call('ZSCORE', q, id) or redis.call('ZSCORE', d, id) then
+  return 0
+end
+if redis.call('ZCARD', q) >= tonumber(ARGV[5]) then
+  return -1
+end
+local ttl = tonumber(ARGV[4])
+local score = now + ttl * 1000
+local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= score then
+  score = tonumber(last[2]) + 1
+end
+redis.call('ZADD', q, fmt(score), id)
+redis.call('HSET', e, id, ARGV[3])
+redis.call('PEXPIRE', q, ttl)
+redis.call('PEXPIRE', e, ttl)
+redis.call('SPUBLISH', ARGV[7], ARGV[6] .. id .. ' ' .. ARGV[3])
+return 1
+`,
+);
+
+/**
+ * KEYS: q e. ARGV: offsetMs, limit. Returns [id1, env1, id2, env2, …], oldest first. Expired
+ * entries are skipped here and removed by the next enqueue or ack.
+ */
+export const PEEK = script(
+  'peek',
+  `
+local now = now_us()
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then
+  return ids
+end
+local envs = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+for i = 1, #ids do
+  if envs[i] then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = envs[i]
+  end
+end
+return out
+`,
+  true,
+);
+
+/**
+ * KEYS: q e d. ARGV: offsetMs, dedupTtlMs, id… Deletes each queued id and remembers it in the
+ * dedup set until now + dedupTtl. Ids that are not queued are ignored. Returns how many were.
+ */
+export const ACK = script(
+  'ack',
+  `
+local q, e, d = KEYS[1], KEYS[2], KEYS[3]
+local now = now_us()
+prune(q, e, d, now)
+local ttl = tonumber(ARGV[2])
+local untilScore = fmt(now + ttl * 1000)
+local n = 0
+for i = 3, #ARGV do
+  if redis.call('ZREM', q, ARGV[i]) == 1 then
+    redis.call('HDEL', e, ARGV[i])
+    redis.call('ZADD', d, untilScore, ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('PEXPIRE', d, ttl)
+end
+return n
+`,
+);
+
+/**
+ * KEYS: pk otk. ARGV: offsetMs, prekeyTtlMs, maxOneTime, identity, signedPrekey, then pairs of
+ * one-time prekey id and key. A one-time prekey whose id is held replaces it. Returns the number
+ * of one-time prekeys held afterwards, or -1 (prekeys_full; nothing stored).
+ */
+export const PUBLISH_PREKEYS = script(
+  'publishPrekeys',
+  `
+local pk, otk = KEYS[1], KEYS[2]
+local now = now_us()
+local x = redis.call('HGET', pk, 'x')
+if not x or tonumber(x) <= now then
+  -- The previous bundle expired (by the clock the scripts use): its one-time prekeys with it.
+  redis.call('DEL', otk)
+end
+local total = redis.call('ZCARD', otk)
+local seen = {}
+for i = 6, #ARGV, 2 do
+  local id = ARGV[i]
+  if not seen[id] then
+    seen[id] = true
+    if #redis.call('ZRANGEBYSCORE', otk, id, id, 'LIMIT', 0, 1) == 0 then
+      total = total + 1
+    end
+  end
+end
+if total > tonumber(ARGV[3]) then
+  return -1
+end
+for i = 6, #ARGV, 2 do
+  redis.call('ZREMRANGEBYSCORE', otk, ARGV[i], ARGV[i])
+  redis.call('ZADD', otk, ARGV[i], ARGV[i] .. '.' .. ARGV[i + 1])
+end
+local ttl = tonumber(ARGV[2])
+redis.call('HSET', pk, 'i', ARGV[4], 's', ARGV[5], 'x', fmt(now + ttl * 1000))
+redis.call('PEXPIRE', pk, ttl)
+redis.call('PEXPIRE', otk, ttl)
+return redis.call('ZCARD', otk)
+`,
+);
+
+/**
+ * KEYS: pk otk. ARGV: offsetMs. Returns nil when no live bundle, else [identity, signedPrekey]
+ * or [identity, signedPrekey, "<id>.<key>"] with that one-time prekey removed (ZPOPMIN: the
+ * lowest id, atomically, so two relays never hand out the same one).
+ */
+export const FETCH_PREKEYS = script(
+  'fetchPrekeys',
+  `
+local now = now_us()
+local b = redis.call('HMGET', KEYS[1], 'i', 's', 'x')
+if not b[1] or not b[2] or not b[3] or tonumber(b[3]) <= now then
+  return false
+end
+local p = redis.call('ZPOPMIN', KEYS[2])
+return { b[1], b[2], p[1] }
+`,
+);
+
+/** KEYS: pk otk. ARGV: offsetMs. One-time prekeys left (0 when the bundle expired). */
+export const COUNT_PREKEYS = script(
+  'countPrekeys',
+  `
+local now = now_us()
+local x = redis.call('HGET', KEYS[1], 'x')
+if not x or tonumber(x) <= now then
+  return 0
+end
+return redis.call('ZCARD', KEYS[2])
+`,
+  true,
+);

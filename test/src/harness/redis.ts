@@ -1,0 +1,260 @@
+/**
+ * Real redis-server processes for tests: one node on a free loopback port (which a test may stop
+ * and start again on the same port), or a three-node Redis Cluster. No persistence, nothing on
+ * 6379, and every process is killed when the test process exits, whatever happened.
+ *
+ * Used by the store's unit tests (server/src/store/redis.test.ts imports it by relative path)
+ * and by the integration tests in test/src.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createClient } from 'redis';
+
+const execFileAsync = promisify(execFile);
+
+/** How long a redis-server may take to answer PING after it was spawned, in ms. */
+const START_TIMEOUT_MS = 20_000;
+/** How long a cluster may take to report cluster_state:ok on every node, in ms. */
+const CLUSTER_OK_TIMEOUT_MS = 30_000;
+/** Grace after SIGTERM before SIGKILL, in ms. */
+const STOP_GRACE_MS = 5_000;
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; closed again before returning). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command and resolves with the first chunk of the reply ('' on error). */
+function rawCommand(port: number, command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    let data = '';
+    const done = (value: string) => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(1_000, () => done(''));
+    socket.once('error', () => done(''));
+    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8');
+      if (data.endsWith('\r\n')) done(data);
+    });
+  });
+}
+
+async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ok()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function spawnRedis(port: number, extra: readonly string[], cwd?: string): ChildProcess {
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+    ...extra,
+  ];
+  const child = spawn('redis-server', args, { stdio: 'ignore', ...(cwd ? { cwd } : {}) });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** One redis-server that a test controls. */
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace; or SIGKILL at once). */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts it again on the same port and waits until it answers PING. */
+  start(): Promise<void>;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process: its sockets stay open but silent. */
+  freeze(): void;
+  thaw(): void;
+}
+
+/** True once the server answers at all (PONG, or NOAUTH when it has a password). */
+async function answers(port: number): Promise<boolean> {
+  const reply = await rawCommand(port, 'PING');
+  return reply.startsWith('+PONG') || reply.startsWith('-NOAUTH');
+}
+
+/**
+ * Starts a redis-server on a free loopback port and waits until it answers PING.
+ * `args` are extra server arguments (e.g. `['--requirepass', 'x']`).
+ */
+export async function startRedis(options: { args?: readonly string[] } = {}): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawnRedis(port, options.args ?? []);
+    await waitFor(`redis-server on ${port}`, START_TIMEOUT_MS, () => answers(port));
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: (signal = 'SIGTERM') => {
+      const c = child;
+      child = undefined;
+      // A frozen process cannot act on SIGTERM; let it.
+      c?.kill('SIGCONT');
+      return stopChild(c, signal);
+    },
+    start,
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
+  };
+}
+
+/** A three-master Redis Cluster on loopback. */
+export interface RedisClusterHandle {
+  readonly ports: readonly number[];
+  /** `redis://127.0.0.1:<port>` of every node (seed list for createCluster). */
+  readonly urls: readonly string[];
+  /** Stops every node and removes the cluster's temporary directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts three `redis-server --cluster-enabled yes` on free ports, joins them with
+ * `redis-cli --cluster create … --cluster-replicas 0`, and waits for cluster_state:ok on all.
+ */
+export async function startRedisCluster(): Promise<RedisClusterHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'passage-cluster-'));
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  const stop = async () => {
+    await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 3; i += 1) {
+      const port = await freePort();
+      ports.push(port);
+      children.push(
+        spawnRedis(
+          port,
+          [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${i}.conf`),
+            '--cluster-node-timeout',
+            '5000',
+            '--dir',
+            dir,
+          ],
+          dir,
+        ),
+      );
+    }
+    for (const port of ports) {
+      await waitFor(`cluster node on ${port}`, START_TIMEOUT_MS, () => answers(port));
+    }
+    await execFileAsync('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on ${port}`, CLUSTER_OK_TIMEOUT_MS, async () =>
+        (await rawCommand(port, 'CLUSTER INFO')).includes('cluster_state:ok'),
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ports, urls: ports.map((p) => `redis://127.0.0.1:${p}`), stop };
+}
+
+/**
+ * Every key on the node at `url` whose PTTL is -1 (a key without expiry). The store promises
+ * there is never one; tests call this after a workload and expect an empty list.
+ */
+export async function keysWithoutTtl(url: string): Promise<string[]> {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const found: string[] = [];
+    for await (const keys of client.scanIterator({ COUNT: 1000 })) {
+      for (const key of keys) {
+        if ((await client.pTTL(key)) === -1) found.push(key);
+      }
+    }
+    return found;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** How many keys the node at `url` holds (to check that a workload wrote something at all). */
+export async function keyCount(url: string): Promise<number> {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await client.dbSize();
+  } finally {
+    client.destroy();
+  }
+}
+
+/** How many of `keys` exist on the node at `url`. */
+export async function existingKeys(url: string, keys: readonly string[]): Promise<number> {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await client.exists([...keys]);
+  } finally {
+    client.destroy();
+  }
+}
