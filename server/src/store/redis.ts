@@ -144,7 +144,9 @@ function nodeBackend(url: string, events: Events): Backend {
       await Promise.all([client.connect(), subscriber.connect()]);
     },
     async close() {
-      await Promise.allSettled([client.close(), subscriber.close()]);
+      await Promise.allSettled(
+        [client, subscriber].map((c) => (c.isReady ? c.close() : Promise.resolve(c.destroy()))),
+      );
     },
     destroy() {
       client.destroy();
@@ -396,7 +398,13 @@ export class RedisStore implements Store {
     this.#closed = true;
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     await Promise.allSettled([...this.#inFlight]);
-    await this.#backend.close();
+    const backend = this.#backend;
+    if (backend.ready()) {
+      await backend.close();
+    } else {
+      // Not connected (or still retrying): nothing to flush; stop the reconnect loop now.
+      backend.destroy();
+    }
     this.#subscriptions.clear();
   }
 
