@@ -311,16 +311,15 @@ export class RedisStore implements Store {
   async subscribe(mailbox: string): Promise<void> {
     const channel = mailboxChannel(checkMailbox(mailbox));
     if (this.#closed) throw new StoreError('unavailable');
+    const backend = this.#backend;
+    // A failed subscribe leaves the mailbox unsubscribed (the caller does not unsubscribe it).
+    if (!backend.subscriberReady()) throw new StoreError('unavailable');
     this.#subscriptions.add(mailbox);
     this.#staleChannels.delete(channel);
-    const backend = this.#backend;
-    if (!backend.subscriberReady()) {
-      // Kept in the set: it is subscribed (and re-peeked) as soon as the subscriber is back.
-      throw new StoreError('unavailable');
-    }
     try {
       await backend.subscribe([channel], this.#onMessage);
     } catch (err) {
+      this.#subscriptions.delete(mailbox);
       throw toStoreError(err);
     }
   }
