@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { startServer, type RunningServer } from './http/server.js';
-import { MemoryStore } from './store/memory.js';
+import { createStore } from './store/create.js';
 import type { Store } from './store/store.js';
 
 function loadConfigOrExit(): Config {
@@ -27,11 +27,13 @@ function storeKind(config: Config): string {
   return 'memory';
 }
 
-function openStore(config: Config, _logger: Logger): Promise<Store> {
-  if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) {
-    return Promise.reject(new Error('the Redis store is not wired in yet'));
-  }
-  return Promise.resolve(new MemoryStore(config.storeLimits));
+function openStore(config: Config, logger: Logger): Promise<Store> {
+  return createStore({
+    limits: config.storeLimits,
+    redisUrl: config.redisUrl,
+    redisClusterNodes: config.redisClusterNodes,
+    logger,
+  });
 }
 
 async function main(): Promise<void> {
