@@ -1,0 +1,572 @@
+/**
+ * The relay in-process: a real HTTP server on a free port, the MemoryStore, real WebSocket
+ * clients. The MemoryStore answers within the same turn of the event loop, which makes one
+ * thing exact here: everything the relay sends in answer to a frame is queued at the client
+ * before the answer to a later `ping` (TestClient.roundTrip). Tests use that as a barrier
+ * instead of sleeping.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { toBase64url } from '@passage/shared/protocol/base64url';
+import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
+import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
+import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
+import { BAD_FRAMES } from '../../../test/src/harness/bad-frames.js';
+import {
+  TestClient,
+  envelope,
+  identity,
+  messageId,
+  type TestIdentity,
+} from '../../../test/src/harness/client.js';
+import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+
+const clients: TestClient[] = [];
+
+async function connect(relay: InProcessRelay, autoPong = true): Promise<TestClient> {
+  const client = await TestClient.connect(relay.wsUrl, { autoPong });
+  clients.push(client);
+  return client;
+}
+
+async function online(relay: InProcessRelay, who: TestIdentity = identity()): Promise<TestClient> {
+  const client = await connect(relay);
+  await client.authenticate(who);
+  return client;
+}
+
+let rid = 100;
+
+/** Sends and waits for the `stored` answer of this very frame. */
+async function sendStored(from: TestClient, to: string, id = messageId(), env = envelope()) {
+  const r = ++rid;
+  from.send({ v: 1, t: 'send', rid: r, to, id, env });
+  const answer = await from.nextOf(['stored', 'error']);
+  expect(answer).toEqual({ v: 1, t: 'stored', rid: r, id });
+  return { id, env };
+}
+
+function ack(client: TestClient, ids: readonly string[]): void {
+  client.send({ v: 1, t: 'ack', ids });
+}
+
+/** Everything of `type` queued at `client` right now. */
+function drain(client: TestClient, type: string) {
+  return client.pending.filter((f) => f.t === type);
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+describe('authentication', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_INVALID_FRAMES: '1000' } });
+  });
+  afterAll(() => relay.stop());
+
+  async function authWith(client: TestClient, pk: Uint8Array, sig: Uint8Array, r = 1) {
+    client.send({ v: 1, t: 'auth', rid: r, pk: toBase64url(pk), sig: toBase64url(sig) });
+    return client.nextOf(['authed', 'error']);
+  }
+
+  it('sends a fresh 32-byte challenge on every connection', async () => {
+    const a = await connect(relay);
+    const b = await connect(relay);
+    const [na, nb] = [await a.nonce(), await b.nonce()];
+    expect(na).toHaveLength(32);
+    expect(Buffer.from(na).equals(Buffer.from(nb))).toBe(false);
+  });
+
+  it('binds the mailbox of a client that signs the challenge', async () => {
+    const who = identity();
+    const client = await connect(relay);
+    const answer = await authWith(
+      client,
+      who.publicKey,
+      who.sign(authChallengeMessage(await client.nonce())),
+      42,
+    );
+    expect(answer).toEqual({ v: 1, t: 'authed', rid: 42, mailbox: who.mailbox });
+  });
+
+  it('refuses a signature by another key', async () => {
+    const [who, other] = [identity(), identity()];
+    const client = await connect(relay);
+    const sig = other.sign(authChallengeMessage(await client.nonce()));
+    expect(await authWith(client, who.publicKey, sig, 3)).toMatchObject({
+      t: 'error',
+      code: ErrorCode.AUTH_FAILED,
+      rid: 3,
+      retryable: false,
+    });
+  });
+
+  it('refuses a signature over another nonce', async () => {
+    const who = identity();
+    const client = await connect(relay);
+    await client.nonce();
+    const sig = who.sign(authChallengeMessage(randomBytes(32)));
+    expect(await authWith(client, who.publicKey, sig)).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+  });
+
+  it('refuses a signature over the bare nonce without the domain label', async () => {
+    const who = identity();
+    const client = await connect(relay);
+    const sig = who.sign(await client.nonce());
+    expect(await authWith(client, who.publicKey, sig)).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+  });
+
+  it('refuses a signature replayed from another connection', async () => {
+    const who = identity();
+    const first = await connect(relay);
+    const second = await connect(relay);
+    const sig = who.sign(authChallengeMessage(await first.nonce()));
+    await second.nonce();
+    expect(await authWith(second, who.publicKey, sig)).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+  });
+
+  it('spends the nonce on a failed attempt, so a correct signature afterwards fails too', async () => {
+    const who = identity();
+    const client = await connect(relay);
+    const message = authChallengeMessage(await client.nonce());
+    expect(await authWith(client, who.publicKey, identity().sign(message))).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+    expect(await authWith(client, who.publicKey, who.sign(message))).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+  });
+
+  it('refuses the identity point as a key even with a signature that verifies under it', async () => {
+    const pk = new Uint8Array(32);
+    pk[0] = 1; // the neutral element
+    const sig = new Uint8Array(64);
+    sig.set(pk, 0); // R = neutral element, S = 0: valid for every message under this key
+    const client = await connect(relay);
+    const message = authChallengeMessage(await client.nonce());
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: toBase64url(pk) },
+      format: 'jwk',
+    });
+    // The premise: the plain signature check accepts it; only the small-order check can refuse.
+    expect(verify(null, message, key, sig)).toBe(true);
+    expect(await authWith(client, pk, sig)).toMatchObject({ code: ErrorCode.AUTH_FAILED });
+  });
+
+  it.each([
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0000000000000000000000000000000000000000000000000000000000000080',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  ])('refuses the small-order key %s', async (hex) => {
+    const pk = Buffer.from(hex, 'hex');
+    expect(ed25519.Point.fromBytes(pk).isSmallOrder()).toBe(true);
+    const sig = new Uint8Array(64);
+    sig[0] = 1;
+    const client = await connect(relay);
+    await client.nonce();
+    expect(await authWith(client, pk, sig)).toMatchObject({ code: ErrorCode.AUTH_FAILED });
+  });
+
+  it('refuses a key that is not a curve point', async () => {
+    const pk = Buffer.alloc(32, 0xff);
+    const client = await connect(relay);
+    await client.nonce();
+    expect(await authWith(client, pk, new Uint8Array(64))).toMatchObject({
+      code: ErrorCode.AUTH_FAILED,
+    });
+  });
+
+  it('refuses a second auth on an authenticated connection', async () => {
+    const client = await online(relay);
+    const who = identity();
+    expect(await authWith(client, who.publicKey, new Uint8Array(64), 9)).toMatchObject({
+      code: ErrorCode.ALREADY_AUTHENTICATED,
+      rid: 9,
+    });
+    await client.roundTrip();
+  });
+
+  it('keeps a connection that failed to authenticate usable for sending', async () => {
+    const recipient = await online(relay);
+    const client = await connect(relay);
+    await client.nonce();
+    await authWith(client, identity().publicKey, new Uint8Array(64));
+    const { id } = await sendStored(client, recipient.mailbox!);
+    expect(await recipient.next('deliver')).toMatchObject({ id });
+  });
+});
+
+describe('send, deliver, ack', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay();
+  });
+  afterAll(() => relay.stop());
+
+  it('delivers to a connected recipient after answering the sender stored', async () => {
+    const alice = await online(relay);
+    const bob = await connect(relay);
+    const { id, env } = await sendStored(bob, alice.mailbox!);
+    expect(await alice.next('deliver')).toEqual({ v: 1, t: 'deliver', id, env });
+  });
+
+  it('does not tell the sender anything about the recipient beyond stored', async () => {
+    const bob = await connect(relay);
+    // An id nobody ever authenticated as: the answer is the same.
+    const { id } = await sendStored(bob, toBase64url(randomBytes(32)));
+    expect(id).toHaveLength(22);
+  });
+
+  it('queues for an offline recipient and delivers when it authenticates', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const sent = [await sendStored(bob, who.mailbox), await sendStored(bob, who.mailbox)];
+    const alice = await online(relay, who);
+    expect(await alice.next('deliver')).toMatchObject(sent[0]!);
+    expect(await alice.next('deliver')).toMatchObject(sent[1]!);
+  });
+
+  it('answers stored for a resend with the same id and delivers it once', async () => {
+    const alice = await online(relay);
+    const bob = await connect(relay);
+    const first = await sendStored(bob, alice.mailbox!);
+    await sendStored(bob, alice.mailbox!, first.id, first.env);
+    const sentinel = await sendStored(bob, alice.mailbox!);
+    expect(await alice.next('deliver')).toMatchObject({ id: first.id });
+    expect(await alice.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+
+  it('redelivers what was not acknowledged after a reconnect, and never what was', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const sent = [
+      await sendStored(bob, who.mailbox),
+      await sendStored(bob, who.mailbox),
+      await sendStored(bob, who.mailbox),
+    ];
+    const first = await online(relay, who);
+    for (const m of sent) expect(await first.next('deliver')).toMatchObject({ id: m.id });
+    ack(first, [sent[1]!.id]);
+    await first.roundTrip();
+    await first.close();
+
+    const second = await online(relay, who);
+    expect(await second.next('deliver')).toMatchObject({ id: sent[0]!.id });
+    expect(await second.next('deliver')).toMatchObject({ id: sent[2]!.id });
+    ack(second, [sent[0]!.id, sent[2]!.id]);
+    await second.roundTrip();
+    await second.close();
+
+    const third = await online(relay, who);
+    const sentinel = await sendStored(bob, who.mailbox);
+    expect(await third.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+
+  it('does not store a resend of an acknowledged message again', async () => {
+    const alice = await online(relay);
+    const bob = await connect(relay);
+    const m = await sendStored(bob, alice.mailbox!);
+    await alice.next('deliver');
+    ack(alice, [m.id]);
+    await alice.roundTrip();
+    await sendStored(bob, alice.mailbox!, m.id, m.env);
+    const sentinel = await sendStored(bob, alice.mailbox!);
+    expect(await alice.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+
+  it('delivers in the order sent, live and queued', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const queued = [];
+    for (let i = 0; i < 20; i++) queued.push((await sendStored(bob, who.mailbox)).id);
+    const alice = await online(relay, who);
+    const live = [];
+    for (let i = 0; i < 20; i++) live.push((await sendStored(bob, who.mailbox)).id);
+    const got = [];
+    for (let i = 0; i < 40; i++) got.push((await alice.next('deliver')).id);
+    expect(got).toEqual([...queued, ...live]);
+  });
+
+  it('delivers a live message to every connection of the mailbox', async () => {
+    const who = identity();
+    const a = await online(relay, who);
+    const b = await online(relay, who);
+    const bob = await connect(relay);
+    const { id } = await sendStored(bob, who.mailbox);
+    expect(await a.next('deliver')).toMatchObject({ id });
+    expect(await b.next('deliver')).toMatchObject({ id });
+  });
+
+  it('keeps delivering to the other connection of a mailbox when one leaves', async () => {
+    const who = identity();
+    const a = await online(relay, who);
+    const b = await online(relay, who);
+    await a.close();
+    const bob = await connect(relay);
+    const { id } = await sendStored(bob, who.mailbox);
+    expect(await b.next('deliver')).toMatchObject({ id });
+  });
+
+  it('accepts an envelope of exactly MAX_ENVELOPE_BYTES and delivers it intact', async () => {
+    const alice = await online(relay);
+    const bob = await connect(relay);
+    const env = envelope(MAX_ENVELOPE_BYTES);
+    const { id } = await sendStored(bob, alice.mailbox!, messageId(), env);
+    expect(await alice.next('deliver')).toEqual({ v: 1, t: 'deliver', id, env });
+  });
+
+  it('lets a client send to its own mailbox', async () => {
+    const alice = await online(relay);
+    const { id } = await sendStored(alice, alice.mailbox!);
+    expect(await alice.next('deliver')).toMatchObject({ id });
+  });
+});
+
+describe('in-flight bound and refill', () => {
+  const MAX_INFLIGHT = 8;
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_INFLIGHT: String(MAX_INFLIGHT) } });
+  });
+  afterAll(() => relay.stop());
+
+  it('sends at most MAX_INFLIGHT unacknowledged messages at once', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    for (let i = 0; i < 2 * MAX_INFLIGHT; i++) await sendStored(bob, who.mailbox);
+    const alice = await online(relay, who);
+    await alice.roundTrip();
+    expect(drain(alice, 'deliver')).toHaveLength(MAX_INFLIGHT);
+    // Live ones wait too.
+    await sendStored(bob, who.mailbox);
+    await alice.roundTrip();
+    expect(drain(alice, 'deliver')).toHaveLength(MAX_INFLIGHT);
+  });
+
+  it('delivers 3×MAX_INFLIGHT queued messages, plus live ones arriving meanwhile, each exactly once and in order', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const expected: string[] = [];
+    for (let i = 0; i < 3 * MAX_INFLIGHT; i++)
+      expected.push((await sendStored(bob, who.mailbox)).id);
+    const alice = await online(relay, who);
+    const got: string[] = [];
+    let batch: string[] = [];
+    let live = 0;
+    while (got.length < expected.length) {
+      const { id } = await alice.next('deliver');
+      got.push(id);
+      batch.push(id);
+      if (batch.length === 3) {
+        ack(alice, batch);
+        batch = [];
+        if (live < 5) {
+          // A live message while the relay is refilling or holding back.
+          expected.push((await sendStored(bob, who.mailbox)).id);
+          live++;
+        }
+      }
+    }
+    ack(alice, batch);
+    expect(got).toEqual(expected);
+    expect(new Set(got).size).toBe(got.length);
+    const sentinel = await sendStored(bob, who.mailbox);
+    expect(await alice.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+
+  it('frees no in-flight slot for an ack of ids that were never delivered', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    for (let i = 0; i < MAX_INFLIGHT + 2; i++) await sendStored(bob, who.mailbox);
+    const alice = await online(relay, who);
+    await alice.roundTrip();
+    expect(drain(alice, 'deliver')).toHaveLength(MAX_INFLIGHT);
+    ack(alice, [messageId(), messageId()]);
+    await alice.roundTrip();
+    expect(drain(alice, 'deliver')).toHaveLength(MAX_INFLIGHT);
+  });
+});
+
+describe('invalid frames', () => {
+  let relay: InProcessRelay;
+  let witness: TestClient;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_INVALID_FRAMES: '1000' } });
+  });
+  afterAll(() => relay.stop());
+
+  it.each(BAD_FRAMES.map((c) => [c.name, c] as const))(
+    'answers %s with its error code and keeps the connection',
+    async (_name, bad) => {
+      witness = await online(relay);
+      const client = await connect(relay);
+      await client.nonce();
+      client.sendRaw(bad.data);
+      const error = await client.next('error');
+      expect(error.code).toBe(bad.code);
+      if (bad.rid === undefined) expect(error).not.toHaveProperty('rid');
+      else expect(error.rid).toBe(bad.rid);
+      // The connection survives and still works; another connection noticed nothing.
+      const { id } = await sendStored(client, witness.mailbox!);
+      expect(await witness.next('deliver')).toMatchObject({ id });
+      expect(drain(witness, 'error')).toHaveLength(0);
+    },
+  );
+
+  it('closes a message over MAX_FRAME_BYTES with 1009 and others continue', async () => {
+    witness = await online(relay);
+    const client = await connect(relay);
+    client.sendRaw('x'.repeat(MAX_FRAME_BYTES + 1));
+    expect((await client.closed).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+    await witness.roundTrip();
+  });
+
+  it('accepts a message of exactly MAX_FRAME_BYTES (and answers it as a frame)', async () => {
+    const client = await connect(relay);
+    const text = JSON.stringify({ v: 1, t: 'ping', rid: 5, pad: '' });
+    client.sendRaw(
+      text.replace('"pad":""', `"pad":"${'x'.repeat(MAX_FRAME_BYTES - text.length)}"`),
+    );
+    expect(await client.next('error')).toMatchObject({ code: ErrorCode.BAD_FRAME, rid: 5 });
+  });
+
+  it('closes a connection after invalid UTF-8 with 1007 and others continue', async () => {
+    witness = await online(relay);
+    const client = await connect(relay);
+    // A text frame with bytes that are not UTF-8: ws refuses it.
+    client.socket.send(Buffer.from([0xc3, 0x28]), { binary: false });
+    expect((await client.closed).code).toBe(1007);
+    await witness.roundTrip();
+  });
+});
+
+describe('abuse limits', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        MAX_INVALID_FRAMES: '5',
+        CONN_FRAMES_PER_SECOND: '1',
+        CONN_FRAME_BURST: '3',
+        FLOOD_CLOSE_AFTER: '10',
+        MAILBOX_SENDS_PER_SECOND: '1',
+        MAILBOX_SEND_BURST: '2',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('closes a connection after MAX_INVALID_FRAMES invalid frames with 4003', async () => {
+    const client = await connect(relay);
+    for (let i = 0; i < 5; i++) client.sendRaw('nonsense');
+    expect(await client.closed).toMatchObject({ code: CloseCode.TOO_MANY_ERRORS });
+    expect(client.pending.filter((f) => f.t === 'error')).toHaveLength(5);
+  });
+
+  it('answers rate_limited, with the rid, beyond the per-connection rate', async () => {
+    const client = await connect(relay);
+    for (let i = 0; i < 6; i++) client.send({ v: 1, t: 'ping', rid: i });
+    const error = await client.next('error');
+    expect(error).toMatchObject({ code: ErrorCode.RATE_LIMITED, retryable: true });
+    expect(error.rid).toBeGreaterThanOrEqual(3);
+    expect(await client.next('pong')).toMatchObject({ rid: 0 });
+  });
+
+  it('closes a connection that keeps flooding with 4001, and others continue', async () => {
+    const other = await connect(relay);
+    const client = await connect(relay);
+    for (let i = 0; i < 40; i++) client.send({ v: 1, t: 'ping', rid: i });
+    expect(await client.closed).toMatchObject({ code: CloseCode.FLOODING });
+    other.send({ v: 1, t: 'ping', rid: 1 });
+    expect(await other.next('pong')).toMatchObject({ rid: 1 });
+  });
+
+  it('limits sends to one mailbox across connections but not to another mailbox', async () => {
+    const target = identity().mailbox;
+    const a = await connect(relay);
+    const b = await connect(relay);
+    const send = (c: TestClient, r: number, to = target) =>
+      c.send({ v: 1, t: 'send', rid: r, to, id: messageId(), env: envelope() });
+    send(a, 1);
+    send(a, 2);
+    send(b, 3);
+    const answers = [await a.nextOf(['stored', 'error']), await a.nextOf(['stored', 'error'])];
+    answers.push(await b.nextOf(['stored', 'error']));
+    expect(answers.filter((f) => f.t === 'error')).toEqual([
+      expect.objectContaining({ code: ErrorCode.RATE_LIMITED, rid: 3 }),
+    ]);
+    send(b, 4, identity().mailbox);
+    expect(await b.nextOf(['stored', 'error'])).toMatchObject({ t: 'stored', rid: 4 });
+  });
+});
+
+describe('heartbeats and slow consumers', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        PING_INTERVAL_MS: '100',
+        HEARTBEAT_TIMEOUT_MS: '400',
+        MAX_BUFFERED_BYTES: '65536',
+        SLOW_CONSUMER_BYTES: '67108864',
+        CONN_FRAMES_PER_SECOND: '100000',
+        CONN_FRAME_BURST: '100000',
+        MAILBOX_SENDS_PER_SECOND: '100000',
+        MAILBOX_SEND_BURST: '100000',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('drops a peer that does not answer pings and keeps one that does', async () => {
+    const alive = await connect(relay);
+    const dead = await connect(relay, false);
+    expect((await dead.closed).code).toBe(1006); // terminated: no close frame to a dead peer
+    await alive.roundTrip();
+  });
+});
+
+describe('a client that stops reading', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        PING_INTERVAL_MS: '100',
+        HEARTBEAT_TIMEOUT_MS: '600000',
+        MAX_BUFFERED_BYTES: '65536',
+        SLOW_CONSUMER_BYTES: '67108864',
+        CONN_FRAMES_PER_SECOND: '100000',
+        CONN_FRAME_BURST: '100000',
+        MAILBOX_SENDS_PER_SECOND: '100000',
+        MAILBOX_SEND_BURST: '100000',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('is closed with 4002 while others continue', async () => {
+    const alice = await online(relay);
+    alice.pauseReading();
+    const bob = await connect(relay);
+    const env = envelope(MAX_ENVELOPE_BYTES);
+    // Enough to fill the loopback socket buffers and then the relay's own bound.
+    for (let i = 0; i < 256; i++) await sendStored(bob, alice.mailbox!, messageId(), env);
+    await relay.waitForLog(`"closeCode":${CloseCode.SLOW_CONSUMER}`);
+    alice.resumeReading();
+    expect((await alice.closed).code).toBe(CloseCode.SLOW_CONSUMER);
+    await bob.roundTrip();
+  }, 60_000);
+});
