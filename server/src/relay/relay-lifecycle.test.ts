@@ -1,0 +1,289 @@
+/**
+ * The relay in-process, around its store: the prekey directory, store failures and how they
+ * reach clients, an unexpected exception in a handler, and graceful shutdown. Where a test needs
+ * a store operation to hang or fail, it wraps the real MemoryStore (StoreProbe) rather than
+ * mocking it: everything else the store does is real.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { toBase64url } from '@passage/shared/protocol/base64url';
+import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
+import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
+import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { MemoryStore } from '../store/memory.js';
+import { StoreError, type EnqueueResult, type StoreErrorCode } from '../store/store.js';
+
+/** A MemoryStore whose `enqueue` can be held at a gate or made to fail on demand. */
+class StoreProbe extends MemoryStore {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  #entered: (() => void) | undefined;
+  failWith: StoreErrorCode | 'bug' | undefined;
+
+  /** Holds every enqueue from now on until `release`; resolves when one is waiting. */
+  hold(): Promise<void> {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+    return new Promise((resolve) => (this.#entered = resolve));
+  }
+
+  release(): void {
+    this.#gate = undefined;
+    this.#open?.();
+  }
+
+  override async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
+    if (this.failWith === 'bug') throw new TypeError(`bug while storing for ${mailbox}`);
+    if (this.failWith !== undefined) throw new StoreError(this.failWith);
+    if (this.#gate !== undefined) {
+      this.#entered?.();
+      await this.#gate;
+    }
+    return super.enqueue(mailbox, id, env);
+  }
+}
+
+const clients: TestClient[] = [];
+async function connect(relay: InProcessRelay): Promise<TestClient> {
+  const client = await TestClient.connect(relay.wsUrl);
+  clients.push(client);
+  return client;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+const b64 = (n: number) => toBase64url(randomBytes(n));
+const prekeys = (ids: number[]): OneTimePrekey[] => ids.map((id) => ({ id, key: b64(32) }));
+
+describe('prekey directory', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_ONE_TIME_PREKEYS: '4' } });
+  });
+  afterAll(() => relay.stop());
+
+  it('publishes, counts, and hands out each one-time prekey once', async () => {
+    const owner = await connect(relay);
+    const mailbox = await owner.authenticate();
+    const identityPart = b64(64);
+    const signedPrekey = b64(96);
+    const oneTime = prekeys([1, 2]);
+    owner.send({
+      v: 1,
+      t: 'prekeys.publish',
+      rid: 1,
+      identity: identityPart,
+      signedPrekey,
+      oneTime,
+    });
+    expect(await owner.next('prekeys.count')).toEqual({
+      v: 1,
+      t: 'prekeys.count',
+      rid: 1,
+      remaining: 2,
+    });
+
+    const fetcher = await connect(relay); // fetching needs no authentication
+    const got = [];
+    for (const r of [2, 3, 4]) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid: r, mailbox });
+      const bundle = await fetcher.next('prekeys.bundle');
+      expect(bundle).toMatchObject({ rid: r, mailbox });
+      expect(bundle.bundle).toMatchObject({ identity: identityPart, signedPrekey });
+      got.push(bundle.bundle?.oneTime ?? null);
+    }
+    expect(got.slice(0, 2).sort((a, b) => a!.id - b!.id)).toEqual(oneTime);
+    expect(got[2]).toBeNull();
+
+    owner.send({ v: 1, t: 'prekeys.status', rid: 5 });
+    expect(await owner.next('prekeys.count')).toMatchObject({ rid: 5, remaining: 0 });
+  });
+
+  it('answers a fetch for a mailbox without a bundle with null', async () => {
+    const client = await connect(relay);
+    const mailbox = identity().mailbox;
+    client.send({ v: 1, t: 'prekeys.fetch', rid: 8, mailbox });
+    expect(await client.next('prekeys.bundle')).toEqual({
+      v: 1,
+      t: 'prekeys.bundle',
+      rid: 8,
+      mailbox,
+      bundle: null,
+    });
+  });
+
+  it('refuses a publish past MAX_ONE_TIME_PREKEYS with prekeys_full and keeps what was there', async () => {
+    const owner = await connect(relay);
+    await owner.authenticate();
+    const publish = (rid: number, ids: number[]) =>
+      owner.send({
+        v: 1,
+        t: 'prekeys.publish',
+        rid,
+        identity: b64(64),
+        signedPrekey: b64(96),
+        oneTime: prekeys(ids),
+      });
+    publish(1, [1, 2, 3]);
+    expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 3 });
+    publish(2, [4, 5]);
+    expect(await owner.next('error')).toMatchObject({ rid: 2, code: ErrorCode.PREKEYS_FULL });
+    owner.send({ v: 1, t: 'prekeys.status', rid: 3 });
+    expect(await owner.next('prekeys.count')).toMatchObject({ rid: 3, remaining: 3 });
+  });
+});
+
+describe('store failures', () => {
+  let relay: InProcessRelay;
+  let store: StoreProbe;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { MAX_QUEUED_PER_MAILBOX: '2' },
+      store: (config) => (store = new StoreProbe(config.storeLimits)),
+    });
+  });
+  afterEach(() => {
+    store.failWith = undefined;
+  });
+  afterAll(() => relay.stop());
+
+  it('answers mailbox_full, retryable, when the recipient queue is at its bound', async () => {
+    const to = identity().mailbox;
+    const client = await connect(relay);
+    for (const rid of [1, 2, 3]) {
+      client.send({ v: 1, t: 'send', rid, to, id: messageId(), env: envelope() });
+    }
+    expect(await client.next('stored')).toMatchObject({ rid: 1 });
+    expect(await client.next('stored')).toMatchObject({ rid: 2 });
+    expect(await client.next('error')).toMatchObject({
+      rid: 3,
+      code: ErrorCode.MAILBOX_FULL,
+      retryable: true,
+    });
+  });
+
+  it.each([
+    ['unavailable', ErrorCode.UNAVAILABLE],
+    ['overloaded', ErrorCode.OVERLOADED],
+  ] as const)('answers a store that is %s with a retryable error', async (failure, code) => {
+    store.failWith = failure;
+    const client = await connect(relay);
+    client.send({
+      v: 1,
+      t: 'send',
+      rid: 4,
+      to: identity().mailbox,
+      id: messageId(),
+      env: envelope(),
+    });
+    expect(await client.next('error')).toMatchObject({ rid: 4, code, retryable: true });
+    store.failWith = undefined;
+    client.send({
+      v: 1,
+      t: 'send',
+      rid: 5,
+      to: identity().mailbox,
+      id: messageId(),
+      env: envelope(),
+    });
+    expect(await client.next('stored')).toMatchObject({ rid: 5 });
+  });
+
+  it('turns an unexpected exception into an internal error, logs no user data, and carries on', async () => {
+    const witness = await connect(relay);
+    const witnessMailbox = await witness.authenticate();
+    const client = await connect(relay);
+    const to = identity().mailbox;
+    store.failWith = 'bug';
+    client.send({ v: 1, t: 'send', rid: 6, to, id: messageId(), env: envelope() });
+    expect(await client.next('error')).toMatchObject({
+      rid: 6,
+      code: ErrorCode.INTERNAL,
+      retryable: true,
+    });
+    store.failWith = undefined;
+    await relay.waitForLog('frame handler failed');
+    const line = relay.logs.find((l) => l.includes('frame handler failed'))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 50, frameType: 'send' });
+    expect(line).not.toContain(to);
+    // Both connections still work.
+    client.send({ v: 1, t: 'send', rid: 7, to: witnessMailbox, id: messageId(), env: envelope() });
+    expect(await client.next('stored')).toMatchObject({ rid: 7 });
+    expect(await witness.next('deliver')).toBeDefined();
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('answers the in-flight send, says 503 meanwhile, refuses new work, then closes with 1001', async () => {
+    let store!: StoreProbe;
+    const relay = await startInProcessRelay({
+      store: (config) => (store = new StoreProbe(config.storeLimits)),
+    });
+    try {
+      const recipient = await connect(relay);
+      await recipient.authenticate();
+      const sender = await connect(relay);
+      const held = store.hold();
+      const id = messageId();
+      sender.send({ v: 1, t: 'send', rid: 1, to: recipient.mailbox, id, env: envelope() });
+      await held; // the enqueue is running inside the store
+
+      const stopping = relay.stop(30_000);
+      expect(relay.server.relay.shuttingDown).toBe(true);
+      const ready = await fetch(`${relay.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get('cache-control')).toBe('no-store');
+      await expect(TestClient.connect(relay.wsUrl)).rejects.toThrow('HTTP 503');
+      sender.send({
+        v: 1,
+        t: 'send',
+        rid: 2,
+        to: recipient.mailbox,
+        id: messageId(),
+        env: envelope(),
+      });
+      expect(await sender.next('error')).toMatchObject({
+        rid: 2,
+        code: ErrorCode.SHUTTING_DOWN,
+        retryable: true,
+      });
+      sender.send({ v: 1, t: 'ping', rid: 3 });
+      expect(await sender.next('pong')).toMatchObject({ rid: 3 });
+
+      store.release();
+      expect(await sender.next('stored')).toEqual({ v: 1, t: 'stored', rid: 1, id });
+      expect(await recipient.next('deliver')).toMatchObject({ id });
+      expect(await sender.closed).toEqual({ code: CloseCode.GOING_AWAY, reason: 'going away' });
+      expect((await recipient.closed).code).toBe(CloseCode.GOING_AWAY);
+      await stopping;
+    } finally {
+      store.release();
+      await relay.stop();
+    }
+  });
+
+  it('closes sockets after SHUTDOWN_GRACE_MS even if a store operation never finishes', async () => {
+    let store!: StoreProbe;
+    const relay = await startInProcessRelay({
+      store: (config) => (store = new StoreProbe(config.storeLimits)),
+    });
+    try {
+      const sender = await connect(relay);
+      const held = store.hold();
+      sender.send({
+        v: 1,
+        t: 'send',
+        rid: 1,
+        to: identity().mailbox,
+        id: messageId(),
+        env: envelope(),
+      });
+      await held;
+      await relay.stop(200);
+      expect((await sender.closed).code).toBe(CloseCode.GOING_AWAY);
+    } finally {
+      store.release();
+    }
+  });
+});
