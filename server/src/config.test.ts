@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
+
+function problems(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('has a default for everything', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      logLevel: 'info',
+      storeLimits: { queueTtlSeconds: 604_800, maxOneTimePrekeys: 100 },
+      relay: { maxInflight: 256, pingIntervalMs: 30_000 },
+    });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.redisClusterNodes).toBeUndefined();
+    expect(config.staticDir).toMatch(/client[/\\]dist$/);
+  });
+
+  it('reads values and treats an empty variable as unset', () => {
+    const config = loadConfig({ PORT: '9000', HOST: '', REDIS_URL: 'redis://127.0.0.1:7000' });
+    expect(config.port).toBe(9000);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.redisUrl).toBe('redis://127.0.0.1:7000');
+  });
+
+  it('splits cluster seed nodes', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:7000, redis://b:7001' });
+    expect(config.redisClusterNodes).toEqual(['redis://a:7000', 'redis://b:7001']);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['QUEUE_TTL_SECONDS', '0'],
+    ['MAX_ONE_TIME_PREKEYS', '101'],
+    ['LOG_LEVEL', 'verbose'],
+    ['REDIS_URL', 'http://example.com'],
+    ['REDIS_CLUSTER_NODES', 'redis://a:1,,'],
+    ['MAX_INFLIGHT', '0'],
+  ])('refuses %s=%s and names the variable', (name, value) => {
+    const found = problems({ [name]: value });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  it('never puts a value in the error, which could be a password', () => {
+    const found = problems({ REDIS_URL: 'redis://:hunter2secret@host:notaport' });
+    expect(found).toHaveLength(1);
+    expect(found.join('')).not.toContain('hunter2secret');
+  });
+
+  it.each([
+    [
+      { REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'redis://b:2' },
+      'REDIS_URL and REDIS_CLUSTER_NODES',
+    ],
+    [{ PING_INTERVAL_MS: '1000', HEARTBEAT_TIMEOUT_MS: '999' }, 'HEARTBEAT_TIMEOUT_MS'],
+    [{ MAX_BUFFERED_BYTES: '4096', SLOW_CONSUMER_BYTES: '4096' }, 'SLOW_CONSUMER_BYTES'],
+    [{ QUEUE_TTL_SECONDS: '100', DEDUP_TTL_SECONDS: '99' }, 'DEDUP_TTL_SECONDS'],
+  ])('refuses inconsistent settings %#', (env, name) => {
+    expect(problems(env).join('\n')).toContain(name);
+  });
+
+  it('lists every bad variable at once', () => {
+    expect(problems({ PORT: 'x', LOG_LEVEL: 'y' })).toHaveLength(2);
+  });
+});
+
+describe('CONFIG_VARIABLES', () => {
+  it('documents every variable with a description, and each default parses', () => {
+    expect(CONFIG_VARIABLES.length).toBeGreaterThan(20);
+    for (const v of CONFIG_VARIABLES) {
+      expect(v.name).toMatch(/^[A-Z][A-Z0-9_]+$/);
+      expect(v.description.length).toBeGreaterThan(10);
+      if (v.default !== '') expect(problems({ [v.name]: v.default })).toEqual([]);
+    }
+  });
+});
