@@ -1,0 +1,139 @@
+/**
+ * The HTTP side over a real server: headers on every kind of response, health, readiness, and
+ * upgrade refusals.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestClient } from '../../../test/src/harness/client.js';
+import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { CONTENT_SECURITY_POLICY } from './app.js';
+
+const EXPECTED_CSP =
+  "default-src 'none';script-src 'self' 'wasm-unsafe-eval';style-src 'self';img-src 'self';" +
+  "connect-src 'self';font-src 'self';base-uri 'none';form-action 'none';frame-ancestors 'none'";
+
+/** A raw upgrade request; resolves with the HTTP status the server answered. */
+function upgradeStatus(port: number, path: string, protocol?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...(protocol === undefined ? {} : { 'Sec-WebSocket-Protocol': protocol }),
+      },
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('HTTP', () => {
+  let relay: InProcessRelay;
+  let staticDir: string;
+  beforeAll(async () => {
+    staticDir = mkdtempSync(join(tmpdir(), 'passage-static-'));
+    mkdirSync(join(staticDir, 'assets'));
+    writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Passage</title>');
+    writeFileSync(join(staticDir, 'assets', 'app.js'), 'export {};');
+    writeFileSync(join(staticDir, '.secret'), 'not for anyone');
+    relay = await startInProcessRelay({ env: { STATIC_DIR: staticDir } });
+  });
+  afterAll(async () => {
+    await relay.stop();
+    rmSync(staticDir, { recursive: true, force: true });
+  });
+
+  it('exports exactly the intended CSP', () => {
+    expect(CONTENT_SECURITY_POLICY).toBe(EXPECTED_CSP);
+  });
+
+  it.each(['/', '/assets/app.js', '/case/123', '/healthz', '/readyz', '/missing.js', '/.secret'])(
+    'sends the security headers, no-store and no cookie on %s',
+    async (path) => {
+      const res = await fetch(relay.url + path);
+      await res.arrayBuffer();
+      expect(res.headers.get('content-security-policy')).toBe(EXPECTED_CSP);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('set-cookie')).toBeNull();
+      expect(res.headers.get('x-powered-by')).toBeNull();
+      expect(res.headers.get('etag')).toBeNull();
+      expect(res.headers.get('last-modified')).toBeNull();
+    },
+  );
+
+  it('serves the client and falls back to index.html for app paths', async () => {
+    const asset = await fetch(`${relay.url}/assets/app.js`);
+    expect(asset.status).toBe(200);
+    expect(await asset.text()).toBe('export {};');
+    const deep = await fetch(`${relay.url}/case/123`);
+    expect(deep.status).toBe(200);
+    expect(await deep.text()).toContain('<title>Passage</title>');
+  });
+
+  it('does not serve dot files', async () => {
+    const res = await fetch(`${relay.url}/.secret`);
+    expect(await res.text()).not.toContain('not for anyone');
+  });
+
+  it('answers 404 to a method other than GET on an unknown path', async () => {
+    const res = await fetch(`${relay.url}/anything`, { method: 'POST' });
+    expect(res.status).toBe(404);
+  });
+
+  it('reports alive and ready', async () => {
+    const health = await fetch(`${relay.url}/healthz`);
+    expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
+    const ready = await fetch(`${relay.url}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { ready: true }]);
+  });
+
+  it('refuses an upgrade without the passage.v1 subprotocol with 400', async () => {
+    expect(await upgradeStatus(relay.port, '/v1/ws')).toBe(400);
+    expect(await upgradeStatus(relay.port, '/v1/ws', 'passage.v2, chat')).toBe(400);
+    await expect(TestClient.connect(relay.wsUrl, { protocols: ['other'] })).rejects.toThrow(
+      'HTTP 400',
+    );
+  });
+
+  it('refuses an upgrade on another path with 404', async () => {
+    expect(await upgradeStatus(relay.port, '/ws', 'passage.v1')).toBe(404);
+    expect(await upgradeStatus(relay.port, '/v1/ws/x', 'passage.v1')).toBe(404);
+  });
+
+  it('accepts an upgrade that offers passage.v1 among others', async () => {
+    expect(await upgradeStatus(relay.port, '/v1/ws?x=1', 'chat, passage.v1')).toBe(101);
+  });
+});
+
+describe('readiness', () => {
+  it('says 503 when the store is not ready, while staying alive', async () => {
+    const relay = await startInProcessRelay();
+    try {
+      await relay.store.close(); // a closed MemoryStore reports not ready
+      const ready = await fetch(`${relay.url}/readyz`);
+      expect([ready.status, await ready.json()]).toEqual([503, { ready: false }]);
+      expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
+    } finally {
+      await relay.server.shutdown(1_000);
+    }
+  });
+});
