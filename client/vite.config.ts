@@ -10,5 +10,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     sourcemap: false,
+    // libsodium (sumo, with its WebAssembly inlined) is one lazily loaded chunk of ~0.5 MB.
+    chunkSizeWarningLimit: 1024,
   },
 });
