@@ -3,11 +3,13 @@ import {
   existingKeys,
   keyCount,
   keysWithoutTtl,
+  redisCommand,
   startRedis,
   type RedisServer,
 } from '../../../test/src/harness/redis.js';
 import { queueKeys } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
+import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
 import {
   CONTRACT_LIMITS,
   newEnvelope,
@@ -157,6 +159,28 @@ describe('RedisStore on one node', () => {
     await expect(store.enqueue('a}b', 'id', 'e')).rejects.toThrow(RangeError);
     await expect(store.peek('x:y', 1)).rejects.toThrow(RangeError);
     await expect(store.fetchPrekeys('')).rejects.toThrow(RangeError);
+    await store.close();
+  });
+
+  it('loads its scripts as soon as it connects to a Redis that has none', async () => {
+    await redisCommand(redis.url, ['SCRIPT', 'FLUSH']);
+    const store = await openStore();
+    const shas = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS].map(
+      (s) => s.sha1,
+    );
+    await until(async () => {
+      const exists = (await redisCommand(redis.url, ['SCRIPT', 'EXISTS', ...shas])) as number[];
+      return exists.every((x) => x === 1);
+    });
+    await store.close();
+  }, 20_000);
+
+  it('still works when Redis forgot its scripts (NOSCRIPT falls back to EVAL)', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    await redisCommand(redis.url, ['SCRIPT', 'FLUSH']);
+    expect(await store.enqueue(mb, 'id', 'env')).toBe('stored');
+    expect(await store.peek(mb, 1)).toEqual([{ id: 'id', env: 'env' }]);
     await store.close();
   });
 

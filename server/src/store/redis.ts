@@ -36,6 +36,8 @@ import {
   PUBLISH_PREKEYS,
   type LuaScript,
 } from './scripts.js';
+
+const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS];
 import {
   StoreError,
   type EnqueueResult,
@@ -498,6 +500,7 @@ export class RedisStore implements Store {
 
   #onUp(which: 'commands' | 'subscriber'): void {
     if (which === 'commands') {
+      this.#preloadScripts();
       if (!this.#commandsUp)
         this.#logger.info({ event: 'redis_ready', store: 'redis' }, 'redis connected');
       this.#commandsUp = true;
@@ -506,6 +509,19 @@ export class RedisStore implements Store {
     if (this.#subscriberWasDown) {
       this.#subscriberWasDown = false;
       void this.#resync();
+    }
+  }
+
+  /**
+   * Loads every script on a fresh node connection (a restarted Redis has none), so the first
+   * burst of operations does not all take the NOSCRIPT → EVAL detour. Cluster nodes are left to
+   * that fallback: it happens once per node and script.
+   */
+  #preloadScripts(): void {
+    const backend = this.#backend;
+    if (backend.mode !== 'node') return;
+    for (const script of ALL_SCRIPTS) {
+      backend.send(undefined, false, ['SCRIPT', 'LOAD', script.source]).catch(() => {});
     }
   }
 

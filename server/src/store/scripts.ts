@@ -53,7 +53,9 @@ end
 
 /**
  * KEYS: q e d. ARGV: offsetMs, id, env, queueTtlMs, maxQueued, payload prefix ("<origin> "),
- * channel. Returns 1 stored, 0 duplicate, -1 full (nothing stored).
+ * channel. Returns 1 stored, 0 duplicate, -1 full (nothing stored). An id whose envelope expired
+ * unacknowledged, or whose dedup window ended, is stored again (ZADD/HSET overwrite the stale
+ * entry in place).
  *
  * The score is the envelope's expiry in µs; it is forced above the newest score so the ZSET
  * order is strictly the arrival order even within one microsecond or if the clock steps back.
@@ -63,13 +65,24 @@ export const ENQUEUE = script(
   `
 local q, e, d = KEYS[1], KEYS[2], KEYS[3]
 local now = now_us()
-prune(q, e, d, now)
 local id = ARGV[2]
-if redis.call('ZSCORE', q, id) or redis.call('ZSCORE', d, id) then
+-- Entries whose time has passed do not count, whether or not they were pruned yet.
+local s = redis.call('ZSCORE', q, id)
+if s and tonumber(s) > now then
   return 0
 end
-if redis.call('ZCARD', q) >= tonumber(ARGV[5]) then
-  return -1
+s = redis.call('ZSCORE', d, id)
+if s and tonumber(s) > now then
+  return 0
+end
+local max = tonumber(ARGV[5])
+if redis.call('ZCARD', q) >= max then
+  -- Pruning only when the bound is reached keeps the common path short; expired entries are
+  -- also pruned by every ack and collected with the keys' TTLs.
+  prune(q, e, d, now)
+  if redis.call('ZCARD', q) >= max then
+    return -1
+  end
 end
 local ttl = tonumber(ARGV[4])
 local score = now + ttl * 1000

@@ -258,3 +258,15 @@ export async function existingKeys(url: string, keys: readonly string[]): Promis
     client.destroy();
   }
 }
+
+/** Sends one command to the node at `url` and returns the reply (for checks tests make). */
+export async function redisCommand(url: string, args: readonly string[]): Promise<unknown> {
+  const client = createClient({ url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await client.sendCommand([...args]);
+  } finally {
+    client.destroy();
+  }
+}
