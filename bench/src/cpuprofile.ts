@@ -68,6 +68,43 @@ export function summariseProfile(path: string, top = 25): SelfTime[] {
     }));
 }
 
+/** Which part of the stack a sample belongs to, from its script URL. */
+function category(name: string, url: string): string {
+  if (name === '(idle)' || name === '(garbage collector)' || name === '(program)') return name;
+  if (url === '') return '(native: syscalls, builtins)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1]!;
+  if (url.startsWith('node:')) return 'node internals';
+  const ws = /\/(shared|server|bench|client)\/dist\//.exec(url);
+  if (ws) return `@passage/${ws[1]!}`;
+  return 'other';
+}
+
+/** Self time grouped by part of the stack (relay code, protocol, ws, redis client, GC, …). */
+export function summariseByCategory(path: string): SelfTime[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) byId.set(n.id, n);
+  const us = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]!);
+    const dt = profile.timeDeltas[i] ?? 0;
+    if (!node) continue;
+    total += dt;
+    const key = category(node.callFrame.functionName, node.callFrame.url);
+    us.set(key, (us.get(key) ?? 0) + dt);
+  }
+  return [...us.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, t]) => ({
+      name,
+      where: '',
+      selfMs: t / 1000,
+      percent: total > 0 ? (100 * t) / total : 0,
+    }));
+}
+
 /** Formats a summary as aligned text lines. */
 export function formatSummary(rows: readonly SelfTime[]): string {
   return rows
@@ -84,5 +121,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write('usage: node bench/dist/cpuprofile.js <file.cpuprofile> [top]\n');
     process.exit(2);
   }
+  process.stdout.write(formatSummary(summariseByCategory(file)) + '\n\n');
   process.stdout.write(formatSummary(summariseProfile(file, Number(process.argv[3] ?? 25))) + '\n');
 }

@@ -35,7 +35,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { formatSummary, summariseProfile } from './cpuprofile.js';
+import { formatSummary, summariseByCategory, summariseProfile } from './cpuprofile.js';
 import type {
   ClosedLoopResult,
   ErrorCounts,
@@ -235,15 +235,22 @@ interface Context {
   redisPort?: number;
 }
 
-async function startTarget(ctx: Context, store: Store, phase: string): Promise<Target> {
+/** Starts a target; `profilePhase` names its CPU profile when the run profiles, else none. */
+async function startTarget(
+  ctx: Context,
+  store: Store,
+  profilePhase: string | undefined,
+): Promise<Target> {
   const port = await freePort();
-  const nodeArgs = ctx.params.profile
-    ? [
-        '--cpu-prof',
-        `--cpu-prof-dir=${ctx.profileDir}`,
-        `--cpu-prof-name=${store}-${phase}.cpuprofile`,
-      ]
-    : [];
+  const phase = profilePhase ?? '';
+  const nodeArgs =
+    ctx.params.profile && profilePhase !== undefined
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${ctx.profileDir}`,
+          `--cpu-prof-name=${store}-${phase}.cpuprofile`,
+        ]
+      : [];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
     PORT: String(port),
@@ -419,12 +426,14 @@ type Measured = Omit<Row, 'ratioToRaw' | 'p99RatioToRaw' | 'machine' | 'params'>
 async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
   const p = ctx.params;
   say(`\n[${store}] saturation: ${p.pairs} pairs × window ${p.window}`);
-  let target = await startTarget(ctx, store, 'load');
+  // With --profile, the saturation phase has a target process (and profile) of its own, so
+  // the profile shows the relay saturated and not the quieter latency phase.
+  let target = await startTarget(ctx, store, 'saturation');
   let closed: ClosedLoopResult;
   let open: OpenLoopResult;
   let relayCpuUs = 0;
   let redisCpuUs = 0;
-  let peakRssKiB: number;
+  let peakRssKiB = 0;
   try {
     let cpu0 = 0;
     let redis0 = 0;
@@ -456,6 +465,11 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
         `${(relayCpuUs / Math.max(1, closed.delivered)).toFixed(1)} µs CPU/msg`,
     );
     say(`[${store}] latency: ${p.latencyPairs} pairs at ${p.latencyRate} msgs/s offered`);
+    if (p.profile) {
+      peakRssKiB = statusKiB(target.process.pid, 'VmHWM');
+      await stopProcess(target.process);
+      target = await startTarget(ctx, store, undefined);
+    }
     open = await runPhase<OpenLoopResult>({
       kind: 'open',
       url: target.url,
@@ -467,14 +481,14 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
       drainMs: p.drainMs,
     });
     say(`[${store}]   p50 ${open.p50Ms.toFixed(2)} ms, p99 ${open.p99Ms.toFixed(2)} ms`);
-    peakRssKiB = statusKiB(target.process.pid, 'VmHWM');
+    peakRssKiB = Math.max(peakRssKiB, statusKiB(target.process.pid, 'VmHWM'));
   } finally {
     await stopProcess(target.process);
   }
 
   // Idle memory on a fresh process, so that heap left over from the load does not hide it.
   say(`[${store}] idle: ${p.idleConns} authenticated connections`);
-  target = await startTarget(ctx, store, 'idle');
+  target = await startTarget(ctx, store, undefined);
   const half = Math.floor(p.idleConns / 2);
   let rssBase: number;
   let rssHalf = 0;
@@ -649,7 +663,8 @@ async function main(): Promise<void> {
   }
   if (params.profile) {
     for (const file of readdirSync(ctx.profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
-      say(`\nprofile ${file} (top self time):`);
+      say(`\nprofile ${file} (self time by part, then by function):`);
+      say(formatSummary(summariseByCategory(join(ctx.profileDir, file))));
       say(formatSummary(summariseProfile(join(ctx.profileDir, file), 20)));
     }
   }
