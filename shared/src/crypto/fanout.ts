@@ -17,6 +17,7 @@ import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { bytesEqual, toHex } from './encoding.js';
 import { openEnvelope, sealEnvelope } from './envelope.js';
+import { withFastKeyRandom } from './key-random.js';
 import type { DeviceIdentity, PrekeyBundle, PublicIdentity } from './identity.js';
 import { Session } from './session.js';
 import type { PrekeyLookup } from './x3dh.js';
@@ -49,11 +50,19 @@ export class DeviceSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly seenBaseKeys = new Set<string>();
 
+  private readonly p: Primitives;
+
+  /**
+   * `p` is used with its random bytes expanded by `fastKeyErasureRandom` (key-random.ts): each
+   * envelope needs a fresh ephemeral secret, and the backend's generator is slow per call.
+   */
   constructor(
-    private readonly p: Primitives,
+    p: Primitives,
     readonly identity: DeviceIdentity,
     private readonly prekeys: ResponderPrekeys | null,
-  ) {}
+  ) {
+    this.p = withFastKeyRandom(p);
+  }
 
   /** The session with a peer device, if any. */
   session(peer: PublicIdentity): Session | undefined {

@@ -37,7 +37,7 @@ import {
   u32,
   u8,
 } from './encoding.js';
-import { KDF_LABELS } from './kdf.js';
+import { KDF_LABELS, hkdfSha256 } from './kdf.js';
 import type {
   DeviceIdentity,
   KemPrekey,
@@ -113,7 +113,8 @@ function deriveSecret(
   dhs: readonly Uint8Array[],
   kemSecret: Uint8Array,
 ): Uint8Array {
-  return p.hkdfSha256(
+  return hkdfSha256(
+    p,
     concatBytes(F, ...dhs, kemSecret),
     ZERO_SALT,
     PQXDH_INFO,
