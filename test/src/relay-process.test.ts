@@ -4,7 +4,7 @@
  * the HTTP headers, SIGTERM, a bad configuration, and that the process's log output holds no
  * mailbox id, message id, envelope, key or IP address after real traffic.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { toBase64url } from '@passage/shared/protocol/base64url';
@@ -14,6 +14,9 @@ import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
 import { BAD_FRAMES } from './harness/bad-frames.js';
 import { TestClient, envelope, identity, messageId, type TestIdentity } from './harness/client.js';
 import { RELAY_MAIN, startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+
+// Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
+jest.setTimeout(60_000);
 
 const clients: TestClient[] = [];
 

@@ -2,7 +2,7 @@
  * The HTTP side over a real server: headers on every kind of response, health, readiness, and
  * upgrade refusals.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { TestClient } from '../../../test/src/harness/client.js';
 import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
 import { CONTENT_SECURITY_POLICY } from './app.js';
+
+// Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
+jest.setTimeout(60_000);
 
 const EXPECTED_CSP =
   "default-src 'none';script-src 'self' 'wasm-unsafe-eval';style-src 'self';img-src 'self';" +

@@ -4,7 +4,7 @@
  * a store operation to hang or fail, it wraps the real MemoryStore (StoreProbe) rather than
  * mocking it: everything else the store does is real.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
@@ -12,10 +12,26 @@ import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
 import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
 import { MemoryStore } from '../store/memory.js';
-import { StoreError, type EnqueueResult, type StoreErrorCode } from '../store/store.js';
+import {
+  StoreError,
+  type EnqueueResult,
+  type QueuedEnvelope,
+  type StoreErrorCode,
+} from '../store/store.js';
 
-/** A MemoryStore whose `enqueue` can be held at a gate or made to fail on demand. */
+// Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
+jest.setTimeout(60_000);
+
+/**
+ * A MemoryStore whose `enqueue` can be held at a gate or made to fail on demand, and whose
+ * `peek` can be held after taking its snapshot (as a slow network store would answer with what
+ * was there when the command ran).
+ */
 class StoreProbe extends MemoryStore {
+  #peekGate: Promise<void> | undefined;
+  #openPeek: (() => void) | undefined;
+  #peekEntered: (() => void) | undefined;
+
   #gate: Promise<void> | undefined;
   #open: (() => void) | undefined;
   #entered: (() => void) | undefined;
@@ -30,6 +46,26 @@ class StoreProbe extends MemoryStore {
   release(): void {
     this.#gate = undefined;
     this.#open?.();
+  }
+
+  /** Holds every peek from now on until `releasePeeks`; resolves when one is waiting. */
+  holdPeeks(): Promise<void> {
+    this.#peekGate = new Promise((resolve) => (this.#openPeek = resolve));
+    return new Promise((resolve) => (this.#peekEntered = resolve));
+  }
+
+  releasePeeks(): void {
+    this.#peekGate = undefined;
+    this.#openPeek?.();
+  }
+
+  override async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
+    const snapshot = await super.peek(mailbox, limit);
+    if (this.#peekGate !== undefined) {
+      this.#peekEntered?.();
+      await this.#peekGate;
+    }
+    return snapshot;
   }
 
   override async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
@@ -211,6 +247,63 @@ describe('store failures', () => {
     client.send({ v: 1, t: 'send', rid: 7, to: witnessMailbox, id: messageId(), env: envelope() });
     expect(await client.next('stored')).toMatchObject({ rid: 7 });
     expect(await witness.next('deliver')).toBeDefined();
+  });
+});
+
+describe('refill against a slow store', () => {
+  let relay: InProcessRelay;
+  let store: StoreProbe;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { MAX_INFLIGHT: '4' },
+      store: (config) => (store = new StoreProbe(config.storeLimits)),
+    });
+  });
+  afterEach(() => store.releasePeeks());
+  afterAll(() => relay.stop());
+
+  async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
+    const id = messageId();
+    from.send({ v: 1, t: 'send', rid, to, id, env: envelope() });
+    expect(await from.next('stored')).toMatchObject({ rid, id });
+    return id;
+  }
+
+  it('delivers a live message that arrives while the first peek is outstanding', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const queued = [await sendStored(bob, who.mailbox, 1), await sendStored(bob, who.mailbox, 2)];
+    const held = store.holdPeeks();
+    const alice = await connect(relay);
+    await alice.authenticate(who);
+    await held; // the peek's snapshot holds the two queued messages only
+    const live = await sendStored(bob, who.mailbox, 3);
+    store.releasePeeks();
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await alice.next('deliver')).id);
+    expect(got).toEqual([...queued, live]);
+    const sentinel = await sendStored(bob, who.mailbox, 4);
+    expect(await alice.next('deliver')).toMatchObject({ id: sentinel });
+  });
+
+  it('does not resend a message acknowledged while a refill peek was outstanding', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const ids = [];
+    for (let i = 0; i < 6; i++) ids.push(await sendStored(bob, who.mailbox, 10 + i));
+    const alice = await connect(relay);
+    await alice.authenticate(who);
+    for (let i = 0; i < 4; i++) expect(await alice.next('deliver')).toMatchObject({ id: ids[i] });
+    const held = store.holdPeeks();
+    alice.send({ v: 1, t: 'ack', ids: ids.slice(0, 3) });
+    await held; // a refill's snapshot: ids[3], ids[4], ids[5]
+    alice.send({ v: 1, t: 'ack', ids: [ids[3]] });
+    await alice.roundTrip(); // the ack of ids[3] is done
+    store.releasePeeks();
+    expect(await alice.next('deliver')).toMatchObject({ id: ids[4] });
+    expect(await alice.next('deliver')).toMatchObject({ id: ids[5] });
+    const sentinel = await sendStored(bob, who.mailbox, 20);
+    expect(await alice.next('deliver')).toMatchObject({ id: sentinel });
   });
 });
 

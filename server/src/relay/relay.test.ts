@@ -5,7 +5,7 @@
  * before the answer to a later `ping` (TestClient.roundTrip). Tests use that as a barrier
  * instead of sleeping.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { toBase64url } from '@passage/shared/protocol/base64url';
@@ -21,6 +21,9 @@ import {
   type TestIdentity,
 } from '../../../test/src/harness/client.js';
 import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+
+// Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
+jest.setTimeout(60_000);
 
 const clients: TestClient[] = [];
 
