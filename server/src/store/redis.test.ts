@@ -278,6 +278,20 @@ describe('RedisStore when Redis goes away', () => {
     await store.close();
   }, 60_000);
 
+  it('closes within a bound even when Redis stopped answering', async () => {
+    const url = `redis://:hunter2-secret@127.0.0.1:${own.port}`;
+    const store = new RedisStore({ limits: CONTRACT_LIMITS, logger: memoryLogger(), url });
+    await store.start(10_000);
+    own.freeze();
+    try {
+      const stuck = store.enqueue(newMailbox(), 'id', 'e').catch((e: unknown) => e);
+      await store.close();
+      expect(await stuck).toBeInstanceOf(StoreError);
+    } finally {
+      own.thaw();
+    }
+  }, 60_000);
+
   it('leaves no key without a TTL after the outage workload', async () => {
     expect(await keysWithoutTtl(`redis://:hunter2-secret@127.0.0.1:${own.port}`)).toEqual([]);
   });

@@ -398,12 +398,20 @@ export class RedisStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
-    await Promise.allSettled([...this.#inFlight]);
+    // In-flight operations finish, unless Redis stopped answering: then they fail below.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      Promise.allSettled([...this.#inFlight]).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), STALL_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
     const backend = this.#backend;
-    if (backend.ready()) {
+    if (settled && backend.ready()) {
       await backend.close();
     } else {
-      // Not connected (or still retrying): nothing to flush; stop the reconnect loop now.
+      // Not connected (or still retrying, or hung): stop the reconnect loop and fail the rest.
       backend.destroy();
     }
     this.#subscriptions.clear();
