@@ -26,7 +26,7 @@ import {
 } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
-import { StoreError, type Store } from '../store/store.js';
+import { StoreError, type EnqueueResult, type Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import type { Hub, Recipient } from './hub.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
@@ -59,6 +59,8 @@ const enum Phase {
 
 const OPEN = 1; // WebSocket.OPEN, without importing the value for one constant.
 const V = PROTOCOL_VERSION;
+/** Most ids acknowledged to the store in one call (several `ack` frames coalesced). */
+const MAX_ACK_BATCH = 1_024;
 /** First delay after a failed refill peek, in ms; doubles up to the maximum. */
 const REFILL_RETRY_MIN_MS = 500;
 const REFILL_RETRY_MAX_MS = 30_000;
@@ -100,6 +102,8 @@ export class Connection implements Recipient {
   #backlog = false;
   #refilling = false;
   #peekAgain = false;
+  /** Acknowledged ids waiting for the end of this turn of the event loop (see #queueAck). */
+  #ackQueue: string[] | undefined;
   /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
   #ackedDuringPeek: Set<string> | undefined;
   #refillRetry: NodeJS.Timeout | undefined;
@@ -167,14 +171,14 @@ export class Connection implements Recipient {
             this.#rateLimited(rid, now);
             return;
           }
-          void this.#guard(this.#send(frame), rid, frame.t);
+          void this.#send(frame);
           return;
         case 'ack':
           if (this.#phase !== Phase.Authenticated) {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, undefined, now);
             return;
           }
-          void this.#guard(this.#ack(frame.ids), undefined, frame.t);
+          this.#queueAck(frame.ids);
           return;
         case 'ping':
           this.#write(`{"v":${V},"t":"pong","rid":${frame.rid}}`);
@@ -269,6 +273,7 @@ export class Connection implements Recipient {
     this.#maybeRefill();
   }
 
+  /** The hot path. Never rejects: every failure becomes an error frame. */
   async #send(frame: ClientFrameOf<'send'>): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.shuttingDown) {
@@ -276,21 +281,51 @@ export class Connection implements Recipient {
       return;
     }
     ctx.opStarted();
-    let result;
+    let result: EnqueueResult;
     try {
       result = await ctx.store.enqueue(frame.to, frame.id, frame.env);
     } catch (err) {
+      ctx.opFinished();
       this.#storeFailed(err, frame.rid, 'send');
       return;
-    } finally {
-      ctx.opFinished();
     }
-    // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
-    // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
-    if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
-    this.#write(`{"v":${V},"t":"stored","rid":${frame.rid},"id":"${frame.id}"}`);
+    ctx.opFinished();
+    try {
+      // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
+      // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
+      if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
+      this.#write(`{"v":${V},"t":"stored","rid":${frame.rid},"id":"${frame.id}"}`);
+    } catch (err) {
+      this.#internal(err, frame.rid, 'send');
+    }
   }
 
+  /**
+   * Queues acknowledged ids; all acks that arrive in one turn of the event loop (one read from
+   * the socket) go to the store as one batch, so a client acking message by message costs one
+   * store round trip per read rather than per message.
+   */
+  #queueAck(ids: string[]): void {
+    const queued = this.#ackQueue;
+    if (queued === undefined) {
+      this.#ackQueue = ids;
+      queueMicrotask(() => this.#flushAcks());
+    } else if (queued.length + ids.length <= MAX_ACK_BATCH) {
+      for (const id of ids) queued.push(id);
+    } else {
+      this.#flushAcks();
+      this.#queueAck(ids);
+    }
+  }
+
+  #flushAcks(): void {
+    const ids = this.#ackQueue;
+    if (ids === undefined) return;
+    this.#ackQueue = undefined;
+    void this.#ack(ids);
+  }
+
+  /** Never rejects: every failure becomes an error frame. */
   async #ack(ids: readonly string[]): Promise<void> {
     const ctx = this.#ctx;
     const mailbox = this.#mailbox;
@@ -306,21 +341,24 @@ export class Connection implements Recipient {
     } catch (err) {
       failed = true;
       this.#storeFailed(err, undefined, 'ack');
-    } finally {
-      ctx.opFinished();
     }
-    const inflight = this.#inflight;
-    if (inflight === undefined) return;
-    // In flight is only left once the store has deleted: a refill peek issued before that
-    // could otherwise list the envelope again and it would be sent twice.
-    for (const id of ids) {
-      if (inflight.delete(id) && this.#refilling && !failed) {
-        (this.#ackedDuringPeek ??= new Set()).add(id);
+    ctx.opFinished();
+    try {
+      const inflight = this.#inflight;
+      if (inflight === undefined) return;
+      // In flight is only left once the store has deleted: a refill peek issued before that
+      // could otherwise list the envelope again and it would be sent twice.
+      for (const id of ids) {
+        if (inflight.delete(id) && this.#refilling && !failed) {
+          (this.#ackedDuringPeek ??= new Set()).add(id);
+        }
       }
+      // A failed ack leaves the envelopes in the store; they go out again with the next refill.
+      if (failed) this.#backlog = true;
+      this.#maybeRefill();
+    } catch (err) {
+      this.#internal(err, undefined, 'ack');
     }
-    // A failed ack leaves the envelopes in the store; they go out again with the next refill.
-    if (failed) this.#backlog = true;
-    this.#maybeRefill();
   }
 
   async #prekeysOwn(

@@ -278,6 +278,22 @@ describe('send, deliver, ack', () => {
     expect(await third.next('deliver')).toMatchObject({ id: sentinel.id });
   });
 
+  it('applies every one of many ack frames sent back to back (coalesced into one batch)', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const sent = [];
+    for (let i = 0; i < 10; i++) sent.push(await sendStored(bob, who.mailbox));
+    const first = await online(relay, who);
+    for (const m of sent) expect(await first.next('deliver')).toMatchObject({ id: m.id });
+    for (const m of sent) ack(first, [m.id]);
+    ack(first, [sent[0]!.id]); // acknowledging twice is harmless
+    await first.roundTrip();
+    await first.close();
+    const second = await online(relay, who);
+    const sentinel = await sendStored(bob, who.mailbox);
+    expect(await second.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+
   it('does not store a resend of an acknowledged message again', async () => {
     const alice = await online(relay);
     const bob = await connect(relay);
