@@ -2,12 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   keyCount,
   keysWithoutTtl,
+  redisCommand,
   startRedisCluster,
   type RedisClusterHandle,
 } from '../../../test/src/harness/redis.js';
+import { mailboxTag } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
 import { CONTRACT_LIMITS, newMailbox, newMessageId, runStoreContract } from './store.contract.js';
-import type { StoreLimits } from './store.js';
+import { StoreError, type StoreLimits } from './store.js';
 
 const quiet: StoreLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -91,4 +93,54 @@ describe('RedisStore on a Redis Cluster', () => {
     expect(ids.sort((x, y) => x - y)).toEqual(keys.map((k) => k.id));
     await Promise.all([a.close(), b.close()]);
   }, 30_000);
+});
+
+/** A fresh mailbox whose keys live on the node listening on `port`. */
+async function mailboxOnNode(port: number): Promise<string> {
+  const slots = (await redisCommand(cluster.urls[0]!, ['CLUSTER', 'SLOTS'])) as [
+    number,
+    number,
+    [string, number, ...unknown[]],
+  ][];
+  const ranges = slots.filter(([, , master]) => master[1] === port);
+  for (;;) {
+    const mb = newMailbox();
+    const slot = (await redisCommand(cluster.urls[0]!, [
+      'CLUSTER',
+      'KEYSLOT',
+      mailboxTag(mb),
+    ])) as number;
+    if (ranges.some(([from, to]) => slot >= from && slot <= to)) return mb;
+  }
+}
+
+describe('RedisStore when a cluster node goes away', () => {
+  it('is not ready and answers unavailable while a node is down, and recovers by itself', async () => {
+    const a = await openStore(CONTRACT_LIMITS);
+    const b = await openStore(CONTRACT_LIMITS);
+    const mb = await mailboxOnNode(cluster.ports[0]!);
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    await a.subscribe(mb);
+
+    await cluster.stopNode(0);
+    try {
+      await until(() => !a.health().ready && !b.health().ready);
+      const err = await b.enqueue(mb, 'during', 'env').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as StoreError).code).toBe('unavailable');
+    } finally {
+      await cluster.startNode(0);
+    }
+    await until(() => a.health().ready && b.health().ready);
+    // Retried until the client has reconnected to the node; then it is heard live again.
+    let stored = false;
+    while (!stored) {
+      stored = (await b.enqueue(mb, 'after', 'env').catch(() => null)) !== null;
+      if (!stored) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await until(() => heard.includes('after'));
+    expect(heard).not.toContain('during');
+    await Promise.all([a.close(), b.close()]);
+  }, 90_000);
 });

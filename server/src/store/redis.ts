@@ -163,19 +163,35 @@ function clusterBackend(nodes: readonly string[], events: Events): Backend {
     defaults: CLIENT_DEFAULTS,
     commandOptions: { timeout: 0 },
   });
+  // The cluster client's own isReady only says the slot map is known. A node that is down
+  // makes its slots unavailable, so the store is not ready until every node is back; a node
+  // the client dropped from the topology ('node-disconnect') no longer counts.
+  const down = new Set<string>();
+  const nodeKey = (info: unknown): string => {
+    const node = info as { host?: unknown; port?: unknown } | undefined;
+    return `${String(node?.host)}:${String(node?.port)}`;
+  };
   cluster.on('error', (err: unknown) => events.onDown('commands', err));
-  cluster.on('node-error', (err: unknown) => {
+  cluster.on('node-error', (err: unknown, info: unknown) => {
+    down.add(nodeKey(info));
     events.onDown('commands', err);
     // The node's sharded subscriptions were on that connection too.
     events.onDown('subscriber', err);
   });
+  cluster.on('node-ready', (info: unknown) => {
+    down.delete(nodeKey(info));
+    if (down.size === 0) events.onReady('commands');
+    events.onReady('subscriber');
+  });
+  cluster.on('node-disconnect', (info: unknown) => {
+    down.delete(nodeKey(info));
+  });
   cluster.on('connect', () => events.onReady('commands'));
-  cluster.on('node-ready', () => events.onReady('subscriber'));
   return {
     mode: 'cluster',
     send: (firstKey, readOnly, args) => cluster.sendCommand(firstKey, readOnly, args),
-    ready: () => cluster.isReady,
-    subscriberReady: () => cluster.isReady,
+    ready: () => cluster.isReady && down.size === 0,
+    subscriberReady: () => cluster.isReady && down.size === 0,
     async subscribe(channels, listener) {
       // Channels of different mailboxes live in different slots: one SSUBSCRIBE each.
       await Promise.all(channels.map((channel) => cluster.sSubscribe(channel, listener)));

@@ -154,6 +154,10 @@ export interface RedisClusterHandle {
   readonly ports: readonly number[];
   /** `redis://127.0.0.1:<port>` of every node (seed list for createCluster). */
   readonly urls: readonly string[];
+  /** Stops node `i` (its slots become unavailable; no replicas). */
+  stopNode(i: number): Promise<void>;
+  /** Starts node `i` again on its port with its cluster config; waits for cluster_state:ok. */
+  startNode(i: number): Promise<void>;
   /** Stops every node and removes the cluster's temporary directory. */
   stop(): Promise<void>;
 }
@@ -164,32 +168,40 @@ export interface RedisClusterHandle {
  */
 export async function startRedisCluster(): Promise<RedisClusterHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'passage-cluster-'));
-  const children: ChildProcess[] = [];
+  const children: (ChildProcess | undefined)[] = [];
   const ports: number[] = [];
+  const spawnNode = (i: number) => {
+    const port = ports[i] as number;
+    children[i] = spawnRedis(
+      port,
+      [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${i}.conf`),
+        '--cluster-node-timeout',
+        '5000',
+        '--dir',
+        dir,
+      ],
+      dir,
+    );
+  };
+  const clusterOk = async () => {
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on ${port}`, CLUSTER_OK_TIMEOUT_MS, async () =>
+        (await rawCommand(port, 'CLUSTER INFO')).includes('cluster_state:ok'),
+      );
+    }
+  };
   const stop = async () => {
     await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
     await rm(dir, { recursive: true, force: true });
   };
   try {
     for (let i = 0; i < 3; i += 1) {
-      const port = await freePort();
-      ports.push(port);
-      children.push(
-        spawnRedis(
-          port,
-          [
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, `nodes-${i}.conf`),
-            '--cluster-node-timeout',
-            '5000',
-            '--dir',
-            dir,
-          ],
-          dir,
-        ),
-      );
+      ports.push(await freePort());
+      spawnNode(i);
     }
     for (const port of ports) {
       await waitFor(`cluster node on ${port}`, START_TIMEOUT_MS, () => answers(port));
@@ -202,16 +214,28 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
       '0',
       '--cluster-yes',
     ]);
-    for (const port of ports) {
-      await waitFor(`cluster_state:ok on ${port}`, CLUSTER_OK_TIMEOUT_MS, async () =>
-        (await rawCommand(port, 'CLUSTER INFO')).includes('cluster_state:ok'),
-      );
-    }
+    await clusterOk();
   } catch (err) {
     await stop();
     throw err;
   }
-  return { ports, urls: ports.map((p) => `redis://127.0.0.1:${p}`), stop };
+  return {
+    ports,
+    urls: ports.map((p) => `redis://127.0.0.1:${p}`),
+    async stopNode(i) {
+      const child = children[i];
+      children[i] = undefined;
+      await stopChild(child, 'SIGTERM');
+    },
+    async startNode(i) {
+      spawnNode(i);
+      await waitFor(`cluster node on ${ports[i]}`, START_TIMEOUT_MS, () =>
+        answers(ports[i] as number),
+      );
+      await clusterOk();
+    },
+    stop,
+  };
 }
 
 /**
