@@ -17,7 +17,9 @@
  * --pairs (BENCH_PAIRS), --window (BENCH_WINDOW), --warmup-ms (BENCH_WARMUP_MS), --duration-ms
  * (BENCH_DURATION_MS), --latency-pairs (BENCH_LATENCY_PAIRS), --latency-rate (BENCH_LATENCY_RATE),
  * --idle-conns (BENCH_IDLE_CONNS), --profile (BENCH_PROFILE=1: `node --cpu-prof` on each target,
- * summarised after the run), --out (BENCH_OUT).
+ * summarised after the run), --out (BENCH_OUT), --relay-main (BENCH_RELAY_MAIN: another relay
+ * build's main.js, to compare two builds), --relay-node-args (BENCH_RELAY_NODE_ARGS: extra
+ * `node` flags for the relay, space-separated), --drain-ms (BENCH_DRAIN_MS).
  */
 import { spawn, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -53,7 +55,7 @@ type Store = 'raw' | 'memory' | 'redis';
 const ALL_STORES: readonly Store[] = ['raw', 'memory', 'redis'];
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RELAY_MAIN = join(ROOT, 'server/dist/main.js');
+const DEFAULT_RELAY_MAIN = join(ROOT, 'server/dist/main.js');
 const RAW_FORWARDER = fileURLToPath(new URL('./raw-forwarder.js', import.meta.url));
 const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
 
@@ -80,6 +82,10 @@ interface Params {
   readonly idleConns: number;
   readonly profile: boolean;
   readonly out: string;
+  /** The relay entry point; another build can be compared against this one (A/B). */
+  readonly relayMain: string;
+  /** Extra `node` flags for the relay process (e.g. V8 heap settings to compare). */
+  readonly relayNodeArgs: readonly string[];
 }
 
 function parseParams(argv: readonly string[]): Params {
@@ -116,6 +122,10 @@ function parseParams(argv: readonly string[]): Params {
     idleConns: pick('idle-conns', 'BENCH_IDLE_CONNS', 10_000, 1_000),
     profile: flags.has('profile') || process.env['BENCH_PROFILE'] === '1',
     out: flags.get('out') ?? process.env['BENCH_OUT'] ?? join(ROOT, 'bench-results/relay.json'),
+    relayMain: flags.get('relay-main') ?? process.env['BENCH_RELAY_MAIN'] ?? DEFAULT_RELAY_MAIN,
+    relayNodeArgs: (flags.get('relay-node-args') ?? process.env['BENCH_RELAY_NODE_ARGS'] ?? '')
+      .split(' ')
+      .filter((a) => a !== ''),
   };
 }
 
@@ -243,7 +253,7 @@ async function startTarget(
 ): Promise<Target> {
   const port = await freePort();
   const phase = profilePhase ?? '';
-  const nodeArgs =
+  const nodeArgs: string[] =
     ctx.params.profile && profilePhase !== undefined
       ? [
           '--cpu-prof',
@@ -258,7 +268,8 @@ async function startTarget(
   };
   let script = RAW_FORWARDER;
   if (store !== 'raw') {
-    script = RELAY_MAIN;
+    script = ctx.params.relayMain;
+    nodeArgs.push(...ctx.params.relayNodeArgs);
     Object.assign(env, GENEROUS_RELAY_ENV);
     if (store === 'redis') env['REDIS_URL'] = `redis://127.0.0.1:${ctx.redisPort}`;
   }
@@ -621,8 +632,8 @@ async function main(): Promise<void> {
       if (f.endsWith('.cpuprofile')) rmSync(join(ctx.profileDir, f));
     }
   }
-  if (params.targets.some((t) => t !== 'raw') && !existsSync(RELAY_MAIN)) {
-    throw new Error(`${RELAY_MAIN} is missing: run npm run build`);
+  if (params.targets.some((t) => t !== 'raw') && !existsSync(params.relayMain)) {
+    throw new Error(`${params.relayMain} is missing: run npm run build`);
   }
   const host = machine();
   say(
