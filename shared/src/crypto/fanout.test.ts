@@ -4,8 +4,10 @@ import { ENVELOPE_SIZES_BYTES, openEnvelope, sealEnvelope } from './envelope.js'
 import { DeviceSessions } from './fanout.js';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
 import type { Primitives } from './primitives.js';
+import { signRoster, verifyRoster } from './roster.js';
 import { loadSodiumBackend } from './sodium.js';
 
 let p: Primitives;
@@ -226,5 +228,72 @@ describe('sealed envelopes and device sessions', () => {
         }),
       ),
     ).toBe('limit_exceeded');
+  });
+});
+
+describe('stored device sessions', () => {
+  it('continues every session after the device state is stored and restored', () => {
+    const { a, b } = connected();
+    const inFlight = a.sessions.encryptFor(b.pub, text('in flight'));
+    const restored = DeviceSessions.decode(p, b.sessions.identity, b.prekeys, b.sessions.encode());
+    expect(read(restored.decrypt(inFlight).plaintext)).toBe('in flight');
+    expect(read(a.sessions.decrypt(restored.encryptFor(a.pub, text('back'))).plaintext)).toBe(
+      'back',
+    );
+  });
+
+  it('still rejects a replayed initial message after a restore', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle(false));
+    const old = a.sessions.encryptFor(b.pub, text('old'));
+    b.sessions.decrypt(old);
+    a.sessions.startSession(b.bundle(false));
+    b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('new')));
+    const restored = DeviceSessions.decode(p, b.sessions.identity, b.prekeys, b.sessions.encode());
+    expect(codeOf(() => restored.decrypt(old))).toBe('replay');
+  });
+
+  it('rejects stored sessions that are truncated, have a trailing byte or a duplicate peer', () => {
+    const { b } = connected();
+    const bytes = b.sessions.encode();
+    const decode = (x: Uint8Array) =>
+      codeOf(() => DeviceSessions.decode(p, b.sessions.identity, b.prekeys, x));
+    expect(decode(bytes.slice(0, -1))).toBe('bad_encoding');
+    expect(decode(new Uint8Array([...bytes, 0]))).toBe('bad_encoding');
+    expect(decode(Uint8Array.from(bytes, (x, i) => (i === 0 ? 2 : x)))).toBe('unsupported_version');
+    // Two copies of the one session.
+    const one = bytes.slice(3, bytes.length - 2 - 32);
+    const twice = new Uint8Array([1, 0, 2, ...one, ...one, ...bytes.slice(bytes.length - 2 - 32)]);
+    expect(decode(twice)).toBe('bad_encoding');
+  });
+});
+
+describe('fan-out to a roster', () => {
+  it('sends to every roster device but this one, and refuses an expired roster', () => {
+    const orgSeed = asEd25519Seed(p.random.bytes(32));
+    const orgKey = asEd25519PublicKey(p.ed25519KeyPairFromSeed(orgSeed).publicKey);
+    const me = device();
+    const others = [device(), device()];
+    const now = 1_800_000_000;
+    const roster = verifyRoster(
+      p,
+      signRoster(p, orgSeed, {
+        serial: 1,
+        issuedAtSeconds: now,
+        expiresAtSeconds: now + 60,
+        devices: [me.pub, ...others.map((d) => d.pub)],
+      }),
+      { organizationKey: orgKey, nowSeconds: now },
+    );
+    const bundles = new Map(others.map((d) => [d.pub.id, d.bundle()]));
+    const out = me.sessions.fanOutToRoster(roster, now, text('team'), (d) => bundles.get(d.id));
+    expect(out.map((o) => o.recipient.id)).toEqual(others.map((d) => d.pub.id));
+    out.forEach((o, i) =>
+      expect(read(others[i]!.sessions.decrypt(o.envelope).plaintext)).toBe('team'),
+    );
+    expect(codeOf(() => me.sessions.fanOutToRoster(roster, now + 60, text('late')))).toBe(
+      'roster_expired',
+    );
   });
 });

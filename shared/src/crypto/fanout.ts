@@ -15,10 +15,21 @@
  */
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
-import { bytesEqual, toHex } from './encoding.js';
+import { X25519_KEY_BYTES } from './primitives.js';
+import {
+  ByteReader,
+  bytesEqual,
+  concatBytes,
+  expectVersion,
+  toHex,
+  u16,
+  u32,
+  u8,
+} from './encoding.js';
 import { openEnvelope, sealEnvelope } from './envelope.js';
 import { withFastKeyRandom } from './key-random.js';
 import type { DeviceIdentity, PrekeyBundle, PublicIdentity } from './identity.js';
+import type { Roster } from './roster.js';
 import { Session } from './session.js';
 import type { PrekeyLookup } from './x3dh.js';
 import { decodePqxdhInitial } from './x3dh.js';
@@ -46,9 +57,13 @@ export interface ReceivedMessage {
  */
 export const MAX_REMEMBERED_HANDSHAKES = 1000;
 
+/** Version byte of `DeviceSessions.encode`. */
+export const DEVICE_SESSIONS_VERSION = 1;
+
 export class DeviceSessions {
   private readonly sessions = new Map<string, Session>();
-  private readonly seenBaseKeys = new Set<string>();
+  /** Handshake base keys answered, by hex, oldest first. */
+  private readonly seenBaseKeys = new Map<string, Uint8Array>();
 
   private readonly p: Primitives;
 
@@ -82,9 +97,51 @@ export class DeviceSessions {
     this.sessions.set(session.remote.id, session);
   }
 
-  /** Every session, for serialisation (`Session.encode`). */
+  /** Every session. */
   allSessions(): readonly Session[] {
     return [...this.sessions.values()];
+  }
+
+  /**
+   * The sessions and the remembered handshakes, for storage encrypted at rest (the identity and
+   * prekeys are stored on their own, see `DeviceIdentity.encodeSecret`, `DevicePrekeys.encode`):
+   *   01 ‖ count (2) ‖ count × (length (4) ‖ session) ‖ handshakes (2) ‖ handshakes × key (32)
+   */
+  encode(): Uint8Array {
+    const sessions = [...this.sessions.values()].map((s) => s.encode());
+    return concatBytes(
+      u8(DEVICE_SESSIONS_VERSION),
+      u16(sessions.length),
+      ...sessions.flatMap((s) => [u32(s.length), s]),
+      u16(this.seenBaseKeys.size),
+      ...this.seenBaseKeys.values(),
+    );
+  }
+
+  /** Strict decoding of `encode`. */
+  static decode(
+    p: Primitives,
+    identity: DeviceIdentity,
+    prekeys: ResponderPrekeys | null,
+    bytes: Uint8Array,
+  ): DeviceSessions {
+    const out = new DeviceSessions(p, identity, prekeys);
+    const r = new ByteReader(bytes);
+    expectVersion(r, DEVICE_SESSIONS_VERSION);
+    const count = r.u16();
+    for (let i = 0; i < count; i++) {
+      const session = Session.decode(p, r.bytesN(r.u32()));
+      if (out.sessions.has(session.remote.id)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+      out.sessions.set(session.remote.id, session);
+    }
+    const seen = r.u16();
+    if (seen > MAX_REMEMBERED_HANDSHAKES) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+    for (let i = 0; i < seen; i++) {
+      const key = r.bytesN(X25519_KEY_BYTES);
+      out.seenBaseKeys.set(toHex(key), key);
+    }
+    r.end();
+    return out;
   }
 
   /** Encrypts for one device with an existing session. Throws `no_session` otherwise. */
@@ -128,6 +185,27 @@ export class DeviceSessions {
   }
 
   /**
+   * Fans out to the devices of a roster verified with `verifyRoster`, except this device itself
+   * (a coordinator writing to its colleagues). Throws `roster_expired` once the roster has
+   * expired at `nowSeconds`, so a page left open does not keep using a stale list.
+   */
+  fanOutToRoster(
+    roster: Roster,
+    nowSeconds: number,
+    plaintext: Uint8Array,
+    bundleFor?: (device: PublicIdentity) => PrekeyBundle | undefined,
+  ): AddressedEnvelope[] {
+    if (nowSeconds >= roster.expiresAtSeconds)
+      throw new CryptoError(CryptoErrorCode.ROSTER_EXPIRED);
+    const me = this.identity.publicIdentity;
+    return this.fanOut(
+      roster.devices.filter((d) => !d.equals(me)),
+      plaintext,
+      bundleFor,
+    );
+  }
+
+  /**
    * Opens and decrypts an envelope. Transactional: on any failure no session, prekey or replay
    * record changes. Throws `decrypt_failed` for a forged sender, `no_session` for a message in a
    * session we do not have, `replay` for a message (or handshake) already processed, and the
@@ -159,9 +237,9 @@ export class DeviceSessions {
     this.sessions.set(sender.id, session);
     if (initial.oneTimePrekeyId !== null)
       this.prekeys.consumeOneTimePrekey(initial.oneTimePrekeyId);
-    this.seenBaseKeys.add(baseKeyId);
+    this.seenBaseKeys.set(baseKeyId, initial.ephemeral);
     if (this.seenBaseKeys.size > MAX_REMEMBERED_HANDSHAKES) {
-      const oldest = this.seenBaseKeys.values().next().value;
+      const oldest = this.seenBaseKeys.keys().next().value;
       if (oldest !== undefined) this.seenBaseKeys.delete(oldest);
     }
     return { sender, plaintext };

@@ -176,3 +176,73 @@ describe('device identity and prekey bundle', () => {
     expect(d.prekeys.oneTimeCount).toBe(0);
   });
 });
+
+describe('stored device secrets', () => {
+  it('restores an identity from its stored secrets', () => {
+    const { id } = device();
+    const restored = DeviceIdentity.decodeSecret(p, id.encodeSecret());
+    expect(restored.publicIdentity.encode()).toEqual(id.publicIdentity.encode());
+  });
+
+  it('restores prekeys that answer the same handshakes and publish the same bundle', () => {
+    const d = device();
+    const oneTime = d.prekeys.addOneTimePrekeys(3);
+    d.prekeys.consumeOneTimePrekey(oneTime[1]!.id);
+    d.prekeys.rotate(NOW + 1);
+    const restored = DevicePrekeys.decode(p, d.id, d.prekeys.encode());
+    expect(restored.encode()).toEqual(d.prekeys.encode());
+    expect(restored.publication([]).signedPrekey).toEqual(d.prekeys.publication([]).signedPrekey);
+    expect(restored.findSignedPrekey(0)?.keyPair.secretKey).toEqual(
+      d.prekeys.findSignedPrekey(0)?.keyPair.secretKey,
+    );
+    expect(restored.findKemPrekey(0)?.keyPair.secretKey).toEqual(
+      d.prekeys.findKemPrekey(0)?.keyPair.secretKey,
+    );
+    expect(restored.findOneTimePrekey(oneTime[1]!.id)).toBeUndefined();
+    expect(restored.findOneTimePrekey(oneTime[2]!.id)?.keyPair.secretKey).toEqual(
+      oneTime[2]!.keyPair.secretKey,
+    );
+    expect(restored.addOneTimePrekeys(1)[0]!.id).toBe(3);
+  });
+
+  it('rejects stored identity secrets of the wrong length or version', () => {
+    const bytes = device().id.encodeSecret();
+    expect(codeOf(() => DeviceIdentity.decodeSecret(p, bytes.slice(0, -1)))).toBe('bad_encoding');
+    expect(codeOf(() => DeviceIdentity.decodeSecret(p, new Uint8Array([...bytes, 0])))).toBe(
+      'bad_encoding',
+    );
+    expect(
+      codeOf(() =>
+        DeviceIdentity.decodeSecret(
+          p,
+          Uint8Array.from(bytes, (b, i) => (i === 0 ? 9 : b)),
+        ),
+      ),
+    ).toBe('unsupported_version');
+  });
+
+  it('rejects stored prekeys that are truncated, have a trailing byte, a bad flag or a duplicate id', () => {
+    const d = device();
+    d.prekeys.addOneTimePrekeys(2);
+    const bytes = d.prekeys.encode();
+    expect(codeOf(() => DevicePrekeys.decode(p, d.id, bytes.slice(0, -1)))).toBe('bad_encoding');
+    expect(codeOf(() => DevicePrekeys.decode(p, d.id, new Uint8Array([...bytes, 0])))).toBe(
+      'bad_encoding',
+    );
+    const flagAt = 1 + 40 + 72;
+    expect(
+      codeOf(() =>
+        DevicePrekeys.decode(
+          p,
+          d.id,
+          Uint8Array.from(bytes, (b, i) => (i === flagAt ? 2 : b)),
+        ),
+      ),
+    ).toBe('bad_encoding');
+    // Give the second one-time prekey the first one's id.
+    const dup = bytes.slice();
+    const firstId = flagAt + 2 + 4 + 2;
+    dup.set(bytes.slice(firstId, firstId + 4), firstId + 36);
+    expect(codeOf(() => DevicePrekeys.decode(p, d.id, dup))).toBe('bad_encoding');
+  });
+});

@@ -29,6 +29,7 @@ import {
   ED25519_SEED_BYTES,
   ED25519_SIGNATURE_BYTES,
   MLKEM768_PUBLIC_KEY_BYTES,
+  MLKEM768_SEED_BYTES,
   X25519_KEY_BYTES,
 } from './primitives.js';
 import {
@@ -38,6 +39,7 @@ import {
   expectVersion,
   labelPrefix,
   toHex,
+  u16,
   u32,
   u8,
 } from './encoding.js';
@@ -54,8 +56,8 @@ import {
   asEd25519PublicKey,
   asEd25519Seed,
   asMlKemPublicKey,
+  asMlKemSecretKey,
   asX25519PublicKey,
-  generateMlKemKeyPair,
   generateX25519KeyPair,
   x25519KeyPairFromSecret,
 } from './keys.js';
@@ -169,6 +171,21 @@ export class DeviceIdentity {
   sign(message: Uint8Array): Uint8Array {
     return this.p.ed25519Sign(this.signingSeed, message);
   }
+
+  /** The secrets, `01 ‖ Ed25519 seed (32) ‖ X25519 secret (32)`; store only encrypted. */
+  encodeSecret(): Uint8Array {
+    return concatBytes(u8(IDENTITY_ENCODING_VERSION), this.signingSeed, this.dh.secretKey);
+  }
+
+  /** Strict decoding of `encodeSecret`. */
+  static decodeSecret(p: Primitives, bytes: Uint8Array): DeviceIdentity {
+    const r = new ByteReader(bytes);
+    expectVersion(r, IDENTITY_ENCODING_VERSION);
+    const seed = r.bytesN(ED25519_SEED_BYTES);
+    const secret = r.bytesN(X25519_KEY_BYTES);
+    r.end();
+    return DeviceIdentity.fromSeeds(p, seed, secret);
+  }
 }
 
 /** A signed X25519 prekey as published. */
@@ -193,6 +210,8 @@ export interface SignedPrekey extends SignedPrekeyPublic {
 
 export interface KemPrekey extends KemPrekeyPublic {
   readonly keyPair: MlKemKeyPair;
+  /** The key-generation seed (d ‖ z), kept so that the key can be stored in 64 bytes. */
+  readonly seed: Uint8Array;
 }
 
 export interface OneTimePrekey {
@@ -216,16 +235,18 @@ function checkId(id: number): void {
   }
 }
 
-/** Generates a signed X25519 prekey. `createdAtSeconds` is Unix time (u32). */
-export function generateSignedPrekey(
+/** A signed X25519 prekey from its secret (generation, and restoring stored prekeys). */
+export function signedPrekeyFromSecret(
   p: Primitives,
   identity: DeviceIdentity,
   id: number,
   createdAtSeconds: number,
+  secret: Uint8Array,
 ): SignedPrekey {
   checkId(id);
   checkId(createdAtSeconds);
-  const keyPair = generateX25519KeyPair(p);
+  const keyPair = x25519KeyPairFromSecret(p, secret);
+  // Ed25519 signatures are deterministic: restoring re-creates the published signature.
   const signature = identity.sign(
     prekeySignedMessage(
       SPK_SIG_PREFIX,
@@ -238,16 +259,38 @@ export function generateSignedPrekey(
   return { id, createdAtSeconds, publicKey: keyPair.publicKey, signature, keyPair };
 }
 
-/** Generates a signed ML-KEM-768 prekey. */
-export function generateKemPrekey(
+/** Generates a signed X25519 prekey. `createdAtSeconds` is Unix time (u32). */
+export function generateSignedPrekey(
   p: Primitives,
   identity: DeviceIdentity,
   id: number,
   createdAtSeconds: number,
+): SignedPrekey {
+  return signedPrekeyFromSecret(
+    p,
+    identity,
+    id,
+    createdAtSeconds,
+    p.random.bytes(X25519_KEY_BYTES),
+  );
+}
+
+/** A signed ML-KEM-768 prekey from its 64-byte key-generation seed. */
+export function kemPrekeyFromSeed(
+  p: Primitives,
+  identity: DeviceIdentity,
+  id: number,
+  createdAtSeconds: number,
+  seed: Uint8Array,
 ): KemPrekey {
   checkId(id);
   checkId(createdAtSeconds);
-  const keyPair = generateMlKemKeyPair(p);
+  if (seed.length !== MLKEM768_SEED_BYTES) throw new CryptoError(CryptoErrorCode.BAD_LENGTH);
+  const pair = p.mlkem768KeyPairFromSeed(seed);
+  const keyPair = {
+    publicKey: asMlKemPublicKey(pair.publicKey),
+    secretKey: asMlKemSecretKey(pair.secretKey),
+  };
   const signature = identity.sign(
     prekeySignedMessage(
       KEM_SIG_PREFIX,
@@ -257,7 +300,24 @@ export function generateKemPrekey(
       keyPair.publicKey,
     ),
   );
-  return { id, createdAtSeconds, publicKey: keyPair.publicKey, signature, keyPair };
+  return {
+    id,
+    createdAtSeconds,
+    publicKey: keyPair.publicKey,
+    signature,
+    keyPair,
+    seed: seed.slice(),
+  };
+}
+
+/** Generates a signed ML-KEM-768 prekey. */
+export function generateKemPrekey(
+  p: Primitives,
+  identity: DeviceIdentity,
+  id: number,
+  createdAtSeconds: number,
+): KemPrekey {
+  return kemPrekeyFromSeed(p, identity, id, createdAtSeconds, p.random.bytes(MLKEM768_SEED_BYTES));
 }
 
 /** Generates one-time prekeys with consecutive ids from `firstId`. */
@@ -483,6 +543,56 @@ export class DevicePrekeys {
   /** Deletes a one-time prekey once a handshake that used it has been authenticated. */
   consumeOneTimePrekey(id: number): void {
     this.oneTime.delete(id);
+  }
+
+  /**
+   * The secrets, for storage encrypted at rest (public keys and signatures are re-derived):
+   *   01 ‖ spk (id 4 ‖ created 4 ‖ secret 32) ‖ kem (id 4 ‖ created 4 ‖ seed 64)
+   *      ‖ has-previous-spk (1) [‖ spk] ‖ has-previous-kem (1) [‖ kem]
+   *      ‖ next one-time id (4) ‖ count (2) ‖ count × (id 4 ‖ secret 32)
+   */
+  encode(): Uint8Array {
+    const spk = (k: SignedPrekey): Uint8Array[] => [
+      u32(k.id),
+      u32(k.createdAtSeconds),
+      k.keyPair.secretKey,
+    ];
+    const kem = (k: KemPrekey): Uint8Array[] => [u32(k.id), u32(k.createdAtSeconds), k.seed];
+    const prevSpk = this.previousSignedPrekey;
+    const prevKem = this.previousKemPrekey;
+    return concatBytes(
+      u8(IDENTITY_ENCODING_VERSION),
+      ...spk(this.signedPrekey),
+      ...kem(this.kemPrekey),
+      ...(prevSpk === null ? [u8(0)] : [u8(1), ...spk(prevSpk)]),
+      ...(prevKem === null ? [u8(0)] : [u8(1), ...kem(prevKem)]),
+      u32(this.nextOneTimeId),
+      u16(this.oneTime.size),
+      ...[...this.oneTime.values()].flatMap((k) => [u32(k.id), k.keyPair.secretKey]),
+    );
+  }
+
+  /** Strict decoding of `encode` for `identity` (whose key re-signs the prekeys). */
+  static decode(p: Primitives, identity: DeviceIdentity, bytes: Uint8Array): DevicePrekeys {
+    const r = new ByteReader(bytes);
+    expectVersion(r, IDENTITY_ENCODING_VERSION);
+    const spk = (): SignedPrekey =>
+      signedPrekeyFromSecret(p, identity, r.u32(), r.u32(), r.bytesN(X25519_KEY_BYTES));
+    const kem = (): KemPrekey =>
+      kemPrekeyFromSeed(p, identity, r.u32(), r.u32(), r.bytesN(MLKEM768_SEED_BYTES));
+    const prekeys = new DevicePrekeys(p, identity, spk(), kem());
+    prekeys.previousSignedPrekey = r.flag() ? spk() : null;
+    prekeys.previousKemPrekey = r.flag() ? kem() : null;
+    prekeys.nextOneTimeId = r.u32();
+    const count = r.u16();
+    for (let i = 0; i < count; i++) {
+      const id = r.u32();
+      const keyPair = x25519KeyPairFromSecret(p, r.bytesN(X25519_KEY_BYTES));
+      if (prekeys.oneTime.has(id)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+      prekeys.oneTime.set(id, { id, keyPair });
+    }
+    r.end();
+    return prekeys;
   }
 
   /** The parts to publish now (identity, current signed prekeys, the given one-time prekeys). */
