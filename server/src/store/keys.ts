@@ -38,7 +38,8 @@ export const KEY_SUFFIX = {
  */
 const MAILBOX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** True when `mailbox` can be used in a key (base64url, 1–128 characters). */
+/** True when `mailbox` (or a message id) can be used in a key or a notification payload
+ * (base64url, 1–128 characters). */
 export function isKeySafeMailbox(mailbox: string): boolean {
   return MAILBOX_PATTERN.test(mailbox);
 }

@@ -154,11 +154,12 @@ describe('RedisStore on one node', () => {
     await store.close();
   });
 
-  it('rejects a mailbox id that could break the key layout', async () => {
+  it('rejects a mailbox or message id that could break the key layout or the payload', async () => {
     const store = await openStore();
     await expect(store.enqueue('a}b', 'id', 'e')).rejects.toThrow(RangeError);
     await expect(store.peek('x:y', 1)).rejects.toThrow(RangeError);
     await expect(store.fetchPrekeys('')).rejects.toThrow(RangeError);
+    await expect(store.enqueue(newMailbox(), 'has space', 'e')).rejects.toThrow(RangeError);
     await store.close();
   });
 

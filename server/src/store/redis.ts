@@ -288,6 +288,8 @@ export class RedisStore implements Store {
 
   async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
     const keys = queueKeys(checkMailbox(mailbox));
+    // The id travels space-separated in the notification payload; it must be base64url.
+    if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
     const result = await this.#eval(ENQUEUE, keys, [
       String(this.#offsetMs()),
       id,
