@@ -128,6 +128,37 @@ describe('codename normalisation', () => {
     ).toBe('unknown_word');
   });
 
+  it('rejects a word with an invisible character inside it', () => {
+    expect(
+      failure(() => parseCodename('aba\u200bcus abdomen ablaze yo-yo t-shirt zoom zipfile'))
+        ?.position,
+    ).toBe(0);
+    expect(
+      failure(() => parseCodename('abacus abdo\u00admen ablaze yo-yo t-shirt zoom zipfile'))
+        ?.position,
+    ).toBe(1);
+  });
+
+  it('rejects two words typed together, and a prefix of a word', () => {
+    expect(
+      failure(() => parseCodename('abacusabdomen ablaze yo-yo t-shirt zoom zipfile zone'))
+        ?.position,
+    ).toBe(0);
+    expect(
+      failure(() => parseCodename('abac abdomen ablaze yo-yo t-shirt zoom zipfile'))?.position,
+    ).toBe(0);
+  });
+
+  it('rejects look-alike letters from scripts it does not map', () => {
+    // Greek beta and Armenian o are not on a Russian keyboard; they are not guessed at.
+    expect(
+      failure(() => parseCodename('aβacus abdomen ablaze yo-yo t-shirt zoom zipfile'))?.position,
+    ).toBe(0);
+    expect(
+      failure(() => parseCodename('abacus abdomen ablaze yo-yo t-shirt zօom zipfile'))?.position,
+    ).toBe(5);
+  });
+
   it('rejects fewer than seven words, and empty input', () => {
     expect(failure(() => parseCodename('abacus abdomen ablaze yo-yo t-shirt zoom'))?.reason).toBe(
       'too_few_words',
@@ -184,6 +215,15 @@ describe('codename key derivation', () => {
     );
     expect(() => deriveCodenameKeys(sodium, 'abacus', FAST)).toThrow(
       expect.objectContaining({ code: 'invalid_codename' }),
+    );
+  });
+
+  it('rejects parameters outside the Argon2id bounds', () => {
+    expect(() => deriveCodenameKeys(sodium, CODENAME, { ...FAST, iterations: 0 })).toThrow(
+      expect.objectContaining({ code: 'limit_exceeded' }),
+    );
+    expect(() => deriveCodenameKeys(sodium, CODENAME, { ...FAST, memoryKiB: 4 })).toThrow(
+      expect.objectContaining({ code: 'limit_exceeded' }),
     );
   });
 

@@ -150,7 +150,7 @@ export class Ratchet {
     });
   }
 
-  /** Restores a ratchet from a state (see `encodeRatchetState`). */
+  /** Restores a ratchet from a stored state (see `Session.encode` / `Session.decode`). */
   static fromState(p: Primitives, state: RatchetState): Ratchet {
     return new Ratchet(p, state);
   }

@@ -84,6 +84,17 @@ describe('safety number QR payload', () => {
     }
   });
 
+  it('rejects an empty payload', () => {
+    expect(() => verifySafetyNumberQr(sodium, B, A, new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: 'bad_encoding' }),
+    );
+  });
+
+  it('does not verify a payload that names one key twice', () => {
+    expect(verifySafetyNumberQr(sodium, B, A, safetyNumberQrPayload(sodium, A, A))).toBe(false);
+    expect(verifySafetyNumberQr(sodium, B, A, safetyNumberQrPayload(sodium, B, B))).toBe(false);
+  });
+
   it('rejects a payload with an unknown version, a missing byte or a trailing byte', () => {
     const shown = safetyNumberQrPayload(sodium, A, B);
     expect(() =>
