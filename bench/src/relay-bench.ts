@@ -604,6 +604,41 @@ function table(rows: readonly Row[]): string {
   ].join('\n');
 }
 
+/** Above this, the single-threaded load generator is (nearly) the bottleneck. */
+const LOADGEN_BOUND_CORES = 0.9;
+
+/** The issue's targets (§7), reported for the closing note; the run does not fail on them. */
+const TARGET_REDIS_RATIO_TO_RAW = 0.6;
+const TARGET_P99_RATIO_TO_RAW = 2;
+const TARGET_IDLE_CONN_KIB = 8;
+
+function targetCheck(rows: readonly Row[]): string {
+  const lines = ['targets (issue §7, not asserted):'];
+  const mark = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+  const redis = rows.find((r) => r.store === 'redis');
+  if (redis !== undefined && redis.ratioToRaw !== null) {
+    lines.push(
+      `  redis relay ≥ ${TARGET_REDIS_RATIO_TO_RAW}× raw throughput: ` +
+        `${redis.ratioToRaw.toFixed(2)}× — ${mark(redis.ratioToRaw >= TARGET_REDIS_RATIO_TO_RAW)}`,
+    );
+  }
+  for (const r of rows) {
+    if (r.store === 'raw' || r.p99RatioToRaw === null) continue;
+    lines.push(
+      `  ${r.store} p99 ≤ ${TARGET_P99_RATIO_TO_RAW}× raw p99 at ${r.offeredPerSec} msgs/s: ` +
+        `${r.p99RatioToRaw.toFixed(2)}× — ${mark(r.p99RatioToRaw <= TARGET_P99_RATIO_TO_RAW)}`,
+    );
+  }
+  for (const r of rows) {
+    if (r.store === 'raw') continue;
+    lines.push(
+      `  ${r.store} ≤ ${TARGET_IDLE_CONN_KIB} KiB per idle authenticated connection: ` +
+        `${r.rssPerIdleConnKiB.toFixed(2)} KiB — ${mark(r.rssPerIdleConnKiB <= TARGET_IDLE_CONN_KIB)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 function machine(): Machine {
   const list = cpus();
   return {
@@ -670,8 +705,14 @@ async function main(): Promise<void> {
     if (r.redisCpuUsPerMsg !== null) {
       notes.push(`redis-server ${r.redisCpuUsPerMsg.toFixed(1)} µs CPU/msg`);
     }
+    if (r.loadgenCores > LOADGEN_BOUND_CORES) {
+      notes.push(
+        `load generator at ${r.loadgenCores.toFixed(2)} cores: the target may not be saturated`,
+      );
+    }
     if (notes.length > 0) say(`${r.store}: ${notes.join('; ')}`);
   }
+  say('\n' + targetCheck(rows));
   if (params.profile) {
     for (const file of readdirSync(ctx.profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
       say(`\nprofile ${file} (self time by part, then by function):`);
