@@ -12,6 +12,7 @@
  * While a refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill
  * peeks once more when it returns, so nothing that arrives meanwhile is lost.
  */
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
 import type { ClientFrameOf } from '@passage/shared/protocol/frames';
@@ -108,6 +109,9 @@ export class Connection implements Recipient {
   #ackedDuringPeek: Set<string> | undefined;
   #refillRetry: NodeJS.Timeout | undefined;
   #refillAttempt = 0;
+
+  /** True while the socket is corked until the end of this turn (see #write). */
+  #corked = false;
 
   // Heartbeat and slow-consumer state.
   #lastPongMs: number;
@@ -612,6 +616,20 @@ export class Connection implements Recipient {
     if (ws.bufferedAmount > this.#settings.slowConsumerBytes) {
       this.#close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
+    }
+    if (!this.#corked) {
+      // Everything written to this socket in this turn of the event loop (a read's worth of
+      // answers and deliveries) leaves in one writev instead of one syscall per frame. `ws`
+      // exposes no cork of its own; `_socket` is the net.Socket it writes to.
+      const socket = (ws as unknown as { _socket?: Duplex })._socket;
+      if (socket !== undefined) {
+        socket.cork();
+        this.#corked = true;
+        process.nextTick(() => {
+          this.#corked = false;
+          socket.uncork();
+        });
+      }
     }
     ws.send(text);
   }
