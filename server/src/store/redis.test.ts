@@ -102,6 +102,28 @@ describe('RedisStore on one node', () => {
     await Promise.all([a.close(), b.close()]);
   }, 20_000);
 
+  it('publishes a notification only when an instance other than the sender listens', async () => {
+    const spublishCalls = async () => {
+      const info = String(await redisCommand(redis.url, ['INFO', 'commandstats']));
+      return Number(/cmdstat_spublish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const a = await openStore();
+    const b = await openStore();
+    const mb = newMailbox();
+    const before = await spublishCalls();
+    await a.enqueue(mb, newMessageId(), 'nobody-listens');
+    await a.subscribe(mb);
+    await a.enqueue(mb, newMessageId(), 'only-the-sender-listens');
+    expect(await spublishCalls()).toBe(before);
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.env));
+    await b.enqueue(mb, newMessageId(), 'another-instance-listens');
+    await until(() => heard.length > 0);
+    expect(heard).toEqual(['another-instance-listens']);
+    expect(await spublishCalls()).toBe(before + 1);
+    await Promise.all([a.close(), b.close()]);
+  }, 20_000);
+
   it('stops telling an instance about a mailbox it unsubscribed from', async () => {
     const a = await openStore();
     const b = await openStore();

@@ -3,8 +3,9 @@
  * Key layout in keys.ts, scripts in scripts.ts, reasons in docs/adr/0001-redis-store-layout.md.
  *
  * Hot path: one script (one round trip) per enqueue, per peek and per ack batch. The enqueue
- * script also SPUBLISHes the envelope on the mailbox's sharded channel, so a relay holding the
- * recipient delivers it without another round trip; the origin relay skips its own.
+ * script also SPUBLISHes the envelope on the mailbox's sharded channel when another instance
+ * listens there, so a relay holding the recipient delivers it without another round trip; the
+ * origin relay skips its own (it delivered locally already).
  *
  * Faults: commands are never queued while Redis is unreachable (`disableOfflineQueue`): they
  * fail at once with StoreError('unavailable'), the relay tells the client to retry, and
@@ -298,6 +299,7 @@ export class RedisStore implements Store {
       String(this.#limits.maxQueuedPerMailbox),
       this.#payloadPrefix,
       mailboxChannel(mailbox),
+      this.#subscriptions.has(mailbox) ? '1' : '0',
     ]);
     if (result === 1) return 'stored';
     if (result === 0) return 'duplicate';

@@ -53,7 +53,12 @@ end
 
 /**
  * KEYS: q e d. ARGV: offsetMs, id, env, queueTtlMs, maxQueued, payload prefix ("<origin> "),
- * channel. Returns 1 stored, 0 duplicate, -1 full (nothing stored). An id whose envelope expired
+ * channel, '1' if the origin instance is subscribed to the channel itself else '0'.
+ *
+ * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
+ * subscriber connections; each instance has one per shard). A subscription still on its way
+ * is not missed: the subscriber peeks after its SSUBSCRIBE completed, so it sees this envelope
+ * in the queue. Returns 1 stored, 0 duplicate, -1 full (nothing stored). An id whose envelope expired
  * unacknowledged, or whose dedup window ended, is stored again (ZADD/HSET overwrite the stale
  * entry in place).
  *
@@ -94,7 +99,15 @@ redis.call('ZADD', q, fmt(score), id)
 redis.call('HSET', e, id, ARGV[3])
 redis.call('PEXPIRE', q, ttl)
 redis.call('PEXPIRE', e, ttl)
-redis.call('SPUBLISH', ARGV[7], ARGV[6] .. id .. ' ' .. ARGV[3])
+-- Publish only if an instance other than the origin listens: with one relay (or the recipient
+-- on the sending relay only) the notification would just come back to its sender.
+local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', ARGV[7])[2]
+if ARGV[8] == '1' then
+  listeners = listeners - 1
+end
+if listeners > 0 then
+  redis.call('SPUBLISH', ARGV[7], ARGV[6] .. id .. ' ' .. ARGV[3])
+end
 return 1
 `,
 );
