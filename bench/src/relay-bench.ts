@@ -677,9 +677,19 @@ async function main(): Promise<void> {
   );
 
   const measured: Measured[] = [];
+  const failures: string[] = [];
   try {
     if (params.targets.includes('redis')) await startRedis(ctx);
-    for (const store of params.targets) measured.push(await measureTarget(ctx, store));
+    for (const store of params.targets) {
+      try {
+        measured.push(await measureTarget(ctx, store));
+      } catch (err) {
+        // One broken target must not cost the figures of the others; the run still fails.
+        const message = err instanceof Error ? err.message : String(err);
+        failures.push(`${store}: ${message}`);
+        say(`[${store}] FAILED: ${message} (see ${join(ctx.logDir, `${store}.log`)})`);
+      }
+    }
   } finally {
     if (ctx.redis) await stopProcess(ctx.redis);
   }
@@ -724,6 +734,12 @@ async function main(): Promise<void> {
     `\nwrote ${params.out} in ${((performance.now() - started) / 1000).toFixed(1)} s` +
       (params.quick ? ' (quick mode: smoke figures only)' : ''),
   );
+  if (failures.length > 0) {
+    process.stderr.write(
+      `relay bench: ${failures.length} target(s) failed:\n  ${failures.join('\n  ')}\n`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err: unknown) => {
