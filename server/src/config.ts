@@ -153,7 +153,8 @@ const VARIABLES = {
   },
   CONN_FRAMES_PER_SECOND: {
     default: '100',
-    description: 'Sustained frames per second one connection may send; more get rate_limited.',
+    description:
+      'Sustained frames per second one connection may send; more get rate_limited. Acks of delivered messages are not counted.',
     schema: int(1, 1_000_000),
   },
   CONN_FRAME_BURST: {

@@ -152,20 +152,23 @@ export class Connection implements Recipient {
     if (this.#phase === Phase.Closed || this.#ws.readyState !== OPEN) return;
     const now = performance.now();
     try {
-      const allowed = this.#frames.take(now);
       if (isBinary) {
+        this.#frames.take(now);
         this.#reject(ErrorCode.BINARY_NOT_SUPPORTED, undefined, now);
         return;
       }
       // With ws's default binaryType ('nodebuffer') a message is always one Buffer.
       const parsed = parseClientFrame((data as Buffer).toString());
       if (!parsed.ok) {
+        this.#frames.take(now);
         this.#reject(parsed.error.code, parsed.error.rid, now);
         return;
       }
       const frame = parsed.value;
       const rid = frame.t === 'ack' ? undefined : frame.rid;
-      if (!allowed) {
+      // Acknowledging what this connection delivered is free: a client that acks a full window
+      // message by message must never be refused (acks carry no rid, so it could not retry).
+      if (!(frame.t === 'ack' && this.#allInFlight(frame.ids)) && !this.#frames.take(now)) {
         this.#rateLimited(rid, now);
         return;
       }
@@ -214,6 +217,13 @@ export class Connection implements Recipient {
     } catch (err) {
       this.#internal(err, undefined, 'message');
     }
+  }
+
+  #allInFlight(ids: readonly string[]): boolean {
+    const inflight = this.#inflight;
+    if (inflight === undefined) return false;
+    for (const id of ids) if (!inflight.has(id)) return false;
+    return true;
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */

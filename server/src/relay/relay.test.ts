@@ -532,6 +532,42 @@ describe('abuse limits', () => {
   });
 });
 
+describe('acknowledgements under a tight frame rate', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { CONN_FRAMES_PER_SECOND: '1', CONN_FRAME_BURST: '2', FLOOD_CLOSE_AFTER: '1000' },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('never rate-limits acks of delivered messages, but does limit acks of anything else', async () => {
+    const who = identity();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const sender = await connect(relay);
+      ids.push(
+        (await sendStored(sender, who.mailbox)).id,
+        (await sendStored(sender, who.mailbox)).id,
+      );
+    }
+    const alice = await online(relay, who); // spends one of the two tokens
+    for (const id of ids) expect(await alice.next('deliver')).toMatchObject({ id });
+    for (const id of ids) ack(alice, [id]); // ten frames, one token left: all must count
+    await alice.roundTrip(); // the last token
+    expect(drain(alice, 'error')).toEqual([]);
+    // Not in flight: each costs a token, and at one per second some must be refused.
+    for (let i = 0; i < 5; i++) ack(alice, [messageId()]);
+    expect(await alice.next('error')).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    await alice.close();
+
+    const again = await online(relay, who);
+    const sender = await connect(relay);
+    const sentinel = await sendStored(sender, who.mailbox);
+    expect(await again.next('deliver')).toMatchObject({ id: sentinel.id });
+  });
+});
+
 describe('heartbeats and slow consumers', () => {
   let relay: InProcessRelay;
   beforeAll(async () => {
