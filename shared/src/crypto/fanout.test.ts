@@ -153,6 +153,18 @@ describe('sealed envelopes and device sessions', () => {
     expect(b.sessions.session(c.pub)!.encode()).toEqual(before);
   });
 
+  it('rejects a message naming a known signing key with another X25519 key', () => {
+    const { a, b } = connected();
+    // Validly self-signed, same signing key (same device id), different X25519 key.
+    const twin = DeviceIdentity.fromSeeds(p, a.sessions.identity.signingSeed, p.random.bytes(32));
+    expect(twin.publicIdentity.id).toBe(a.pub.id);
+    const inner = openEnvelope(p, b.sessions.identity, a.sessions.encryptFor(b.pub, text('x')));
+    const forged = sealEnvelope(p, b.pub, { ...inner, sender: twin.publicIdentity });
+    const before = b.sessions.session(a.pub)!.encode();
+    expect(codeOf(() => b.sessions.decrypt(forged))).toBe('no_session');
+    expect(b.sessions.session(a.pub)!.encode()).toEqual(before);
+  });
+
   it('rejects an initial message whose sealed sender is not the initiator', () => {
     const a = device();
     const b = device();

@@ -26,9 +26,10 @@ import {
   u32,
   u8,
 } from './encoding.js';
-import { openEnvelope, sealEnvelope } from './envelope.js';
+import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
 import { withFastKeyRandom } from './key-random.js';
-import type { DeviceIdentity, PrekeyBundle, PublicIdentity } from './identity.js';
+import type { DeviceIdentity, PrekeyBundle } from './identity.js';
+import { PublicIdentity } from './identity.js';
 import type { Roster } from './roster.js';
 import { Session } from './session.js';
 import type { PrekeyLookup } from './x3dh.js';
@@ -209,11 +210,11 @@ export class DeviceSessions {
    * Opens and decrypts an envelope. Transactional: on any failure no session, prekey or replay
    * record changes. Throws `decrypt_failed` for a forged sender, `no_session` for a message in a
    * session we do not have, `replay` for a message (or handshake) already processed, and the
-   * codes of `openEnvelope`, `Ratchet.decrypt` and `respondPqxdh`.
+   * codes of `openEnvelopeUnverified`, `PublicIdentity.decode`, `Ratchet.decrypt` and `respondPqxdh`.
    */
   decrypt(envelope: Uint8Array): ReceivedMessage {
-    const content = openEnvelope(this.p, this.identity, envelope);
-    const sender = content.sender;
+    const content = openEnvelopeUnverified(this.p, this.identity, envelope);
+    const sender = this.senderIdentity(content.senderBytes);
 
     if (content.initial === null) {
       const session = this.session(sender);
@@ -221,7 +222,7 @@ export class DeviceSessions {
       return { sender, plaintext: session.decrypt(content.message) };
     }
 
-    const initial = decodePqxdhInitial(this.p, content.initial);
+    const initial = decodePqxdhInitial(this.p, content.initial, sender);
     if (!initial.initiator.equals(sender)) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
     const existing = this.session(sender);
     if (existing !== undefined && bytesEqual(existing.baseKey, initial.ephemeral)) {
@@ -243,5 +244,17 @@ export class DeviceSessions {
       if (oldest !== undefined) this.seenBaseKeys.delete(oldest);
     }
     return { sender, plaintext };
+  }
+
+  /**
+   * The sender named in an envelope: a peer we have a session with is compared byte for byte
+   * with the identity verified when the session began; any other is decoded and verified
+   * (Ed25519 costs more than the rest of a message, so it is not repeated for every message).
+   */
+  private senderIdentity(bytes: Uint8Array): PublicIdentity {
+    const id = PublicIdentity.idOfEncoded(bytes);
+    const known = id === null ? undefined : this.sessions.get(id)?.remote;
+    if (known?.hasEncoding(bytes) === true) return known;
+    return PublicIdentity.decode(this.p, bytes);
   }
 }

@@ -88,11 +88,32 @@ const KEM_SIG_PREFIX = labelPrefix(KDF_LABELS.kemPrekeySignature);
 
 /** A device's public identity: what a peer pins, what sealed envelopes name as the sender. */
 export class PublicIdentity {
+  /** The encoding, computed once: receivers compare incoming identities against it. */
+  private readonly encoded: Uint8Array;
+
   private constructor(
     readonly signingKey: Ed25519PublicKey,
     readonly dhKey: X25519PublicKey,
     readonly signature: Uint8Array,
-  ) {}
+  ) {
+    this.encoded = concatBytes(u8(IDENTITY_ENCODING_VERSION), signingKey, dhKey, signature);
+  }
+
+  /**
+   * The `id` that an encoded identity would have, without verifying anything: only for looking
+   * up a peer already verified, never to trust the bytes. Null when the bytes cannot be one.
+   */
+  static idOfEncoded(bytes: Uint8Array): string | null {
+    if (bytes.length !== PUBLIC_IDENTITY_BYTES || bytes[0] !== IDENTITY_ENCODING_VERSION) {
+      return null;
+    }
+    return toHex(bytes.subarray(1, 1 + ED25519_PUBLIC_KEY_BYTES));
+  }
+
+  /** True when `bytes` is exactly this (verified) identity's encoding. */
+  hasEncoding(bytes: Uint8Array): boolean {
+    return bytesEqual(this.encoded, bytes);
+  }
 
   /** Decodes and verifies (the X25519 key must be signed by the Ed25519 key). */
   static decode(p: Primitives, bytes: Uint8Array): PublicIdentity {
@@ -119,7 +140,7 @@ export class PublicIdentity {
 
   /** The versioned encoding (129 bytes). */
   encode(): Uint8Array {
-    return concatBytes(u8(IDENTITY_ENCODING_VERSION), this.signingKey, this.dhKey, this.signature);
+    return this.encoded.slice();
   }
 
   /** A stable map key for this device (hex of the signing key; not secret, never logged). */

@@ -30,6 +30,7 @@ import {
 } from './primitives.js';
 import {
   ByteReader,
+  bytesEqual,
   concatBytes,
   expectVersion,
   labelBytes,
@@ -84,8 +85,15 @@ export function encodePqxdhInitial(m: PqxdhInitialMessage): Uint8Array {
   );
 }
 
-/** Strict decoding; verifies the initiator identity's signature. */
-export function decodePqxdhInitial(p: Primitives, bytes: Uint8Array): PqxdhInitialMessage {
+/**
+ * Strict decoding; verifies the initiator identity's signature, unless its bytes equal those of
+ * `verifiedInitiator` (an identity the caller has already verified).
+ */
+export function decodePqxdhInitial(
+  p: Primitives,
+  bytes: Uint8Array,
+  verifiedInitiator?: PublicIdentity,
+): PqxdhInitialMessage {
   const r = new ByteReader(bytes);
   expectVersion(r, PQXDH_INITIAL_VERSION);
   const identityBytes = r.bytesN(PUBLIC_IDENTITY_BYTES);
@@ -99,7 +107,10 @@ export function decodePqxdhInitial(p: Primitives, bytes: Uint8Array): PqxdhIniti
   const kemCiphertext = r.bytesN(MLKEM768_CIPHERTEXT_BYTES);
   r.end();
   return {
-    initiator: PublicIdentity.decode(p, identityBytes),
+    initiator:
+      verifiedInitiator !== undefined && bytesEqual(identityBytes, verifiedInitiator.encode())
+        ? verifiedInitiator
+        : PublicIdentity.decode(p, identityBytes),
     ephemeral,
     signedPrekeyId,
     kemPrekeyId,
