@@ -72,6 +72,15 @@ describe('RedisStore on one node', () => {
     expect(await keysWithoutTtl(redis.url)).toEqual([]);
   });
 
+  it('has an audit that does find a key without a TTL (so the audit above can fail)', async () => {
+    await redisCommand(redis.url, ['SET', 'passage:v1:audit-probe', 'x']);
+    try {
+      expect(await keysWithoutTtl(redis.url)).toEqual(['passage:v1:audit-probe']);
+    } finally {
+      await redisCommand(redis.url, ['DEL', 'passage:v1:audit-probe']);
+    }
+  });
+
   it('lets Redis itself expire the keys of a mailbox nobody touches again', async () => {
     const store = await openStore({ ...CONTRACT_LIMITS, queueTtlSeconds: 1, dedupTtlSeconds: 1 });
     const mb = newMailbox();
