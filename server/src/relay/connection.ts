@@ -602,7 +602,9 @@ export class Connection implements Recipient {
 
   #close(code: CloseCode, reason: string): void {
     if (this.#ws.readyState !== OPEN) return;
-    this.#ctx.logger.info({ closeCode: code }, 'closing connection');
+    // Debug, not info: anyone can open connections and misbehave, and must not be able to
+    // flood the operator's log with one line per connection.
+    this.#ctx.logger.debug({ closeCode: code }, 'closing connection');
     this.#ws.close(code, reason);
   }
 
