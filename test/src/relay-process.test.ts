@@ -129,6 +129,69 @@ describe('the relay process', () => {
   });
 });
 
+describe('the relay process under tight limits', () => {
+  let relay: RelayProcess;
+  beforeAll(async () => {
+    relay = await startRelay({
+      MAX_INFLIGHT: '8',
+      PING_INTERVAL_MS: '100',
+      HEARTBEAT_TIMEOUT_MS: '300',
+      MAILBOX_SENDS_PER_SECOND: '1',
+      MAILBOX_SEND_BURST: '40',
+    });
+  });
+
+  it('refuses a small-order key whose forged signature verifies for any message', async () => {
+    const client = await connect(relay);
+    await client.nonce();
+    const pk = new Uint8Array(32);
+    pk[0] = 1; // the neutral element
+    const sig = new Uint8Array(64);
+    sig[0] = 1; // R = neutral element, S = 0
+    client.send({ v: 1, t: 'auth', rid: 4, pk: toBase64url(pk), sig: toBase64url(sig) });
+    expect(await client.next('error')).toMatchObject({ rid: 4, code: ErrorCode.AUTH_FAILED });
+  });
+
+  it('delivers 3×MAX_INFLIGHT queued messages in order, at most MAX_INFLIGHT at a time, each once', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const expected: string[] = [];
+    for (let i = 0; i < 24; i++) expected.push((await sendStored(bob, who.mailbox)).id);
+    const alice = await online(relay, who);
+    const got: string[] = [];
+    while (got.length < expected.length) {
+      const batch = [];
+      for (let i = 0; i < 8; i++) batch.push((await alice.next('deliver')).id);
+      // Nothing beyond the bound arrives before these are acknowledged.
+      await alice.roundTrip();
+      expect(alice.pending.filter((f) => f.t === 'deliver')).toEqual([]);
+      got.push(...batch);
+      alice.send({ v: 1, t: 'ack', ids: batch });
+    }
+    expect(got).toEqual(expected);
+  });
+
+  it('answers rate_limited past the per-mailbox burst', async () => {
+    const to = identity().mailbox;
+    const bob = await connect(relay);
+    for (let rid = 1; rid <= 45; rid++) {
+      bob.send({ v: 1, t: 'send', rid, to, id: messageId(), env: envelope() });
+    }
+    expect(await bob.next('error')).toMatchObject({
+      code: ErrorCode.RATE_LIMITED,
+      retryable: true,
+    });
+  });
+
+  it('drops a connection that does not answer pings', async () => {
+    const dead = await TestClient.connect(relay.wsUrl, { autoPong: false });
+    clients.push(dead);
+    const alive = await connect(relay);
+    expect((await dead.closed).code).toBe(1006);
+    await alive.roundTrip();
+  });
+});
+
 describe('SIGTERM', () => {
   it('answers every send it received, closes clients with 1001 and exits 0', async () => {
     const relay = await startRelay();
