@@ -131,7 +131,7 @@ export class DeviceSessions {
     expectVersion(r, DEVICE_SESSIONS_VERSION);
     const count = r.u16();
     for (let i = 0; i < count; i++) {
-      const session = Session.decode(p, r.bytesN(r.u32()));
+      const session = Session.decode(out.p, r.bytesN(r.u32()));
       if (out.sessions.has(session.remote.id)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
       out.sessions.set(session.remote.id, session);
     }

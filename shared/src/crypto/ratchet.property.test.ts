@@ -12,7 +12,8 @@ import { DeviceSessions } from './fanout.js';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { PublicIdentity } from './identity.js';
 import type { Primitives } from './primitives.js';
-import { MAX_SKIP } from './ratchet.js';
+import { generateX25519KeyPair } from './keys.js';
+import { MAX_SKIP, Ratchet } from './ratchet.js';
 import { Session } from './session.js';
 
 const backends: Record<Primitives['backend'], Primitives> = {} as Record<
@@ -156,6 +157,40 @@ describe.each(['libsodium', 'noble'] as const)('ratchet properties (%s)', (name)
         else expectRejectedUnchanged(b, a, env);
       }),
       { numRuns: name === 'libsodium' ? 6 : 2 },
+    );
+  });
+});
+
+describe.each(['libsodium', 'noble'] as const)('ratchet reordering (%s)', (name) => {
+  it('delivers a chain of up to MAX_SKIP + 1 messages in any order, each once', () => {
+    const p = backends[name];
+    const ad = new Uint8Array(32).fill(1);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: MAX_SKIP + 1 }).chain((n) =>
+          fc.shuffledSubarray(
+            Array.from({ length: n }, (_, i) => i),
+            { minLength: n, maxLength: n },
+          ),
+        ),
+        (order) => {
+          const sk = p.random.bytes(32);
+          const bobKey = generateX25519KeyPair(p);
+          const alice = Ratchet.initiator(p, sk, bobKey.publicKey);
+          const bob = Ratchet.responder(p, sk, bobKey);
+          const messages = order.map((_, i) => alice.encrypt(text(`m${i}`), ad));
+          for (const i of order) expect(read(bob.decrypt(messages[i]!, ad))).toBe(`m${i}`);
+          expect(bob.snapshot().skipped).toHaveLength(0);
+          for (const i of order.slice(0, 3)) {
+            const before = bob.snapshot();
+            expect(() => bob.decrypt(messages[i]!, ad)).toThrow(
+              expect.objectContaining({ code: 'replay' }),
+            );
+            expect(bob.snapshot()).toBe(before);
+          }
+        },
+      ),
+      { numRuns: name === 'libsodium' ? 8 : 3 },
     );
   });
 });

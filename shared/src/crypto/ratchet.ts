@@ -218,7 +218,7 @@ export class Ratchet {
         ...s,
         receiveChainKey: walk.chainKey,
         receiveCount: header.n + 1,
-        skipped: evict([...s.skipped, ...walk.skipped]),
+        skipped: evict(s.skipped, walk.skipped),
       });
       return plaintext;
     }
@@ -253,7 +253,7 @@ export class Ratchet {
       sendCount: 0,
       receiveCount: header.n + 1,
       previousSendCount: s.sendCount,
-      skipped: evict([...s.skipped, ...oldChainSkipped, ...walk.skipped]),
+      skipped: evict(s.skipped, oldChainSkipped, walk.skipped),
     });
     return plaintext;
   }
@@ -286,14 +286,20 @@ export class Ratchet {
   }
 
   private commit(next: RatchetState): void {
+    // The index only needs rebuilding when the store changed (in-order messages leave it be).
+    if (next.skipped !== this.state.skipped) {
+      this.skippedIndex = new Map(next.skipped.map((k) => [skippedId(k.dh, k.n), k]));
+    }
     this.state = next;
-    this.skippedIndex = new Map(next.skipped.map((k) => [skippedId(k.dh, k.n), k]));
   }
 }
 
-/** Drops the oldest skipped keys beyond `MAX_SKIPPED_KEYS_TOTAL`. */
-function evict(skipped: SkippedKey[]): SkippedKey[] {
-  return skipped.length > MAX_SKIPPED_KEYS_TOTAL
-    ? skipped.slice(skipped.length - MAX_SKIPPED_KEYS_TOTAL)
-    : skipped;
+/**
+ * Appends newly skipped keys and drops the oldest beyond `MAX_SKIPPED_KEYS_TOTAL`. Returns the
+ * same array when nothing was added, so that the index is kept.
+ */
+function evict(stored: readonly SkippedKey[], ...added: SkippedKey[][]): readonly SkippedKey[] {
+  if (added.every((a) => a.length === 0)) return stored;
+  const all = stored.concat(...added);
+  return all.length > MAX_SKIPPED_KEYS_TOTAL ? all.slice(all.length - MAX_SKIPPED_KEYS_TOTAL) : all;
 }
