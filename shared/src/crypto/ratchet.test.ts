@@ -165,6 +165,13 @@ describe('Double Ratchet', () => {
     expectRejected(bob, m, 'low_order');
   });
 
+  it('rejects the largest message number, which no sender produces', () => {
+    const { alice, bob } = pair();
+    const m = alice.encrypt(text('x'), AD);
+    m.set([0xff, 0xff, 0xff, 0xff], RATCHET_HEADER_BYTES - 4);
+    expectRejected(bob, m, 'limit_exceeded');
+  });
+
   it('rejects a message with an unknown version byte', () => {
     const { alice, bob } = pair();
     const m = alice.encrypt(text('x'), AD);

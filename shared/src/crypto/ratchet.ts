@@ -195,6 +195,9 @@ export class Ratchet {
    */
   decrypt(message: Uint8Array, associatedData: Uint8Array): Uint8Array {
     const { header, headerBytes, ciphertext } = decodeRatchetMessage(message);
+    // No sender produces this number (`encrypt` stops below it); accepting it would push Nr past
+    // what the stored state can represent.
+    if (header.n >= MAX_MESSAGE_NUMBER) throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
     const ad = concatBytes(associatedData, headerBytes);
     const s = this.state;
 
