@@ -187,7 +187,7 @@ describe('the relay process under tight limits', () => {
     const dead = await TestClient.connect(relay.wsUrl, { autoPong: false });
     clients.push(dead);
     const alive = await connect(relay);
-    expect((await dead.closed).code).toBe(1006);
+    expect((await dead.closed).code).toBe(CloseCode.HEARTBEAT_TIMEOUT);
     await alive.roundTrip();
   });
 });

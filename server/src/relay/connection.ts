@@ -115,6 +115,8 @@ export class Connection implements Recipient {
 
   // Heartbeat and slow-consumer state.
   #lastPongMs: number;
+  /** When the relay closed this connection for a missed heartbeat. */
+  #heartbeatCloseMs: number | undefined;
   #lastBuffered = 0;
   #stalledTicks = 0;
 
@@ -568,11 +570,23 @@ export class Connection implements Recipient {
    * stopped reading, ping, and retry a held-back refill.
    */
   tick(nowMs: number): void {
-    if (this.#phase === Phase.Closed || this.#ws.readyState !== OPEN) return;
+    if (this.#phase === Phase.Closed) return;
+    if (this.#ws.readyState !== OPEN) {
+      // A peer that missed its heartbeat and has not finished the close handshake by the next
+      // tick is gone: drop the socket rather than hold it for ws's own 30 s close timeout.
+      if (
+        this.#heartbeatCloseMs !== undefined &&
+        nowMs - this.#heartbeatCloseMs >= this.#settings.pingIntervalMs / 2
+      ) {
+        this.#ctx.logger.debug({ closeCode: CloseCode.HEARTBEAT_TIMEOUT }, 'connection dropped');
+        this.#ws.terminate();
+      }
+      return;
+    }
     if (nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
-      // A dead peer cannot read a close frame; CloseCode.HEARTBEAT_TIMEOUT is what it means.
-      this.#ctx.logger.debug({ closeCode: CloseCode.HEARTBEAT_TIMEOUT }, 'heartbeat timeout');
-      this.#ws.terminate();
+      // Tell a peer that can still read why (4000); one that cannot is dropped next tick.
+      this.#heartbeatCloseMs = nowMs;
+      this.#close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       return;
     }
     const buffered = this.#ws.bufferedAmount;

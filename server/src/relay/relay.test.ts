@@ -589,8 +589,18 @@ describe('heartbeats and slow consumers', () => {
   it('drops a peer that does not answer pings and keeps one that does', async () => {
     const alive = await connect(relay);
     const dead = await connect(relay, false);
-    expect((await dead.closed).code).toBe(1006); // terminated: no close frame to a dead peer
+    expect((await dead.closed).code).toBe(CloseCode.HEARTBEAT_TIMEOUT);
     await alive.roundTrip();
+  });
+
+  it('drops a peer that reads nothing at all, not even the close frame', async () => {
+    const dead = await connect(relay);
+    dead.pauseReading();
+    await relay.waitForLog(`"closeCode":${CloseCode.HEARTBEAT_TIMEOUT}`);
+    // The relay terminates the socket on a later tick; the paused client notices once it reads.
+    await relay.waitForLog('"msg":"connection dropped"');
+    dead.resumeReading();
+    expect([CloseCode.HEARTBEAT_TIMEOUT, 1006]).toContain((await dead.closed).code);
   });
 });
 
