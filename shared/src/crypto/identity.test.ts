@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
+import { parseClientFrame } from '../protocol/parse.js';
 import {
   DeviceIdentity,
   DevicePrekeys,
@@ -9,6 +10,8 @@ import {
   SIGNED_PREKEY_PART_BYTES,
   SIGNED_PREKEY_ROTATION_SECONDS,
   decodePrekeyBundle,
+  decodeWirePrekeyBundle,
+  toWirePublication,
 } from './identity.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
@@ -244,5 +247,32 @@ describe('stored device secrets', () => {
     const firstId = flagAt + 2 + 4 + 2;
     dup.set(bytes.slice(firstId, firstId + 4), firstId + 36);
     expect(codeOf(() => DevicePrekeys.decode(p, d.id, dup))).toBe('bad_encoding');
+  });
+});
+
+describe('prekey bundles on the wire', () => {
+  it('round-trips a publication through the frame schemas', () => {
+    const d = device();
+    const wire = toWirePublication(d.prekeys.publication(d.prekeys.addOneTimePrekeys(2)));
+    const frame = parseClientFrame(JSON.stringify({ v: 1, t: 'prekeys.publish', rid: 1, ...wire }));
+    expect(frame.ok).toBe(true);
+    const bundle = decodeWirePrekeyBundle(p, { ...wire, oneTime: wire.oneTime[0]! });
+    expect(bundle.identity.equals(d.id.publicIdentity)).toBe(true);
+    expect(bundle.oneTimePrekey?.id).toBe(wire.oneTime[0]!.id);
+  });
+
+  it('rejects a bundle part that is not canonical base64url', () => {
+    const d = device();
+    const wire = toWirePublication(d.prekeys.publication([]));
+    expect(
+      codeOf(() =>
+        decodeWirePrekeyBundle(p, { ...wire, oneTime: null, identity: wire.identity + '=' }),
+      ),
+    ).toBe('bad_encoding');
+    expect(
+      codeOf(() =>
+        decodeWirePrekeyBundle(p, { ...wire, oneTime: { id: 1, key: 'not base64url!' } }),
+      ),
+    ).toBe('bad_encoding');
   });
 });

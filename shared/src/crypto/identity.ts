@@ -22,6 +22,7 @@
  *                        ‖ kem id (4) ‖ created (4) ‖ ML-KEM-768 pk (1184) ‖ sig (64)  1361 bytes
  *   one-time key  = 0x01 ‖ X25519 pk (32)                                                33 bytes
  */
+import { fromBase64url, toBase64url } from '../protocol/base64url.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import {
@@ -471,6 +472,43 @@ export function decodePrekeyBundle(
       signature: kemSignature,
     },
     oneTimePrekey,
+  };
+}
+
+/** A prekey bundle as the `prekeys.bundle` frame carries it (base64url strings). */
+export interface WirePrekeyBundle {
+  readonly identity: string;
+  readonly signedPrekey: string;
+  readonly oneTime: { readonly id: number; readonly key: string } | null;
+}
+
+/**
+ * Decodes and verifies a bundle straight from a parsed `prekeys.bundle` frame. Throws
+ * `bad_encoding` for a string that is not canonical base64url, then as `decodePrekeyBundle`.
+ */
+export function decodeWirePrekeyBundle(p: Primitives, wire: WirePrekeyBundle): PrekeyBundle {
+  const bytes = (s: string): Uint8Array => {
+    const b = fromBase64url(s);
+    if (b === undefined) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+    return b;
+  };
+  return decodePrekeyBundle(p, {
+    identity: bytes(wire.identity),
+    signedPrekey: bytes(wire.signedPrekey),
+    oneTime: wire.oneTime === null ? null : { id: wire.oneTime.id, key: bytes(wire.oneTime.key) },
+  });
+}
+
+/** A publication as the `prekeys.publish` frame carries it (base64url strings). */
+export function toWirePublication(publication: ReturnType<typeof encodePrekeyPublication>): {
+  readonly identity: string;
+  readonly signedPrekey: string;
+  readonly oneTime: { readonly id: number; readonly key: string }[];
+} {
+  return {
+    identity: toBase64url(publication.identity),
+    signedPrekey: toBase64url(publication.signedPrekey),
+    oneTime: publication.oneTime.map((k) => ({ id: k.id, key: toBase64url(k.key) })),
   };
 }
 
