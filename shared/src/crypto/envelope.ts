@@ -112,13 +112,14 @@ export function sealEnvelope(
     content.message,
   );
   const ephemeral = generateX25519KeyPair(p);
-  const { key, nonce, ad } = envelopeKeys(
-    p,
-    p.x25519(ephemeral.secretKey, recipient.dhKey),
-    ephemeral.publicKey,
-    recipient.dhKey,
-  );
+  const dh = p.x25519(ephemeral.secretKey, recipient.dhKey);
+  // Best effort (a JavaScript engine may have copied them): the ephemeral secret and the DH
+  // output are not needed after this envelope.
+  ephemeral.secretKey.fill(0);
+  const { key, nonce, ad } = envelopeKeys(p, dh, ephemeral.publicKey, recipient.dhKey);
+  dh.fill(0);
   const sealed = p.xchacha20poly1305Seal(key, nonce, pad(inner, INNER_BUCKETS), ad);
+  key.fill(0);
   return concatBytes(u8(ENVELOPE_VERSION), ephemeral.publicKey, sealed);
 }
 

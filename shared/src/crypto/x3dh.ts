@@ -176,8 +176,13 @@ export function initiatePqxdh(
     bundle.kemPrekey.publicKey,
     p.random.bytes(MLKEM768_ENCAPS_SEED_BYTES),
   );
+  const sharedSecret = deriveSecret(p, dhs, kemSecret);
+  // Best effort: the ephemeral secret and the DH outputs are not needed again.
+  ephemeral.secretKey.fill(0);
+  for (const dh of dhs) dh.fill(0);
+  kemSecret.fill(0);
   return {
-    sharedSecret: deriveSecret(p, dhs, kemSecret),
+    sharedSecret,
     associatedData: associatedData(
       p,
       me.publicIdentity,
