@@ -99,7 +99,8 @@ export class Connection implements Recipient {
   #limitedSinceMs = 0;
 
   // Delivery state (see the module comment).
-  #inflight: Set<string> | undefined;
+  /** Delivered, unacknowledged ids → whether an ack for it is already on its way to the store. */
+  #inflight: Map<string, boolean> | undefined;
   #backlog = false;
   #refilling = false;
   #peekAgain = false;
@@ -170,7 +171,7 @@ export class Connection implements Recipient {
       const rid = frame.t === 'ack' ? undefined : frame.rid;
       // Acknowledging what this connection delivered is free: a client that acks a full window
       // message by message must never be refused (acks carry no rid, so it could not retry).
-      if (!(frame.t === 'ack' && this.#allInFlight(frame.ids)) && !this.#frames.take(now)) {
+      if (!(frame.t === 'ack' && this.#firstAcks(frame.ids)) && !this.#frames.take(now)) {
         this.#rateLimited(rid, now);
         return;
       }
@@ -221,10 +222,15 @@ export class Connection implements Recipient {
     }
   }
 
-  #allInFlight(ids: readonly string[]): boolean {
+  /**
+   * True when every id was delivered here and is acknowledged for the first time; marks them,
+   * so that repeating the same ack (while the first is still on its way) is not free again.
+   */
+  #firstAcks(ids: readonly string[]): boolean {
     const inflight = this.#inflight;
     if (inflight === undefined) return false;
-    for (const id of ids) if (!inflight.has(id)) return false;
+    for (const id of ids) if (inflight.get(id) !== false) return false;
+    for (const id of ids) inflight.set(id, true);
     return true;
   }
 
@@ -283,7 +289,7 @@ export class Connection implements Recipient {
     this.#nonce = undefined;
     this.#mailbox = mailbox;
     this.#phase = Phase.Authenticated;
-    this.#inflight = new Set();
+    this.#inflight = new Map();
     this.#write(`{"v":${V},"t":"authed","rid":${frame.rid},"mailbox":"${mailbox}"}`);
     this.#backlog = true;
     this.#maybeRefill();
@@ -462,7 +468,7 @@ export class Connection implements Recipient {
       this.#backlog = true;
       return;
     }
-    inflight.add(id);
+    inflight.set(id, false);
     this.#write(encodeDeliverFrame(id, env));
   }
 
@@ -517,7 +523,7 @@ export class Connection implements Recipient {
             complete = false;
             break;
           }
-          inflight.add(message.id);
+          inflight.set(message.id, false);
           this.#write(encodeDeliverFrame(message.id, message.env));
         }
         this.#backlog = !complete || this.#peekAgain;

@@ -556,7 +556,10 @@ describe('acknowledgements under a tight frame rate', () => {
     for (const id of ids) ack(alice, [id]); // ten frames, one token left: all must count
     await alice.roundTrip(); // the last token
     expect(drain(alice, 'error')).toEqual([]);
-    // Not in flight: each costs a token, and at one per second some must be refused.
+    // Not in flight (acknowledged already, or never delivered): each costs a token, and at one
+    // per second some must be refused.
+    for (let i = 0; i < 5; i++) ack(alice, [ids[0]!]);
+    expect(await alice.next('error')).toMatchObject({ code: ErrorCode.RATE_LIMITED });
     for (let i = 0; i < 5; i++) ack(alice, [messageId()]);
     expect(await alice.next('error')).toMatchObject({ code: ErrorCode.RATE_LIMITED });
     await alice.close();
