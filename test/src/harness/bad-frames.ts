@@ -127,6 +127,24 @@ export const BAD_FRAMES: readonly BadFrameCase[] = [
     code: ErrorCode.BAD_FRAME,
     rid: undefined,
   },
+  {
+    name: 'a frame with a __proto__ key',
+    data: '{"v":1,"t":"ping","rid":7,"__proto__":{"t":"auth"}}',
+    code: ErrorCode.BAD_FRAME,
+    rid: RID,
+  },
+  {
+    name: 'a deeply nested JSON array',
+    data: '['.repeat(40_000) + ']'.repeat(40_000),
+    code: ErrorCode.BAD_FRAME,
+    rid: undefined,
+  },
+  {
+    name: 'a frame with a deeply nested unknown field',
+    data: `{"v":1,"t":"ping","rid":7,"x":${'['.repeat(40_000)}${']'.repeat(40_000)}}`,
+    code: ErrorCode.BAD_FRAME,
+    rid: RID,
+  },
   // ping
   {
     name: 'a ping with an unknown key',
