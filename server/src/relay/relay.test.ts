@@ -571,13 +571,14 @@ describe('acknowledgements under a tight frame rate', () => {
   });
 });
 
-describe('heartbeats and slow consumers', () => {
+describe('heartbeats', () => {
   let relay: InProcessRelay;
   beforeAll(async () => {
     relay = await startInProcessRelay({
       env: {
-        PING_INTERVAL_MS: '100',
-        HEARTBEAT_TIMEOUT_MS: '400',
+        // Slack for a loaded machine: a live client must not look dead after an event-loop stall.
+        PING_INTERVAL_MS: '250',
+        HEARTBEAT_TIMEOUT_MS: '2000',
         MAX_BUFFERED_BYTES: '65536',
         SLOW_CONSUMER_BYTES: '67108864',
         CONN_FRAMES_PER_SECOND: '100000',
