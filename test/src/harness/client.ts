@@ -218,7 +218,15 @@ export class TestClient {
     this.#ws.send(data, { binary: typeof data !== 'string' });
   }
 
-  /** Sends a ping frame and waits for its pong: everything the relay sent before is queued. */
+  /**
+   * Sends a ping frame and waits for its pong: everything the relay sent before the pong is
+   * queued. A barrier only for what the relay sends synchronously in answer to earlier frames:
+   * with the MemoryStore that includes the store's answers (it resolves within the same turn),
+   * with Redis it does not — a `deliver` that follows a Redis round trip (a refill after `auth`
+   * or `ack`) may come after the pong. To show that nothing more is delivered on Redis, send a
+   * fresh message to the mailbox and check that it is the next `deliver` (deliveries are in
+   * order).
+   */
   async roundTrip(rid = 999_999, timeoutMs?: number): Promise<void> {
     this.send({ v: PROTOCOL_VERSION, t: 'ping', rid });
     for (;;) {
