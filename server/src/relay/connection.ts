@@ -111,6 +111,8 @@ export class Connection implements Recipient {
   #refillRetry: NodeJS.Timeout | undefined;
   #refillAttempt = 0;
 
+  /** True while a 'drain' listener waits to resume deliveries (see #socketHasRoom). */
+  #drainArmed = false;
   /** True while the socket is corked until the end of this turn (see #write). */
   #corked = false;
 
@@ -472,8 +474,24 @@ export class Connection implements Recipient {
     this.#write(encodeDeliverFrame(id, env));
   }
 
+  /**
+   * False while the socket's unsent bytes are over MAX_BUFFERED_BYTES; then deliveries wait in
+   * the store, and the socket's next 'drain' (its buffer written out) looks at the store again.
+   */
   #socketHasRoom(): boolean {
-    return this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes;
+    if (this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes) return true;
+    if (!this.#drainArmed) {
+      const socket = (this.#ws as unknown as { _socket?: Duplex })._socket;
+      if (socket !== undefined) {
+        this.#drainArmed = true;
+        this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
+        socket.once('drain', () => {
+          this.#drainArmed = false;
+          this.#maybeRefill();
+        });
+      }
+    }
+    return false;
   }
 
   #maybeRefill(): void {

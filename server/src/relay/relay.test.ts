@@ -608,6 +608,42 @@ describe('heartbeats', () => {
   });
 });
 
+describe('a client that reads slowly', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        // No tick during the test: only the socket's drain can resume deliveries. In-flight
+        // room for everything, so that acks are not what resumes them either.
+        MAX_INFLIGHT: '1000',
+        PING_INTERVAL_MS: '600000',
+        HEARTBEAT_TIMEOUT_MS: '600000',
+        MAX_BUFFERED_BYTES: '65536',
+        CONN_FRAMES_PER_SECOND: '100000',
+        CONN_FRAME_BURST: '100000',
+        MAILBOX_SENDS_PER_SECOND: '100000',
+        MAILBOX_SEND_BURST: '100000',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('gets what was held back once its socket drains, without acking anything', async () => {
+    const alice = await online(relay);
+    alice.pauseReading();
+    const bob = await connect(relay);
+    const env = envelope(MAX_ENVELOPE_BYTES);
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++)
+      ids.push((await sendStored(bob, alice.mailbox!, messageId(), env)).id);
+    await relay.waitForLog('deliveries wait in the store');
+    alice.resumeReading();
+    const got: string[] = [];
+    for (let i = 0; i < ids.length; i++) got.push((await alice.next('deliver')).id);
+    expect(got).toEqual(ids);
+  }, 60_000);
+});
+
 describe('a client that stops reading', () => {
   let relay: InProcessRelay;
   beforeAll(async () => {
