@@ -133,6 +133,25 @@ describe('RedisStore on one node', () => {
     await Promise.all([a.close(), b.close()]);
   }, 20_000);
 
+  it('hands over what was enqueued while its subscriber connection was away', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    const mb = newMailbox();
+    await a.subscribe(mb);
+    await redisCommand(redis.url, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+    // At once, while A's subscriber is still reconnecting (its backoff is at least 25 ms): nobody
+    // listens, so nothing is published, and only the resync after reconnecting can bring it.
+    // (Were A back first, it would be heard live: the test cannot pass wrongly either way.)
+    await b.enqueue(mb, 'meanwhile', 'e');
+    await until(() => heard.includes('meanwhile'));
+    // And the subscription itself is back: a later envelope is heard live.
+    await b.enqueue(mb, 'later', 'e');
+    await until(() => heard.includes('later'));
+    await Promise.all([a.close(), b.close()]);
+  }, 30_000);
+
   it('stops telling an instance about a mailbox it unsubscribed from', async () => {
     const a = await openStore();
     const b = await openStore();
