@@ -26,6 +26,22 @@ import {
 /** How often the sweep drops expired items of mailboxes that nobody touches, in ms. */
 export const MEMORY_SWEEP_INTERVAL_MS = 30_000;
 
+/**
+ * Most bytes of queued envelopes (and their ids) the embedded store holds over all mailboxes.
+ * Sending needs no account, so without a global bound many mailboxes × the per-mailbox bound
+ * could exhaust the process; past it, enqueues fail with 'overloaded' (retryable) and nothing is
+ * stored. Redis's counterpart is `maxmemory` with the `noeviction` policy.
+ */
+export const MEMORY_STORE_MAX_BYTES = 512 * 1024 * 1024;
+
+/** Options of {@link MemoryStore} beyond its limits and clock. */
+export interface MemoryStoreOptions {
+  /** How often to drop expired items nobody touches, in ms. */
+  readonly sweepIntervalMs?: number;
+  /** Most bytes of queued envelopes and ids held at once. */
+  readonly maxBytes?: number;
+}
+
 interface Queued {
   readonly env: string;
   /** Clock time (ms) from which the envelope is gone. */
@@ -71,23 +87,30 @@ export class MemoryStore implements Store {
   readonly #mailboxes = new Map<string, Mailbox>();
   readonly #directory = new Map<string, Directory>();
   readonly #subscribed = new Set<string>();
+  readonly #maxBytes: number;
+  /** Bytes of queued envelopes and ids (string length; base64url is one byte per character). */
+  #bytes = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   /**
    * @param limits expiries and bounds (the same ones RedisStore honours).
    * @param clock current time in ms; tests pass a controllable one to exercise expiry.
-   * @param sweepIntervalMs how often to drop expired items nobody touches.
+   * @param options sweep interval and global byte bound.
    */
   constructor(
     limits: StoreLimits,
     clock: () => number = Date.now,
-    sweepIntervalMs: number = MEMORY_SWEEP_INTERVAL_MS,
+    options: MemoryStoreOptions = {},
   ) {
     assertValidLimits(limits);
     this.#limits = limits;
     this.#clock = clock;
-    this.#sweepTimer = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.#maxBytes = options.maxBytes ?? MEMORY_STORE_MAX_BYTES;
+    this.#sweepTimer = setInterval(
+      () => this.sweep(),
+      options.sweepIntervalMs ?? MEMORY_SWEEP_INTERVAL_MS,
+    );
     // The sweep alone must never keep the process alive.
     this.#sweepTimer.unref();
   }
@@ -103,8 +126,13 @@ export class MemoryStore implements Store {
         return Promise.reject(new StoreError('mailbox_full'));
       }
     }
+    const size = id.length + env.length;
+    if (this.#bytes + size > this.#maxBytes) {
+      return Promise.reject(new StoreError('overloaded'));
+    }
     const target = box ?? this.#newMailbox(mailbox);
     target.queue.set(id, { env, expiresAt: now + this.#limits.queueTtlSeconds * 1000 });
+    this.#bytes += size;
     return Promise.resolve('stored');
   }
 
@@ -128,7 +156,11 @@ export class MemoryStore implements Store {
     for (const id of ids) {
       // Only ids that were queued are remembered: an ack cannot plant tombstones for ids
       // that never arrived, so the dedup memory stays bounded by what was actually stored.
-      if (box.queue.delete(id)) box.acked.set(id, rememberUntil);
+      const queued = box.queue.get(id);
+      if (queued === undefined) continue;
+      box.queue.delete(id);
+      this.#bytes -= id.length + queued.env.length;
+      box.acked.set(id, rememberUntil);
     }
     this.#dropIfEmpty(mailbox, box);
     return Promise.resolve();
@@ -208,6 +240,7 @@ export class MemoryStore implements Store {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#mailboxes.clear();
+    this.#bytes = 0;
     this.#directory.clear();
     this.#subscribed.clear();
     return Promise.resolve();
@@ -225,9 +258,14 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** Mailboxes and directory entries currently held (expired ones until swept); for tests. */
-  dangerousTestOnlySize(): { mailboxes: number; directory: number } {
-    return { mailboxes: this.#mailboxes.size, directory: this.#directory.size };
+  /** Mailboxes and directory entries currently held (expired ones until swept) and the bytes
+   * of queued envelopes; for tests. */
+  dangerousTestOnlySize(): { mailboxes: number; directory: number; bytes: number } {
+    return {
+      mailboxes: this.#mailboxes.size,
+      directory: this.#directory.size,
+      bytes: this.#bytes,
+    };
   }
 
   #newMailbox(mailbox: string): Mailbox {
@@ -249,6 +287,7 @@ export class MemoryStore implements Store {
     for (const [id, queued] of box.queue) {
       if (queued.expiresAt > now) break;
       box.queue.delete(id);
+      this.#bytes -= id.length + queued.env.length;
     }
     for (const [id, until] of box.acked) {
       if (until > now) break;

@@ -347,3 +347,42 @@ describe('RedisStore when Redis goes away', () => {
     expect(await keysWithoutTtl(`redis://:hunter2-secret@127.0.0.1:${own.port}`)).toEqual([]);
   });
 });
+
+describe('RedisStore when Redis is at maxmemory', () => {
+  let small: RedisServer;
+  beforeAll(async () => {
+    small = await startRedis({ args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] });
+  });
+  afterAll(async () => {
+    await small.stop();
+  });
+
+  it('sheds sends with overloaded, storing nothing, while peek and ack still work', async () => {
+    const limits = { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 1_000 };
+    const store = new RedisStore({ limits, logger: memoryLogger(), url: small.url });
+    await store.start(10_000);
+    const mb = newMailbox();
+    const env = newEnvelope(60_000);
+    const stored: string[] = [];
+    let refused: unknown;
+    while (refused === undefined) {
+      const id = newMessageId();
+      await store.enqueue(mb, id, env).then(
+        () => stored.push(id),
+        (err: unknown) => {
+          refused = err;
+        },
+      );
+      expect(stored.length).toBeLessThan(1_000); // 4 MB cannot hold 1000 × 80 KB
+    }
+    expect(refused).toBeInstanceOf(StoreError);
+    expect((refused as StoreError).code).toBe('overloaded');
+    // Nothing of the refused send was kept, and the queue is readable as before.
+    expect((await store.peek(mb, 1_000)).map((m) => m.id)).toEqual(stored);
+    // Acknowledging is the way out of OOM, so it is allowed there, and it makes room.
+    await store.ack(mb, stored);
+    expect(await store.peek(mb, 1_000)).toEqual([]);
+    expect(await store.enqueue(mb, newMessageId(), env)).toBe('stored');
+    await store.close();
+  }, 60_000);
+});

@@ -211,12 +211,19 @@ function clusterBackend(nodes: readonly string[], events: Events): Backend {
 }
 
 /** Redis error replies that mean "not now" rather than "bug". */
-const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
 
-/** A StoreError for anything that means Redis could not do it now; other errors unchanged. */
+/**
+ * A StoreError for anything that means Redis could not do it now; other errors unchanged.
+ * Redis at maxmemory (OOM, with the noeviction policy Passage needs) is 'overloaded': the
+ * relay sheds load, as MemoryStore does past its byte bound.
+ */
 function toStoreError(err: unknown): unknown {
   if (err instanceof StoreError) return err;
-  if (err instanceof ErrorReply && !TRANSIENT_REPLY.test(err.message)) return err;
+  if (err instanceof ErrorReply) {
+    if (err.message.startsWith('OOM')) return new StoreError('overloaded', { cause: err });
+    if (!TRANSIENT_REPLY.test(err.message)) return err;
+  }
   return new StoreError('unavailable', { cause: err });
 }
 

@@ -12,6 +12,8 @@
  * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
  *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
  * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster).
+ * - Each script starts with a Redis 7 shebang whose flags say how it behaves at maxmemory, so a
+ *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
 import { createHash } from 'node:crypto';
 
@@ -24,9 +26,26 @@ export interface LuaScript {
   readonly readOnly: boolean;
 }
 
-function script(name: string, body: string, readOnly = false): LuaScript {
-  const source = PRELUDE + body;
-  return { name, source, sha1: createHash('sha1').update(source).digest('hex'), readOnly };
+/**
+ * How a script behaves when Redis is at `maxmemory` (Redis 7 script flags in the shebang):
+ * - 'refuse': refused before it runs (OOM error → StoreError 'overloaded'), so it never fails
+ *   half-way through; for scripts that add data;
+ * - 'allow': runs anyway; for scripts that only shrink memory (ack, taking a one-time prekey),
+ *   which are the way out of OOM;
+ * - 'read': writes nothing (`no-writes`, run with EVALSHA_RO).
+ */
+type OomMode = 'refuse' | 'allow' | 'read';
+
+const SHEBANG: Readonly<Record<OomMode, string>> = {
+  refuse: '#!lua',
+  allow: '#!lua flags=allow-oom',
+  read: '#!lua flags=no-writes',
+};
+
+function script(name: string, body: string, oom: OomMode): LuaScript {
+  const source = SHEBANG[oom] + '\n' + PRELUDE + body;
+  const sha1 = createHash('sha1').update(source).digest('hex');
+  return { name, source, sha1, readOnly: oom === 'read' };
 }
 
 const PRELUDE = `
@@ -110,6 +129,7 @@ if listeners > 0 then
 end
 return 1
 `,
+  'refuse',
 );
 
 /**
@@ -134,7 +154,7 @@ for i = 1, #ids do
 end
 return out
 `,
-  true,
+  'read',
 );
 
 /**
@@ -162,6 +182,7 @@ if n > 0 then
 end
 return n
 `,
+  'allow',
 );
 
 /**
@@ -203,6 +224,7 @@ redis.call('PEXPIRE', pk, ttl)
 redis.call('PEXPIRE', otk, ttl)
 return redis.call('ZCARD', otk)
 `,
+  'refuse',
 );
 
 /**
@@ -221,6 +243,7 @@ end
 local p = redis.call('ZPOPMIN', KEYS[2])
 return { b[1], b[2], p[1] }
 `,
+  'allow',
 );
 
 /** KEYS: pk otk. ARGV: offsetMs. One-time prekeys left (0 when the bundle expired). */
@@ -234,5 +257,5 @@ if not x or tonumber(x) <= now then
 end
 return redis.call('ZCARD', KEYS[2])
 `,
-  true,
+  'read',
 );
