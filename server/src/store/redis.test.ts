@@ -187,6 +187,34 @@ describe('RedisStore on one node', () => {
     await Promise.all([a.close(), b.close()]);
   }, 20_000);
 
+  it('sends the enqueues of one event-loop turn as one script call, answering each on its own', async () => {
+    const evalCalls = async () => {
+      const info = String(await redisCommand(redis.url, ['INFO', 'commandstats']));
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const store = await openStore({ ...CONTRACT_LIMITS, maxQueuedPerMailbox: 1 });
+    const a = newMailbox();
+    const b = newMailbox();
+    const before = await evalCalls();
+    const results = await Promise.allSettled([
+      store.enqueue(a, 'x', 'first'),
+      store.enqueue(a, 'x', 'again'),
+      store.enqueue(a, 'y', 'full'),
+      store.enqueue(b, 'x', 'other'),
+    ]);
+    expect(await evalCalls()).toBe(before + 1);
+    expect(
+      results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as StoreError).code)),
+    ).toEqual(['stored', 'duplicate', 'mailbox_full', 'stored']);
+    expect(await store.peek(a, 10)).toEqual([{ id: 'x', env: 'first' }]);
+    expect(await store.peek(b, 10)).toEqual([{ id: 'x', env: 'other' }]);
+    await Promise.all([store.ack(a, ['x']), store.ack(b, ['x', 'unknown'])]);
+    expect(await evalCalls()).toBe(before + 2);
+    expect(await store.peek(a, 10)).toEqual([]);
+    expect(await store.peek(b, 10)).toEqual([]);
+    await store.close();
+  });
+
   it('refuses work beyond maxPendingOps with overloaded and stores nothing for it', async () => {
     const store = await openStore(
       { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 100 },

@@ -71,6 +71,8 @@ export const RECONNECT_MIN_DELAY_MS = 50;
 export const RECONNECT_MAX_DELAY_MS = 2_000;
 /** TCP connect timeout, in ms. */
 export const CONNECT_TIMEOUT_MS = 2_000;
+/** Most enqueues (or acks) sent to one node in one script call. */
+export const MAX_BATCH_OPERATIONS = 128;
 /** After the subscriber reconnects, each subscribed mailbox is re-peeked up to this many. */
 export const RESYNC_PEEK_LIMIT = 64;
 
@@ -87,6 +89,23 @@ export interface RedisStoreOptions {
    * suite can move time forward without sleeping. Refused outside tests.
    */
   readonly dangerousTestOnlyClockOffsetMs?: () => number;
+}
+
+/** An admitted enqueue waiting for the next flush. */
+interface PendingEnqueue {
+  readonly mailbox: string;
+  readonly id: string;
+  readonly env: string;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** An admitted ack waiting for the next flush. */
+interface PendingAck {
+  readonly mailbox: string;
+  readonly ids: readonly string[];
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /** The parts of a node-redis client or cluster RedisStore uses. */
@@ -254,6 +273,9 @@ export class RedisStore implements Store {
   #subscriberWasDown = false;
   #closed = false;
   #inFlight = new Set<Promise<unknown>>();
+  #enqueues: PendingEnqueue[] = [];
+  #acks: PendingAck[] = [];
+  #flushTimer: NodeJS.Immediate | undefined;
 
   constructor(options: RedisStoreOptions) {
     assertValidLimits(options.limits);
@@ -295,19 +317,14 @@ export class RedisStore implements Store {
   }
 
   async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
-    const keys = queueKeys(checkMailbox(mailbox));
+    checkMailbox(mailbox);
     // The id travels space-separated in the notification payload; it must be base64url.
     if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
-    const result = await this.#eval(ENQUEUE, keys, [
-      String(this.#offsetMs()),
-      id,
-      env,
-      String(this.#limits.queueTtlSeconds * 1000),
-      String(this.#limits.maxQueuedPerMailbox),
-      this.#payloadPrefix,
-      mailboxChannel(mailbox),
-      this.#subscriptions.has(mailbox) ? '1' : '0',
-    ]);
+    this.#admit();
+    const result = await new Promise<unknown>((resolve, reject) => {
+      this.#enqueues.push({ mailbox, id, env, resolve, reject });
+      this.#scheduleFlush();
+    });
     if (result === 1) return 'stored';
     if (result === 0) return 'duplicate';
     if (result === -1) throw new StoreError('mailbox_full');
@@ -330,11 +347,12 @@ export class RedisStore implements Store {
 
   async ack(mailbox: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.#eval(ACK, queueKeys(checkMailbox(mailbox)), [
-      String(this.#offsetMs()),
-      String(this.#limits.dedupTtlSeconds * 1000),
-      ...ids,
-    ]);
+    checkMailbox(mailbox);
+    this.#admit();
+    await new Promise<unknown>((resolve, reject) => {
+      this.#acks.push({ mailbox, ids, resolve, reject });
+      this.#scheduleFlush();
+    });
   }
 
   async subscribe(mailbox: string): Promise<void> {
@@ -425,6 +443,11 @@ export class RedisStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    // Operations admitted before close still go out (and are waited for below).
+    if (this.#flushTimer !== undefined) {
+      clearImmediate(this.#flushTimer);
+      this.#flush();
+    }
     // In-flight operations finish, unless Redis stopped answering: then they fail below.
     let timer: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
@@ -451,15 +474,39 @@ export class RedisStore implements Store {
 
   // -------------------------------------------------------------------------------------------
 
+  /** Admits one operation or throws (closed, overloaded, disconnected); counts it pending. */
+  #admit(): void {
+    if (this.#closed) throw new StoreError('unavailable');
+    if (this.#pending >= this.#maxPending) throw new StoreError('overloaded');
+    if (!this.#backend.ready()) throw new StoreError('unavailable');
+    this.#pending += 1;
+  }
+
+  #release(operations: number): void {
+    this.#pending -= operations;
+    this.#completed += operations;
+  }
+
+  /** One admitted operation, one script. */
   async #eval(
     script: LuaScript,
     keys: readonly string[],
     args: readonly string[],
   ): Promise<unknown> {
-    if (this.#closed) throw new StoreError('unavailable');
-    if (this.#pending >= this.#maxPending) throw new StoreError('overloaded');
-    const backend = this.#backend;
-    if (!backend.ready()) throw new StoreError('unavailable');
+    this.#admit();
+    try {
+      return await this.#run(script, keys, args);
+    } finally {
+      this.#release(1);
+    }
+  }
+
+  /** Runs a script on the current connection; tracks it for close(). */
+  async #run(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
     const command = [
       script.readOnly ? 'EVALSHA_RO' : 'EVALSHA',
       script.sha1,
@@ -467,8 +514,7 @@ export class RedisStore implements Store {
       ...keys,
       ...args,
     ];
-    this.#pending += 1;
-    const run = this.#send(backend, script, keys[0], command);
+    const run = this.#send(this.#backend, script, keys[0], command);
     this.#inFlight.add(run);
     try {
       return await run;
@@ -476,9 +522,78 @@ export class RedisStore implements Store {
       throw toStoreError(err);
     } finally {
       this.#inFlight.delete(run);
-      this.#pending -= 1;
-      this.#completed += 1;
     }
+  }
+
+  /**
+   * Enqueues and acks issued in one turn of the event loop go to Redis as one script call each
+   * (one batch per kind; on a cluster one call per operation, since a script touches one slot).
+   * That saves the client's per-command cost, which dominates the relay's store overhead.
+   */
+  #scheduleFlush(): void {
+    this.#flushTimer ??= setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const size = this.#backend.mode === 'cluster' ? 1 : MAX_BATCH_OPERATIONS;
+    const enqueues = this.#enqueues;
+    this.#enqueues = [];
+    for (let i = 0; i < enqueues.length; i += size) {
+      this.#flushEnqueues(enqueues.slice(i, i + size));
+    }
+    const acks = this.#acks;
+    this.#acks = [];
+    for (let i = 0; i < acks.length; i += size) this.#flushAcks(acks.slice(i, i + size));
+  }
+
+  #flushEnqueues(batch: readonly PendingEnqueue[]): void {
+    const keys: string[] = [];
+    const args = [
+      String(this.#offsetMs()),
+      String(this.#limits.queueTtlSeconds * 1000),
+      String(this.#limits.maxQueuedPerMailbox),
+      this.#payloadPrefix,
+    ];
+    for (const op of batch) {
+      keys.push(...queueKeys(op.mailbox));
+      args.push(
+        op.id,
+        op.env,
+        mailboxChannel(op.mailbox),
+        this.#subscriptions.has(op.mailbox) ? '1' : '0',
+      );
+    }
+    this.#run(ENQUEUE, keys, args).then(
+      (results) => {
+        this.#release(batch.length);
+        const list = Array.isArray(results) ? (results as unknown[]) : [];
+        batch.forEach((op, i) => op.resolve(list[i]));
+      },
+      (err: unknown) => {
+        this.#release(batch.length);
+        for (const op of batch) op.reject(err);
+      },
+    );
+  }
+
+  #flushAcks(batch: readonly PendingAck[]): void {
+    const keys: string[] = [];
+    const args = [String(this.#offsetMs()), String(this.#limits.dedupTtlSeconds * 1000)];
+    for (const op of batch) {
+      keys.push(...queueKeys(op.mailbox));
+      args.push(String(op.ids.length), ...op.ids);
+    }
+    this.#run(ACK, keys, args).then(
+      (result) => {
+        this.#release(batch.length);
+        for (const op of batch) op.resolve(result);
+      },
+      (err: unknown) => {
+        this.#release(batch.length);
+        for (const op of batch) op.reject(err);
+      },
+    );
   }
 
   async #send(

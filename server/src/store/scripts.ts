@@ -71,63 +71,76 @@ end
 `;
 
 /**
- * KEYS: q e d. ARGV: offsetMs, id, env, queueTtlMs, maxQueued, payload prefix ("<origin> "),
- * channel, '1' if the origin instance is subscribed to the channel itself else '0'.
+ * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
+ * KEYS: q e d of each envelope's mailbox, three per envelope. ARGV: offsetMs, queueTtlMs,
+ * maxQueued, payload prefix ("<origin> "), then four per envelope: id, env, channel, and '1' if
+ * the origin instance is subscribed to that channel itself, else '0'. Returns one result per
+ * envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
+ *
+ * An id whose envelope expired unacknowledged, or whose dedup window ended, is stored again
+ * (ZADD/HSET overwrite the stale entry in place). The score is the envelope's expiry in µs,
+ * forced above the newest score so ZSET order is arrival order even within one microsecond or
+ * if the clock steps back.
  *
  * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
  * subscriber connections; each instance has one per shard). A subscription still on its way
- * is not missed: the subscriber peeks after its SSUBSCRIBE completed, so it sees this envelope
- * in the queue. Returns 1 stored, 0 duplicate, -1 full (nothing stored). An id whose envelope expired
- * unacknowledged, or whose dedup window ended, is stored again (ZADD/HSET overwrite the stale
- * entry in place).
+ * is not missed: the subscriber peeks after its SSUBSCRIBE completed, and sees the envelope.
  *
- * The score is the envelope's expiry in µs; it is forced above the newest score so the ZSET
- * order is strictly the arrival order even within one microsecond or if the clock steps back.
+ * On a Redis Cluster every batch holds one envelope (one hash tag); on one node a batch may mix
+ * mailboxes.
  */
 export const ENQUEUE = script(
   'enqueue',
   `
-local q, e, d = KEYS[1], KEYS[2], KEYS[3]
 local now = now_us()
-local id = ARGV[2]
--- Entries whose time has passed do not count, whether or not they were pruned yet.
-local s = redis.call('ZSCORE', q, id)
-if s and tonumber(s) > now then
-  return 0
-end
-s = redis.call('ZSCORE', d, id)
-if s and tonumber(s) > now then
-  return 0
-end
-local max = tonumber(ARGV[5])
-if redis.call('ZCARD', q) >= max then
-  -- Pruning only when the bound is reached keeps the common path short; expired entries are
-  -- also pruned by every ack and collected with the keys' TTLs.
-  prune(q, e, d, now)
-  if redis.call('ZCARD', q) >= max then
-    return -1
+local ttl = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+local prefix = ARGV[4]
+local out = {}
+for k = 0, #KEYS / 3 - 1 do
+  local q, e, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
+  local a = 5 + 4 * k
+  local id, env, channel = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local result = 1
+  -- Entries whose time has passed do not count, whether or not they were pruned yet.
+  local s = redis.call('ZSCORE', q, id)
+  if s and tonumber(s) > now then
+    result = 0
+  else
+    s = redis.call('ZSCORE', d, id)
+    if s and tonumber(s) > now then
+      result = 0
+    end
   end
+  if result == 1 and redis.call('ZCARD', q) >= max then
+    -- Pruning only when the bound is reached keeps the common path short; expired entries are
+    -- also pruned by every ack and collected with the keys' TTLs.
+    prune(q, e, d, now)
+    if redis.call('ZCARD', q) >= max then
+      result = -1
+    end
+  end
+  if result == 1 then
+    local score = now + ttl * 1000
+    local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
+    if last[2] and tonumber(last[2]) >= score then
+      score = tonumber(last[2]) + 1
+    end
+    redis.call('ZADD', q, fmt(score), id)
+    redis.call('HSET', e, id, env)
+    redis.call('PEXPIRE', q, ttl)
+    redis.call('PEXPIRE', e, ttl)
+    local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
+    if ARGV[a + 3] == '1' then
+      listeners = listeners - 1
+    end
+    if listeners > 0 then
+      redis.call('SPUBLISH', channel, prefix .. id .. ' ' .. env)
+    end
+  end
+  out[k + 1] = result
 end
-local ttl = tonumber(ARGV[4])
-local score = now + ttl * 1000
-local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
-if last[2] and tonumber(last[2]) >= score then
-  score = tonumber(last[2]) + 1
-end
-redis.call('ZADD', q, fmt(score), id)
-redis.call('HSET', e, id, ARGV[3])
-redis.call('PEXPIRE', q, ttl)
-redis.call('PEXPIRE', e, ttl)
--- Publish only if an instance other than the origin listens: with one relay (or the recipient
--- on the sending relay only) the notification would just come back to its sender.
-local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', ARGV[7])[2]
-if ARGV[8] == '1' then
-  listeners = listeners - 1
-end
-if listeners > 0 then
-  redis.call('SPUBLISH', ARGV[7], ARGV[6] .. id .. ' ' .. ARGV[3])
-end
-return 1
+return out
 `,
   'refuse',
 );
@@ -158,29 +171,38 @@ return out
 );
 
 /**
- * KEYS: q e d. ARGV: offsetMs, dedupTtlMs, id… Deletes each queued id and remembers it in the
- * dedup set until now + dedupTtl. Ids that are not queued are ignored. Returns how many were.
+ * Acknowledges ids of one or many mailboxes in one round trip. KEYS: q e d per group. ARGV:
+ * offsetMs, dedupTtlMs, then per group: the number of ids n, then the n ids. Deletes each queued
+ * id and remembers it in the dedup set until now + dedupTtl; ids that are not queued (or whose
+ * envelope expired) are ignored. Returns how many were acknowledged in all.
  */
 export const ACK = script(
   'ack',
   `
-local q, e, d = KEYS[1], KEYS[2], KEYS[3]
 local now = now_us()
-prune(q, e, d, now)
 local ttl = tonumber(ARGV[2])
 local untilScore = fmt(now + ttl * 1000)
-local n = 0
-for i = 3, #ARGV do
-  if redis.call('ZREM', q, ARGV[i]) == 1 then
-    redis.call('HDEL', e, ARGV[i])
-    redis.call('ZADD', d, untilScore, ARGV[i])
-    n = n + 1
+local total = 0
+local a = 3
+for k = 0, #KEYS / 3 - 1 do
+  local q, e, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
+  prune(q, e, d, now)
+  local n = tonumber(ARGV[a])
+  local acked = 0
+  for i = a + 1, a + n do
+    if redis.call('ZREM', q, ARGV[i]) == 1 then
+      redis.call('HDEL', e, ARGV[i])
+      redis.call('ZADD', d, untilScore, ARGV[i])
+      acked = acked + 1
+    end
   end
+  a = a + n + 1
+  if acked > 0 then
+    redis.call('PEXPIRE', d, ttl)
+  end
+  total = total + acked
 end
-if n > 0 then
-  redis.call('PEXPIRE', d, ttl)
-end
-return n
+return total
 `,
   'allow',
 );
