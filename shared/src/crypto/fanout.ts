@@ -27,7 +27,6 @@ import {
   u8,
 } from './encoding.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
-import { withFastKeyRandom } from './key-random.js';
 import type { DeviceIdentity, PrekeyBundle } from './identity.js';
 import { PublicIdentity } from './identity.js';
 import type { Roster } from './roster.js';
@@ -66,19 +65,11 @@ export class DeviceSessions {
   /** Handshake base keys answered, by hex, oldest first. */
   private readonly seenBaseKeys = new Map<string, Uint8Array>();
 
-  private readonly p: Primitives;
-
-  /**
-   * `p` is used with its random bytes expanded by `fastKeyErasureRandom` (key-random.ts): each
-   * envelope needs a fresh ephemeral secret, and the backend's generator is slow per call.
-   */
   constructor(
-    p: Primitives,
+    private readonly p: Primitives,
     readonly identity: DeviceIdentity,
     private readonly prekeys: ResponderPrekeys | null,
-  ) {
-    this.p = withFastKeyRandom(p);
-  }
+  ) {}
 
   /** The session with a peer device, if any. */
   session(peer: PublicIdentity): Session | undefined {

@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { loadPrimitives } from './backend.js';
 import { toHex } from './encoding.js';
 import { KDF_LABELS, hkdfSha256, kdfChain, kdfRoot, messageKeyMaterial } from './kdf.js';
-import { RESEED_INTERVAL_BLOCKS, fastKeyErasureRandom } from './key-random.js';
 import type { Primitives, RandomSource } from './primitives.js';
 
 let backends: Primitives[];
@@ -105,53 +104,5 @@ describe('ratchet KDFs', () => {
     for (const label of Object.values(KDF_LABELS))
       expect(label.startsWith('passage/v1/')).toBe(true);
     expect(new Set(Object.values(KDF_LABELS)).size).toBe(Object.values(KDF_LABELS).length);
-  });
-});
-
-describe('fast key erasure random', () => {
-  function counting(p: Primitives): { source: RandomSource; calls: () => number } {
-    let calls = 0;
-    const inner: Primitives = {
-      ...p,
-      random: {
-        bytes: (n) => {
-          calls++;
-          return p.random.bytes(n);
-        },
-        uniform: (b) => p.random.uniform(b),
-      },
-    };
-    return { source: fastKeyErasureRandom(inner), calls: () => calls };
-  }
-
-  it('draws the backend once, then again only after the reseed interval', () => {
-    const { source, calls } = counting(backends[0]!);
-    expect(calls()).toBe(1);
-    for (let i = 0; i < RESEED_INTERVAL_BLOCKS; i++) source.bytes(32);
-    expect(calls()).toBe(1);
-    source.bytes(32);
-    expect(calls()).toBe(2);
-  });
-
-  it('never repeats a block and returns exactly the length asked', () => {
-    const { source } = counting(backends[0]!);
-    const seen = new Set<string>();
-    for (let i = 0; i < 600; i++) seen.add(toHex(source.bytes(32)));
-    expect(seen.size).toBe(600);
-    expect(source.bytes(0)).toHaveLength(0);
-    expect(source.bytes(33)).toHaveLength(33);
-    expect(source.bytes(100)).toHaveLength(100);
-  });
-
-  it('gives independent streams to two instances', () => {
-    expect(fastKeyErasureRandom(backends[0]!).bytes(32)).not.toEqual(
-      fastKeyErasureRandom(backends[0]!).bytes(32),
-    );
-  });
-
-  it('passes invalid lengths to the backend, which rejects them', () => {
-    const source = fastKeyErasureRandom(backends[0]!);
-    expect(() => source.bytes(-1)).toThrow(expect.objectContaining({ name: 'CryptoError' }));
-    expect(() => source.bytes(1.5)).toThrow(expect.objectContaining({ name: 'CryptoError' }));
   });
 });
