@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { loadPrimitives } from './backend.js';
 import { toHex } from './encoding.js';
 import { KDF_LABELS, hkdfSha256, kdfChain, kdfRoot, messageKeyMaterial } from './kdf.js';
-import type { Primitives, RandomSource } from './primitives.js';
+import type { Primitives } from './primitives.js';
 
 let backends: Primitives[];
 beforeAll(async () => {
