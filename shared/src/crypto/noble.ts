@@ -119,11 +119,26 @@ function ed25519VerifyStrict(
   return constantTimeEqual(check.toBytes(), r);
 }
 
+/** Most bytes one `getRandomValues` call may fill (the Web Crypto API's limit; noble's
+ * `randomBytes` passes its argument straight through and throws beyond it). */
+const GET_RANDOM_VALUES_MAX_BYTES = 65_536;
+
+/** `n` bytes from the platform CSPRNG, in chunks that `getRandomValues` accepts, so that any
+ * count the libsodium backend serves is served here too. */
+function chunkedRandomBytes(n: number): Uint8Array {
+  if (n <= GET_RANDOM_VALUES_MAX_BYTES) return randomBytes(n);
+  const out = new Uint8Array(n);
+  for (let offset = 0; offset < n; offset += GET_RANDOM_VALUES_MAX_BYTES) {
+    out.set(randomBytes(Math.min(GET_RANDOM_VALUES_MAX_BYTES, n - offset)), offset);
+  }
+  return out;
+}
+
 const nobleRandom: RandomSource = {
   bytes(n: number): Uint8Array {
     checkByteCount(n);
     if (n === 0) return new Uint8Array(0);
-    return randomBytes(n);
+    return chunkedRandomBytes(n);
   },
   uniform(upperBound: number): number {
     checkUniformBound(upperBound);
