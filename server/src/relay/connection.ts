@@ -371,11 +371,14 @@ export class Connection implements Recipient {
       const inflight = this.#inflight;
       if (inflight === undefined) return;
       // In flight is only left once the store has deleted: a refill peek issued before that
-      // could otherwise list the envelope again and it would be sent twice.
+      // could otherwise list the envelope again and it would be sent twice. That holds for
+      // every id the store deleted, also one this connection did not send (delivered on an
+      // earlier connection and acknowledged right after reconnecting, during the first peek);
+      // those are remembered up to a bound, past which a repeat is the at-least-once fallback.
+      const skip = this.#refilling && !failed ? (this.#ackedDuringPeek ??= new Set()) : undefined;
       for (const id of ids) {
-        if (inflight.delete(id) && this.#refilling && !failed) {
-          (this.#ackedDuringPeek ??= new Set()).add(id);
-        }
+        const sentHere = inflight.delete(id);
+        if (skip !== undefined && (sentHere || skip.size < MAX_ACK_BATCH)) skip.add(id);
       }
       // A failed ack leaves the envelopes in the store; they go out again with the next refill.
       if (failed) this.#backlog = true;

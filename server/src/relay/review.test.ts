@@ -1,0 +1,96 @@
+/**
+ * Regression tests from a security review of the relay. Each test is named after the defect it
+ * pins. Where a test needs a store operation to be slow, it wraps the real MemoryStore (as a
+ * network store would answer a `peek` with what was there when the command ran) rather than
+ * mocking it.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
+import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { MemoryStore } from '../store/memory.js';
+import type { QueuedEnvelope } from '../store/store.js';
+
+// Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
+jest.setTimeout(60_000);
+
+/** A MemoryStore whose `peek` can be held after taking its snapshot. */
+class SlowPeekStore extends MemoryStore {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  #entered: (() => void) | undefined;
+
+  /** Holds every peek from now on until `release`; resolves when one is waiting. */
+  hold(): Promise<void> {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+    return new Promise((resolve) => (this.#entered = resolve));
+  }
+
+  release(): void {
+    this.#gate = undefined;
+    this.#open?.();
+  }
+
+  override async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
+    const snapshot = await super.peek(mailbox, limit);
+    if (this.#gate !== undefined) {
+      this.#entered?.();
+      await this.#gate;
+    }
+    return snapshot;
+  }
+}
+
+const clients: TestClient[] = [];
+async function connect(relay: InProcessRelay): Promise<TestClient> {
+  const client = await TestClient.connect(relay.wsUrl);
+  clients.push(client);
+  return client;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
+  const id = messageId();
+  from.send({ v: 1, t: 'send', rid, to, id, env: envelope() });
+  expect(await from.next('stored')).toMatchObject({ rid, id });
+  return id;
+}
+
+describe('review: redelivery after ack', () => {
+  let relay: InProcessRelay;
+  let store: SlowPeekStore;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      store: (config) => (store = new SlowPeekStore(config.storeLimits)),
+    });
+  });
+  afterEach(() => store.release());
+  afterAll(() => relay.stop());
+
+  it('does not redeliver a message the client acknowledged (from an earlier connection) while the first peek was outstanding', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const id = await sendStored(bob, who.mailbox, 1);
+
+    // The first connection receives the message and goes away before acknowledging it.
+    const first = await connect(relay);
+    await first.authenticate(who);
+    expect(await first.next('deliver')).toMatchObject({ id });
+    await first.close();
+
+    // The client reconnects; the relay's first peek takes its snapshot (with the message) and
+    // is slow to answer. Meanwhile the client acknowledges what it already has.
+    const held = store.hold();
+    const second = await connect(relay);
+    await second.authenticate(who);
+    await held;
+    second.send({ v: 1, t: 'ack', ids: [id] });
+    await second.roundTrip(); // the ack has reached the store: the message is gone
+    store.release();
+
+    // Deliveries are in order: if the acknowledged message came back, it would come first.
+    const sentinel = await sendStored(bob, who.mailbox, 2);
+    expect(await second.next('deliver')).toMatchObject({ id: sentinel });
+  });
+});
