@@ -1,11 +1,14 @@
 /**
  * The one way bytes from the network become frames. Input is `unknown` until it has passed,
  * in order: JSON, an object, the version, a known type, then the type's strict schema. Each
- * failure has its own stable code; nothing here throws.
+ * failure has its own stable code; nothing here throws. The zod schemas are the definition;
+ * valid `send` and `ack` frames take a hand-written shortcut that accepts exactly the same
+ * frames (fast-parse.ts, and ADR 0009).
  */
 import type { z } from 'zod';
 import { base64urlDecodedLength, isCanonicalBase64url } from './base64url.js';
 import { ERROR_MESSAGES, ErrorCode, RETRYABLE_CODES } from './errors.js';
+import { fastParseClientFrame } from './fast-parse.js';
 import {
   CLIENT_FRAME_SCHEMAS,
   SERVER_FRAME_SCHEMAS,
@@ -58,16 +61,22 @@ function fail(code: ErrorCode, rid: number | undefined, detail?: string): ParseR
   return { ok: false, error };
 }
 
-function parseWith<F>(
-  text: string,
+/** What `parseJson` returns for text that is not JSON (JSON.parse never returns a symbol). */
+const NOT_JSON: unique symbol = Symbol('not JSON');
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+function parseDataWith<F>(
+  data: unknown,
   schemas: Readonly<Record<string, z.ZodType>>,
 ): ParseResult<F> & { readonly type?: string } {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    return fail(ErrorCode.BAD_FRAME, undefined, 'json');
-  }
+  if (data === NOT_JSON) return fail(ErrorCode.BAD_FRAME, undefined, 'json');
   if (!isRecord(data)) return fail(ErrorCode.BAD_FRAME, undefined, 'not an object');
   const rid = validRid(data['rid']);
   // The version comes first: a frame of another version is not read any further.
@@ -83,9 +92,9 @@ function parseWith<F>(
   return { ok: true, value: parsed.value as F };
 }
 
-/** Parses one text message from a client. */
-export function parseClientFrame(text: string): ParseResult<ClientFrame> {
-  const result = parseWith<ClientFrame>(text, CLIENT_FRAME_SCHEMAS);
+/** The zod path for a client frame: `data` is what JSON.parse made of the text, or NOT_JSON. */
+function clientFrameFromData(data: unknown): ParseResult<ClientFrame> {
+  const result = parseDataWith<ClientFrame>(data, CLIENT_FRAME_SCHEMAS);
   if (!result.ok || result.value.t !== 'send') return result;
   // The envelope gets its own check so that a too-large one has its own code.
   const env = result.value.env;
@@ -99,9 +108,30 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
   return result;
 }
 
+/**
+ * Parses one text message from a client. Valid `send` and `ack` frames (the hot path) are
+ * accepted by a hand-written validator (fast-parse.ts); every other frame, and every frame
+ * that validator does not accept, goes through the zod schemas, which produce all errors.
+ * The result is the same as `parseClientFrameReference`'s for every input.
+ */
+export function parseClientFrame(text: string): ParseResult<ClientFrame> {
+  const data = parseJson(text);
+  const fast = fastParseClientFrame(data);
+  if (fast !== undefined) return { ok: true, value: fast };
+  return clientFrameFromData(data);
+}
+
+/**
+ * Parses one text message from a client with the zod schemas alone: the definition that
+ * `parseClientFrame` must match, kept for the differential test and the micro-benchmark.
+ */
+export function parseClientFrameReference(text: string): ParseResult<ClientFrame> {
+  return clientFrameFromData(parseJson(text));
+}
+
 /** Parses one text message from the relay. */
 export function parseServerFrame(text: string): ParseResult<ServerFrame> {
-  return parseWith<ServerFrame>(text, SERVER_FRAME_SCHEMAS);
+  return parseDataWith<ServerFrame>(parseJson(text), SERVER_FRAME_SCHEMAS);
 }
 
 /** Serialises a frame. Frames are plain JSON; this is the only place that says so. */
