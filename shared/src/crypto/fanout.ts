@@ -95,6 +95,33 @@ export class DeviceSessions {
   }
 
   /**
+   * Forgets the session with a peer device, so that nothing more is sent to it or accepted from
+   * it (until a new handshake). True when there was one.
+   */
+  removeSession(peer: PublicIdentity): boolean {
+    if (this.session(peer) === undefined) return false;
+    return this.sessions.delete(peer.id);
+  }
+
+  /**
+   * Keeps only the sessions with devices listed in `roster` (verified with `verifyRoster`) and
+   * returns how many were dropped. A contact's page calls it on every roster it accepts: leaving
+   * a device out of `fanOutToRoster` stops writing to it, but only this stops a device that the
+   * organization removed (a seized phone) from still being READ, as if it spoke for the
+   * organization. Not for coordinators, whose sessions with contacts are not on any roster.
+   */
+  retainRosterSessions(roster: Roster): number {
+    let dropped = 0;
+    for (const [id, session] of [...this.sessions]) {
+      if (!roster.devices.some((d) => d.equals(session.remote))) {
+        this.sessions.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /**
    * The sessions and the remembered handshakes, for storage encrypted at rest (the identity and
    * prekeys are stored on their own, see `DeviceIdentity.encodeSecret`, `DevicePrekeys.encode`):
    *   01 ‖ count (2) ‖ count × (length (4) ‖ session) ‖ handshakes (2) ‖ handshakes × key (32)

@@ -8,8 +8,11 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { DeviceSessions, MAX_REMEMBERED_HANDSHAKES } from './fanout.js';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import { createNobleBackend } from './noble.js';
 import type { Primitives } from './primitives.js';
+import type { Roster } from './roster.js';
+import { signRoster, verifyRoster } from './roster.js';
 import { loadSodiumBackend } from './sodium.js';
 
 let p: Primitives;
@@ -136,4 +139,47 @@ describe('review: sessions between two devices', () => {
     },
     120_000,
   );
+});
+
+describe('review: revoked roster devices', () => {
+  it('revoked device: once the contact accepts a roster without it, its messages are refused', () => {
+    const orgSeed = asEd25519Seed(p.random.bytes(32));
+    const orgKey = asEd25519PublicKey(p.ed25519KeyPairFromSeed(orgSeed).publicKey);
+    const now = 1_800_000_000;
+    const x = device();
+    const y = device();
+    const roster = (serial: number, devices: PublicIdentity[]): Roster =>
+      verifyRoster(
+        p,
+        signRoster(p, orgSeed, {
+          serial,
+          issuedAtSeconds: now,
+          expiresAtSeconds: now + 3600,
+          devices,
+        }),
+        { organizationKey: orgKey, nowSeconds: now },
+      );
+    const contact = new DeviceSessions(p, DeviceIdentity.generate(p), null);
+    const bundles = new Map([x, y].map((d) => [d.pub.id, d.bundle()]));
+    const first = roster(1, [x.pub, y.pub]);
+    for (const out of contact.fanOutToRoster(first, now, text('help'), (d) => bundles.get(d.id))) {
+      [x, y].find((d) => d.pub.equals(out.recipient))!.sessions.decrypt(out.envelope);
+    }
+    const contactPub = contact.identity.publicIdentity;
+    // X's phone is seized; the organization signs a roster without it.
+    const second = roster(2, [y.pub]);
+    expect(contact.retainRosterSessions(second)).toBe(1);
+    // The seized device still holds its session and writes to the contact: refused.
+    const fromSeized = x.sessions.encryptFor(contactPub, text('meet me at the station'));
+    expect(codeOf(() => contact.decrypt(fromSeized))).toBe('no_session');
+    // Y, still on the roster, is read as before, and fan-out goes to Y alone.
+    expect(read(contact.decrypt(y.sessions.encryptFor(contactPub, text('ok'))).plaintext)).toBe(
+      'ok',
+    );
+    expect(contact.fanOutToRoster(second, now, text('thanks')).map((o) => o.recipient.id)).toEqual([
+      y.pub.id,
+    ]);
+    expect(contact.removeSession(y.pub)).toBe(true);
+    expect(contact.removeSession(y.pub)).toBe(false);
+  });
 });
