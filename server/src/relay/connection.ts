@@ -12,6 +12,7 @@
  * While a refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill
  * peeks once more when it returns, so nothing that arrives meanwhile is lost.
  */
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
@@ -65,6 +66,10 @@ const MAX_ACK_BATCH = 1_024;
 /** First delay after a failed refill peek, in ms; doubles up to the maximum. */
 const REFILL_RETRY_MIN_MS = 500;
 const REFILL_RETRY_MAX_MS = 30_000;
+/** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
+const PING_PAYLOAD_BYTES = 8;
+/** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
+const MAX_UNANSWERED_PINGS = 16;
 
 function storeErrorCode(err: unknown): ErrorCode | undefined {
   if (!(err instanceof StoreError)) return undefined;
@@ -118,6 +123,8 @@ export class Connection implements Recipient {
 
   // Heartbeat and slow-consumer state.
   #lastPongMs: number;
+  /** Payloads of the pings sent and not yet echoed, oldest first. */
+  readonly #unansweredPings: Buffer[] = [];
   /** When the relay closed this connection for a missed heartbeat. */
   #heartbeatCloseMs: number | undefined;
   #lastBuffered = 0;
@@ -134,9 +141,7 @@ export class Connection implements Recipient {
     );
     this.#lastPongMs = nowMs;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    ws.on('pong', () => {
-      this.#lastPongMs = performance.now();
-    });
+    ws.on('pong', (data) => this.#onPong(data));
     ws.on('close', () => this.#onClose());
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
@@ -627,8 +632,24 @@ export class Connection implements Recipient {
       this.#stalledTicks = 0;
     }
     this.#lastBuffered = buffered;
-    this.#ws.ping();
+    const payload = randomBytes(PING_PAYLOAD_BYTES);
+    if (this.#unansweredPings.push(payload) > MAX_UNANSWERED_PINGS) this.#unansweredPings.shift();
+    this.#ws.ping(payload);
     this.#maybeRefill();
+  }
+
+  /**
+   * A pong counts only when it echoes a ping this relay sent (RFC 6455 requires the echo):
+   * then the peer has read everything written before that ping. Unsolicited pongs, which the
+   * RFC allows, prove nothing; counting them would let a peer that never reads keep its socket,
+   * and whatever is buffered for it, for ever.
+   */
+  #onPong(data: Buffer): void {
+    const pings = this.#unansweredPings;
+    const i = pings.findIndex((payload) => payload.equals(data));
+    if (i < 0) return;
+    pings.splice(0, i + 1);
+    this.#lastPongMs = performance.now();
   }
 
   /** Closes with 1001 for shutdown. */

@@ -5,6 +5,7 @@
  * mocking it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { CloseCode } from '@passage/shared/protocol/errors';
 import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
 import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
 import { MemoryStore } from '../store/memory.js';
@@ -41,14 +42,29 @@ class SlowPeekStore extends MemoryStore {
 }
 
 const clients: TestClient[] = [];
-async function connect(relay: InProcessRelay): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
+async function connect(relay: InProcessRelay, autoPong = true): Promise<TestClient> {
+  const client = await TestClient.connect(relay.wsUrl, { autoPong });
   clients.push(client);
   return client;
 }
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
+
+/** Rejects when `promise` has not settled within `ms` (so a failing test ends cleanly). */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
   const id = messageId();
@@ -92,5 +108,50 @@ describe('review: redelivery after ack', () => {
     // Deliveries are in order: if the acknowledged message came back, it would come first.
     const sentinel = await sendStored(bob, who.mailbox, 2);
     expect(await second.next('deliver')).toMatchObject({ id: sentinel });
+  });
+});
+
+describe('review: heartbeat', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        // Slack for a loaded machine: a live client must not look dead after an event-loop stall.
+        PING_INTERVAL_MS: '250',
+        HEARTBEAT_TIMEOUT_MS: '2000',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('does not count unsolicited pongs from a peer that reads nothing as heartbeat answers', async () => {
+    // RFC 6455 allows unsolicited pongs. A peer that never reads can still send them; if they
+    // counted, it would hold its socket (and everything buffered for it) for ever.
+    const idle = await connect(relay, false);
+    idle.pauseReading();
+    const ponger = setInterval(() => idle.socket.pong(), 50);
+    try {
+      await within(30_000, relay.waitForLog(`"closeCode":${CloseCode.HEARTBEAT_TIMEOUT}`));
+      await within(30_000, relay.waitForLog('"msg":"connection dropped"'));
+    } finally {
+      clearInterval(ponger);
+      idle.resumeReading();
+    }
+    expect([CloseCode.HEARTBEAT_TIMEOUT, 1006]).toContain((await idle.closed).code);
+  });
+
+  it('keeps a peer that echoes the pings it reads, past several heartbeat timeouts', async () => {
+    const alive = await connect(relay);
+    // 12 pings at PING_INTERVAL_MS 250 span more than one HEARTBEAT_TIMEOUT_MS of 2000.
+    await new Promise<void>((resolve) => {
+      let pings = 0;
+      const onPing = () => {
+        if (++pings < 12) return;
+        alive.socket.off('ping', onPing);
+        resolve();
+      };
+      alive.socket.on('ping', onPing);
+    });
+    await alive.roundTrip();
   });
 });
