@@ -1,8 +1,9 @@
 /**
  * Regression tests from the independent review of the crypto core. Each is named after the
- * defect it pins. Tests declared with `it.failing` document a defect that is NOT fixed yet (a
- * design change, see the review report): they pass while the defect exists and start failing
- * the day it is fixed, so that whoever fixes it turns them into ordinary tests.
+ * defect it pins. Tests declared with `it.failing` document a defect that is NOT fixed yet (it
+ * needs a design change: keeping a peer's previous sessions, see ADR 0006 and the "Devices,
+ * fan-out and the roster" part of docs/protocol.md): they pass while the defect exists and start
+ * failing the day it is fixed, so that whoever fixes it turns them into ordinary tests.
  */
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { DeviceSessions, MAX_REMEMBERED_HANDSHAKES } from './fanout.js';
