@@ -23,6 +23,8 @@ export interface ConfigVariable {
 
 /** Rate-limit, flow-control and abuse settings of the WebSocket relay. */
 export interface RelaySettings {
+  /** Most open WebSocket connections; further upgrades are refused with HTTP 503. */
+  readonly maxConnections: number;
   /** Sustained frames per second one connection may send. */
   readonly connFramesPerSecond: number;
   /** Frames one connection may send in a burst above the sustained rate. */
@@ -150,6 +152,12 @@ const VARIABLES = {
     default: String(MAX_ONE_TIME_PREKEYS_STORED),
     description: `Most one-time prekeys kept per mailbox (at most ${MAX_ONE_TIME_PREKEYS_STORED}, the protocol's bound).`,
     schema: int(1, MAX_ONE_TIME_PREKEYS_STORED),
+  },
+  MAX_CONNECTIONS: {
+    default: '20000',
+    description:
+      'Most open WebSocket connections (a memory bound); further upgrades are refused with HTTP 503.',
+    schema: int(1, 10_000_000),
   },
   CONN_FRAMES_PER_SECOND: {
     default: '100',
@@ -304,6 +312,7 @@ export function loadConfig(
       maxOneTimePrekeys: p.MAX_ONE_TIME_PREKEYS,
     },
     relay: {
+      maxConnections: p.MAX_CONNECTIONS,
       connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
       connFrameBurst: p.CONN_FRAME_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,

@@ -111,6 +111,14 @@ export class Relay implements RelayContext {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
+    // Anyone may connect without an account, and every connection costs memory (and may have
+    // up to SLOW_CONSUMER_BYTES buffered for it): without a bound, enough idle sockets would
+    // exhaust the process and drop everyone. `wss.handleUpgrade` accepts synchronously, so the
+    // count below already includes every upgrade accepted before this one.
+    if (this.#connections.size >= this.settings.maxConnections) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
   }
 

@@ -66,6 +66,14 @@ async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   }
 }
 
+/** Waits until `condition` holds, looking again every 10 ms, for at most 30 s. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 30_000) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
   const id = messageId();
   from.send({ v: 1, t: 'send', rid, to, id, env: envelope() });
@@ -153,5 +161,25 @@ describe('review: heartbeat', () => {
       alive.socket.on('ping', onPing);
     });
     await alive.roundTrip();
+  });
+});
+
+describe('review: connection bound', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_CONNECTIONS: '2' } });
+  });
+  afterAll(() => relay.stop());
+
+  it('refuses upgrades past MAX_CONNECTIONS with 503, keeps the open ones, and admits again once one closes', async () => {
+    const a = await connect(relay);
+    const b = await connect(relay);
+    await expect(TestClient.connect(relay.wsUrl)).rejects.toThrow('HTTP 503');
+    await a.roundTrip();
+    await b.roundTrip();
+    await a.close();
+    await until(() => relay.server.relay.connectionCount < 2);
+    const c = await connect(relay);
+    await c.roundTrip();
   });
 });
