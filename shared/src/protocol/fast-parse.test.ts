@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { toBase64url } from './base64url.js';
+import { isCanonicalBase64url, toBase64url } from './base64url.js';
 import { ErrorCode } from './errors.js';
-import { fastParseClientFrame } from './fast-parse.js';
+import { fastParseClientFrame, isCanonicalBase64urlFast } from './fast-parse.js';
 import { AckFrame, SendFrame } from './frames.js';
 import { MAX_ACK_IDS, MAX_ENVELOPE_BYTES, MAX_REQUEST_ID } from './limits.js';
 import { parseClientFrame, parseClientFrameReference, type ParseResult } from './parse.js';
@@ -292,6 +292,63 @@ describe('fastParseClientFrame: leaves every invalid frame to zod, which rejects
     );
     expect(AckFrame.safeParse(ack).success).toBe(false);
     expect(fastParseClientFrame(ack)).toBeUndefined();
+  });
+});
+
+describe('isCanonicalBase64urlFast: the same answer as isCanonicalBase64url', () => {
+  // The alphabet plus what a non-canonical spelling is made of: padding, the standard
+  // alphabet, whitespace, a non-ASCII letter, a lone surrogate and a control character.
+  const CHARS = [...ALPHABET, '=', '+', '/', ' ', '\n', 'é', '\ud800', '\u0000'];
+
+  it('agrees on every string of up to three characters over the alphabet and its near misses', () => {
+    let disagreements = 0;
+    let canonical = 0;
+    const check = (s: string) => {
+      const expected = isCanonicalBase64url(s);
+      if (isCanonicalBase64urlFast(s) !== expected) disagreements++;
+      if (expected) canonical++;
+    };
+    check('');
+    for (const a of CHARS) {
+      check(a);
+      for (const b of CHARS) {
+        check(a + b);
+        for (const c of CHARS) check(a + b + c);
+      }
+    }
+    expect(disagreements).toBe(0);
+    // 1 + 4 * 64 two-character and 16 * 64 * 64 three-character canonical strings.
+    expect(canonical).toBe(1 + 4 * 64 + 16 * 64 * 64);
+  });
+
+  it('agrees on longer strings, canonical or not', () => {
+    const text = fc.oneof(
+      b64Bytes(0, 200),
+      corrupted(b64Bytes(1, 200)),
+      b64Chars(0, 80),
+      fc.string({ unit: fc.constantFrom(...CHARS), maxLength: 40 }),
+      fc.string({ unit: 'grapheme', maxLength: 20 }),
+    );
+    fc.assert(
+      fc.property(text, (s) => {
+        expect(isCanonicalBase64urlFast(s)).toBe(isCanonicalBase64url(s));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('accepts a canonical envelope of MAX_ENVELOPE_BYTES', () => {
+    expect(isCanonicalBase64urlFast(b64(MAX_ENVELOPE_BYTES, 0xfe))).toBe(true);
+  });
+
+  it('rejects padding, the standard alphabet, spare bits, a stray character and a final newline', () => {
+    expect(isCanonicalBase64urlFast('AA==')).toBe(false);
+    expect(isCanonicalBase64urlFast('+/+/')).toBe(false);
+    expect(isCanonicalBase64urlFast('AB')).toBe(false);
+    expect(isCanonicalBase64urlFast('AAB')).toBe(false);
+    expect(isCanonicalBase64urlFast('AAAA\n')).toBe(false);
+    expect(isCanonicalBase64urlFast('AAA\n')).toBe(false);
+    expect(isCanonicalBase64urlFast('A')).toBe(false);
   });
 });
 
