@@ -316,6 +316,11 @@ export class Connection implements Recipient {
     } catch (err) {
       ctx.opFinished();
       this.#storeFailed(err, frame.rid, 'send');
+      // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
+      // not the command, was lost). The sender's resend is then a 'duplicate', which is not
+      // delivered live, so this relay's connections of the mailbox must look in the store.
+      const code = storeErrorCode(err);
+      if (code === undefined || code === ErrorCode.UNAVAILABLE) ctx.hub.resync(frame.to);
       return;
     }
     ctx.opFinished();

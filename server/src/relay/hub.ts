@@ -11,6 +11,8 @@ import type { Store } from '../store/store.js';
 export interface Recipient {
   /** A new envelope for the connection's mailbox; it is already stored. Must not throw. */
   deliverLive(id: string, env: string): void;
+  /** The store may hold envelopes the recipient was not told about: look again. */
+  resync?(): void;
 }
 
 interface Entry {
@@ -75,6 +77,22 @@ export class Hub {
       } catch (err) {
         // One recipient's bug must not keep the envelope from the others.
         this.logger.error({ err }, 'live delivery failed');
+      }
+    }
+  }
+
+  /**
+   * Tells every local recipient of `mailbox` to look in the store again: something may have
+   * been stored for it without a live delivery (a send whose answer from the store was lost).
+   */
+  resync(mailbox: string): void {
+    const entry = this.#entries.get(mailbox);
+    if (entry === undefined) return;
+    for (const recipient of entry.recipients) {
+      try {
+        recipient.resync?.();
+      } catch (err) {
+        this.logger.error({ err }, 'resync failed');
       }
     }
   }

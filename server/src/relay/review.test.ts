@@ -9,7 +9,7 @@ import { CloseCode } from '@passage/shared/protocol/errors';
 import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
 import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
 import { MemoryStore } from '../store/memory.js';
-import type { QueuedEnvelope } from '../store/store.js';
+import { StoreError, type EnqueueResult, type QueuedEnvelope } from '../store/store.js';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);
@@ -181,5 +181,48 @@ describe('review: connection bound', () => {
     await until(() => relay.server.relay.connectionCount < 2);
     const c = await connect(relay);
     await c.roundTrip();
+  });
+});
+
+/** A MemoryStore whose next enqueue stores the envelope and then fails, as a lost reply does. */
+class LostReplyStore extends MemoryStore {
+  loseNextReply = false;
+
+  override async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
+    const result = await super.enqueue(mailbox, id, env);
+    if (this.loseNextReply) {
+      this.loseNextReply = false;
+      throw new StoreError('unavailable');
+    }
+    return result;
+  }
+}
+
+describe('review: a send whose store reply was lost', () => {
+  let relay: InProcessRelay;
+  let store: LostReplyStore;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      store: (config) => (store = new LostReplyStore(config.storeLimits)),
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('still reaches a recipient connected to the same relay, before later messages', async () => {
+    const alice = await connect(relay);
+    const mailbox = await alice.authenticate();
+    const bob = await connect(relay);
+
+    // Stored, but the answer was lost: bob hears `unavailable`; his resend is a duplicate.
+    const id = messageId();
+    store.loseNextReply = true;
+    bob.send({ v: 1, t: 'send', rid: 1, to: mailbox, id, env: envelope() });
+    expect(await bob.next('error')).toMatchObject({ rid: 1, code: 'unavailable' });
+    bob.send({ v: 1, t: 'send', rid: 2, to: mailbox, id, env: envelope() });
+    expect(await bob.next('stored')).toMatchObject({ rid: 2, id });
+
+    const later = await sendStored(bob, mailbox, 3);
+    expect(await alice.next('deliver')).toMatchObject({ id });
+    expect(await alice.next('deliver')).toMatchObject({ id: later });
   });
 });
