@@ -595,6 +595,9 @@ export class Connection implements Recipient {
    */
   resync(): void {
     if (this.#phase !== Phase.Authenticated) return;
+    // A peek already on its way may have taken its snapshot too early: it must look once more
+    // (the end of a refill recomputes `backlog`, so setting that alone would be forgotten).
+    if (this.#refilling) this.#peekAgain = true;
     this.#backlog = true;
     this.#maybeRefill();
   }

@@ -185,7 +185,7 @@ describe('review: connection bound', () => {
 });
 
 /** A MemoryStore whose next enqueue stores the envelope and then fails, as a lost reply does. */
-class LostReplyStore extends MemoryStore {
+class LostReplyStore extends SlowPeekStore {
   loseNextReply = false;
 
   override async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
@@ -206,6 +206,7 @@ describe('review: a send whose store reply was lost', () => {
       store: (config) => (store = new LostReplyStore(config.storeLimits)),
     });
   });
+  afterEach(() => store.release());
   afterAll(() => relay.stop());
 
   it('still reaches a recipient connected to the same relay, before later messages', async () => {
@@ -218,6 +219,25 @@ describe('review: a send whose store reply was lost', () => {
     store.loseNextReply = true;
     bob.send({ v: 1, t: 'send', rid: 1, to: mailbox, id, env: envelope() });
     expect(await bob.next('error')).toMatchObject({ rid: 1, code: 'unavailable' });
+    bob.send({ v: 1, t: 'send', rid: 2, to: mailbox, id, env: envelope() });
+    expect(await bob.next('stored')).toMatchObject({ rid: 2, id });
+
+    const later = await sendStored(bob, mailbox, 3);
+    expect(await alice.next('deliver')).toMatchObject({ id });
+    expect(await alice.next('deliver')).toMatchObject({ id: later });
+  });
+
+  it('still reaches the recipient when that happens while a refill peek is outstanding', async () => {
+    const held = store.hold();
+    const alice = await connect(relay);
+    const mailbox = await alice.authenticate();
+    await held; // the first peek's snapshot is taken (empty) and its answer is held
+    const bob = await connect(relay);
+    const id = messageId();
+    store.loseNextReply = true;
+    bob.send({ v: 1, t: 'send', rid: 1, to: mailbox, id, env: envelope() });
+    expect(await bob.next('error')).toMatchObject({ rid: 1, code: 'unavailable' });
+    store.release();
     bob.send({ v: 1, t: 'send', rid: 2, to: mailbox, id, env: envelope() });
     expect(await bob.next('stored')).toMatchObject({ rid: 2, id });
 
