@@ -1,11 +1,24 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import { ENVELOPE_SIZES_BYTES, openEnvelope, sealEnvelope } from './envelope.js';
-import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import {
+  DEVICE_SESSIONS_VERSION,
+  DeviceSessions,
+  MAX_ARCHIVED_SESSIONS,
+  MAX_PEER_DEVICES,
+  MAX_REMEMBERED_HANDSHAKES_PER_PEER,
+} from './fanout.js';
+import {
+  DeviceIdentity,
+  DevicePrekeys,
+  SIGNED_PREKEY_ROTATION_SECONDS,
+  decodePrekeyBundle,
+} from './identity.js';
 import type { PrekeyBundle, PublicIdentity } from './identity.js';
 import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
+import { bytesEqual } from './encoding.js';
+import { decodePqxdhInitial } from './x3dh.js';
 import type { Primitives } from './primitives.js';
 import { signRoster, verifyRoster } from './roster.js';
 import { loadSodiumBackend } from './sodium.js';
@@ -37,6 +50,12 @@ function device(): Device {
       return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0] ?? null });
     },
   };
+}
+
+/** The base key of the handshake in a prekey envelope addressed to `to`. */
+function baseKeyOf(to: Device, envelope: Uint8Array): Uint8Array {
+  const inner = openEnvelope(p, to.sessions.identity, envelope);
+  return decodePqxdhInitial(p, inner.initial!).ephemeral;
 }
 
 const codeOf = (f: () => unknown): string | undefined => {
@@ -266,18 +285,367 @@ describe('stored device sessions', () => {
     expect(codeOf(() => restored.decrypt(old))).toBe('replay');
   });
 
-  it('rejects stored sessions that are truncated, have a trailing byte or a duplicate peer', () => {
-    const { b } = connected();
+  it('continues archived sessions and remembered handshakes after a restore', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle(false));
+    const old = a.sessions.encryptFor(b.pub, text('old'));
+    b.sessions.decrypt(old);
+    const replyInOld = b.sessions.encryptFor(a.pub, text('reply in the old session'));
+    a.sessions.startSession(b.bundle(false));
+    b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('new')));
+    const restoredA = DeviceSessions.decode(p, a.sessions.identity, a.prekeys, a.sessions.encode());
+    const restoredB = DeviceSessions.decode(p, b.sessions.identity, b.prekeys, b.sessions.encode());
+    expect(restoredB.encode()).toEqual(b.sessions.encode());
+    expect(restoredA.sessionsWith(b.pub)).toHaveLength(2);
+    expect(read(restoredA.decrypt(replyInOld).plaintext)).toBe('reply in the old session');
+    expect(codeOf(() => restoredB.decrypt(old))).toBe('replay');
+  });
+});
+
+describe('archived sessions and remembered handshakes', () => {
+  it('reads a reply sent in the previous session after the initiator restarted, and makes it current', () => {
+    const { a, b } = connected();
+    const first = a.sessions.session(b.pub)!;
+    const reply = b.sessions.encryptFor(a.pub, text('in the old session'));
+    const second = a.sessions.startSession(b.bundle());
+    expect(a.sessions.sessionsWith(b.pub)).toEqual([second, first]);
+    expect(read(a.sessions.decrypt(reply).plaintext)).toBe('in the old session');
+    expect(a.sessions.session(b.pub)).toBe(first);
+    expect(a.sessions.sessionsWith(b.pub)).toEqual([first, second]);
+  });
+
+  it('reads a later prekey message of an answered handshake with its session, even archived, and starts no new one', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle());
+    const m1 = a.sessions.encryptFor(b.pub, text('m1'));
+    const m2 = a.sessions.encryptFor(b.pub, text('m2'));
+    b.sessions.decrypt(m1);
+    const answered = b.sessions.session(a.pub)!;
+    // b restarts towards a: its own new session is current, the answered one archived.
+    b.sessions.startSession(a.bundle());
+    expect(b.sessions.session(a.pub)).not.toBe(answered);
+    expect(read(b.sessions.decrypt(m2).plaintext)).toBe('m2');
+    expect(b.sessions.session(a.pub)).toBe(answered);
+    expect(b.sessions.sessionsWith(a.pub)).toHaveLength(2);
+  });
+
+  it('keeps at most MAX_ARCHIVED_SESSIONS archived sessions, dropping the oldest', () => {
+    const a = device();
+    const b = device();
+    const started = Array.from({ length: MAX_ARCHIVED_SESSIONS + 2 }, () =>
+      a.sessions.startSession(b.bundle()),
+    );
+    const held = a.sessions.sessionsWith(b.pub);
+    expect(held).toHaveLength(MAX_ARCHIVED_SESSIONS + 1);
+    expect(held).toEqual(started.slice(1).reverse());
+  });
+
+  it('rejects a replayed initial message whose session left the archive, leaving the state byte-identical', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle(false));
+    const old = a.sessions.encryptFor(b.pub, text('old'));
+    b.sessions.decrypt(old);
+    for (let i = 0; i <= MAX_ARCHIVED_SESSIONS; i++) {
+      a.sessions.startSession(b.bundle(false));
+      b.sessions.decrypt(a.sessions.encryptFor(b.pub, text(`restart ${i}`)));
+    }
+    expect(
+      b.sessions.sessionsWith(a.pub).some((s) => bytesEqual(s.baseKey, baseKeyOf(b, old))),
+    ).toBe(false);
+    const before = b.sessions.encode();
+    expect(codeOf(() => b.sessions.decrypt(old))).toBe('replay');
+    expect(b.sessions.encode()).toEqual(before);
+  });
+
+  it('rejects a replayed initial message after its sessions were removed', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle(false));
+    const old = a.sessions.encryptFor(b.pub, text('old'));
+    b.sessions.decrypt(old);
+    expect(b.sessions.removeSession(a.pub)).toBe(true);
+    expect(b.sessions.session(a.pub)).toBeUndefined();
+    expect(b.sessions.peerCount).toBe(1);
+    expect(codeOf(() => b.sessions.decrypt(old))).toBe('replay');
+    expect(codeOf(() => b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('x'))))).toBe(
+      'replay',
+    );
+  });
+
+  it('forgets a handshake once its signed prekey is gone, and the replay then fails on the prekey', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle(false));
+    const old = a.sessions.encryptFor(b.pub, text('old'));
+    b.sessions.decrypt(old);
+    b.sessions.removeSession(a.pub);
+    b.prekeys.rotate(1_800_000_000 + SIGNED_PREKEY_ROTATION_SECONDS);
+    expect(b.sessions.pruneHandshakes()).toBe(0);
+    b.prekeys.rotate(1_800_000_000 + 2 * SIGNED_PREKEY_ROTATION_SECONDS);
+    expect(b.sessions.pruneHandshakes()).toBe(1);
+    expect(b.sessions.peerCount).toBe(0);
+    const before = b.sessions.encode();
+    expect(codeOf(() => b.sessions.decrypt(old))).toBe('unknown_prekey');
+    expect(b.sessions.encode()).toEqual(before);
+  });
+
+  it('remembers at most MAX_REMEMBERED_HANDSHAKES_PER_PEER handshakes of one peer; beyond, its oldest replay is no longer caught (documented residual)', () => {
+    // Only a itself can push its own handshakes out (each needs a's identity secret), and only
+    // while the signed prekey they name is held: ADR 0006 accepts this residual.
+    const a = device();
+    const b = device();
+    const firsts: Uint8Array[] = [];
+    for (let i = 0; i < MAX_REMEMBERED_HANDSHAKES_PER_PEER + MAX_ARCHIVED_SESSIONS + 2; i++) {
+      a.sessions.startSession(b.bundle(false));
+      const env = a.sessions.encryptFor(b.pub, text(`handshake ${i}`));
+      b.sessions.decrypt(env);
+      firsts.push(env);
+    }
+    const stored = b.sessions.encode();
+    expect(DeviceSessions.decode(p, b.sessions.identity, b.prekeys, stored).encode()).toEqual(
+      stored,
+    );
+    // A recent one is remembered (its session left the archive long ago).
+    expect(codeOf(() => b.sessions.decrypt(firsts[MAX_ARCHIVED_SESSIONS + 2]!))).toBe('replay');
+    // The oldest is neither held nor remembered.
+    expect(read(b.sessions.decrypt(firsts[0]!).plaintext)).toBe('handshake 0');
+  });
+
+  it('tries every held session on a tampered message and changes none of them', () => {
+    const { a, b } = connected();
+    b.sessions.startSession(a.bundle());
+    a.sessions.decrypt(b.sessions.encryptFor(a.pub, text('second handshake')));
+    expect(a.sessions.sessionsWith(b.pub)).toHaveLength(2);
+    const env = b.sessions.encryptFor(a.pub, text('x'));
+    const inner = openEnvelope(p, a.sessions.identity, env);
+    const message = inner.message.slice();
+    message[message.length - 1]! ^= 1;
+    const tampered = sealEnvelope(p, a.pub, { ...inner, message });
+    const before = a.sessions.encode();
+    expect(codeOf(() => a.sessions.decrypt(tampered))).toBe('decrypt_failed');
+    expect(a.sessions.encode()).toEqual(before);
+    expect(read(a.sessions.decrypt(env).plaintext)).toBe('x');
+  });
+});
+
+describe('peer bound', () => {
+  /** A stored state of b holding MAX_PEER_DEVICES peers with one remembered handshake each. */
+  function full(b: Device): Uint8Array {
+    const spk = b.prekeys.currentSignedPrekey.id;
+    const peers: StoredPeer[] = [];
+    for (let i = 0; i < MAX_PEER_DEVICES; i++) {
+      const key = new Uint8Array(32);
+      key.set(be32(i));
+      peers.push({
+        identity: DeviceIdentity.generate(p).publicIdentity.encode(),
+        current: null,
+        archived: [],
+        handshakes: [[key, spk]],
+      });
+    }
+    return storedState(peers);
+  }
+
+  it('holds MAX_PEER_DEVICES peers, refuses one more (state unchanged), and takes it once pruning frees room', () => {
+    const b = device();
+    const sessions = DeviceSessions.decode(p, b.sessions.identity, b.prekeys, full(b));
+    expect(sessions.peerCount).toBe(MAX_PEER_DEVICES);
+    const a = device();
+    a.sessions.startSession(b.bundle());
+    const env = a.sessions.encryptFor(b.pub, text('hello'));
+    const before = sessions.encode();
+    const oneTime = b.prekeys.oneTimeCount;
+    expect(codeOf(() => sessions.decrypt(env))).toBe('limit_exceeded');
+    expect(sessions.encode()).toEqual(before);
+    expect(b.prekeys.oneTimeCount).toBe(oneTime);
+    expect(codeOf(() => sessions.startSession(a.bundle()))).toBe('limit_exceeded');
+    expect(codeOf(() => sessions.fanOut([a.pub], text('x'), () => a.bundle()))).toBe(
+      'limit_exceeded',
+    );
+    // Two rotations drop the signed prekey those handshakes used; a's is then unknown too, so
+    // a starts again with the new bundle.
+    b.prekeys.rotate(1_800_000_000 + SIGNED_PREKEY_ROTATION_SECONDS);
+    b.prekeys.rotate(1_800_000_000 + 2 * SIGNED_PREKEY_ROTATION_SECONDS);
+    a.sessions.startSession(b.bundle());
+    expect(read(sessions.decrypt(a.sessions.encryptFor(b.pub, text('now'))).plaintext)).toBe('now');
+    expect(sessions.peerCount).toBe(1);
+  }, 120_000);
+});
+
+/** The documented layout of `DeviceSessions.encode`, written independently of the code. */
+interface StoredPeer {
+  readonly identity: Uint8Array;
+  readonly current: Uint8Array | null;
+  readonly archived: readonly Uint8Array[];
+  readonly handshakes: readonly (readonly [Uint8Array, number])[];
+  /** Overrides the has-current flag byte. */
+  readonly flag?: number;
+}
+
+function be32(n: number): number[] {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+}
+
+function storedState(peers: readonly StoredPeer[], version = DEVICE_SESSIONS_VERSION): Uint8Array {
+  const out: number[] = [version, ...be32(peers.length)];
+  for (const peer of peers) {
+    out.push(...peer.identity);
+    out.push(peer.flag ?? (peer.current === null ? 0 : 1));
+    if (peer.current !== null) out.push(...be32(peer.current.length), ...peer.current);
+    out.push(...be32(peer.archived.length));
+    for (const s of peer.archived) out.push(...be32(s.length), ...s);
+    out.push(...be32(peer.handshakes.length));
+    for (const [key, id] of peer.handshakes) out.push(...key, ...be32(id));
+  }
+  return Uint8Array.from(out);
+}
+
+describe('stored device sessions: strict decoding', () => {
+  /** b holds two sessions with a (current and one archived) and two remembered handshakes. */
+  function twoHandshakes(): { a: Device; b: Device; peer: StoredPeer } {
+    const a = device();
+    const b = device();
+    for (const body of ['one', 'two']) {
+      a.sessions.startSession(b.bundle());
+      b.sessions.decrypt(a.sessions.encryptFor(b.pub, text(body)));
+    }
+    const [current, archived] = b.sessions.sessionsWith(a.pub);
+    const spk = b.prekeys.currentSignedPrekey.id;
+    const peer: StoredPeer = {
+      identity: a.pub.encode(),
+      current: current!.encode(),
+      archived: [archived!.encode()],
+      handshakes: [
+        [archived!.baseKey, spk],
+        [current!.baseKey, spk],
+      ],
+    };
+    return { a, b, peer };
+  }
+
+  const decodeCode = (b: Device, bytes: Uint8Array): string | undefined =>
+    codeOf(() => DeviceSessions.decode(p, b.sessions.identity, b.prekeys, bytes));
+
+  it('matches the documented layout byte for byte', () => {
+    const { b, peer } = twoHandshakes();
+    expect(b.sessions.encode()).toEqual(storedState([peer]));
+    const empty = new DeviceSessions(p, b.sessions.identity, b.prekeys).encode();
+    expect(empty).toEqual(storedState([]));
+  });
+
+  it('decodes a peer that has only remembered handshakes (its sessions were removed)', () => {
+    const { a, b, peer } = twoHandshakes();
+    const bytes = storedState([{ ...peer, current: null, archived: [] }]);
+    const restored = DeviceSessions.decode(p, b.sessions.identity, b.prekeys, bytes);
+    expect(restored.peerCount).toBe(1);
+    expect(restored.session(a.pub)).toBeUndefined();
+    expect(restored.encode()).toEqual(bytes);
+  });
+
+  it('rejects the version 1 encoding with unsupported_version (it is not migrated)', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([peer], 1))).toBe('unsupported_version');
+    expect(decodeCode(b, Uint8Array.from([1, 0, 0, 0, 0]))).toBe('unsupported_version');
+  });
+
+  it('rejects an unknown newer version', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([peer], DEVICE_SESSIONS_VERSION + 1))).toBe(
+      'unsupported_version',
+    );
+  });
+
+  it('rejects empty, truncated and trailing bytes', () => {
+    const { b } = twoHandshakes();
     const bytes = b.sessions.encode();
-    const decode = (x: Uint8Array) =>
-      codeOf(() => DeviceSessions.decode(p, b.sessions.identity, b.prekeys, x));
-    expect(decode(bytes.slice(0, -1))).toBe('bad_encoding');
-    expect(decode(new Uint8Array([...bytes, 0]))).toBe('bad_encoding');
-    expect(decode(Uint8Array.from(bytes, (x, i) => (i === 0 ? 2 : x)))).toBe('unsupported_version');
-    // Two copies of the one session.
-    const one = bytes.slice(3, bytes.length - 2 - 32);
-    const twice = new Uint8Array([1, 0, 2, ...one, ...one, ...bytes.slice(bytes.length - 2 - 32)]);
-    expect(decode(twice)).toBe('bad_encoding');
+    expect(decodeCode(b, new Uint8Array(0))).toBe('bad_encoding');
+    expect(decodeCode(b, bytes.slice(0, -1))).toBe('bad_encoding');
+    expect(decodeCode(b, bytes.slice(0, 3))).toBe('bad_encoding');
+    expect(decodeCode(b, new Uint8Array([...bytes, 0]))).toBe('bad_encoding');
+  });
+
+  it('rejects a peer count above MAX_PEER_DEVICES before reading any peer', () => {
+    const { b } = twoHandshakes();
+    const bytes = Uint8Array.from([DEVICE_SESSIONS_VERSION, ...be32(MAX_PEER_DEVICES + 1)]);
+    expect(decodeCode(b, bytes)).toBe('bad_encoding');
+    expect(decodeCode(b, Uint8Array.from([DEVICE_SESSIONS_VERSION, 0xff, 0xff, 0xff, 0xff]))).toBe(
+      'bad_encoding',
+    );
+  });
+
+  it('rejects more archived sessions than MAX_ARCHIVED_SESSIONS', () => {
+    const { b, peer } = twoHandshakes();
+    const tooMany = Array.from({ length: MAX_ARCHIVED_SESSIONS + 1 }, () => peer.archived[0]!);
+    expect(decodeCode(b, storedState([{ ...peer, archived: tooMany }]))).toBe('bad_encoding');
+  });
+
+  it('rejects more remembered handshakes than MAX_REMEMBERED_HANDSHAKES_PER_PEER', () => {
+    const { b, peer } = twoHandshakes();
+    const handshakes = Array.from(
+      { length: MAX_REMEMBERED_HANDSHAKES_PER_PEER + 1 },
+      (_, i) => [new Uint8Array(32).fill(i + 1), 1] as const,
+    );
+    expect(decodeCode(b, storedState([{ ...peer, handshakes }]))).toBe('bad_encoding');
+  });
+
+  it('rejects the same peer twice', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([peer, peer]))).toBe('bad_encoding');
+  });
+
+  it('rejects the same session twice under one peer', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([{ ...peer, archived: [peer.current!] }]))).toBe(
+      'bad_encoding',
+    );
+  });
+
+  it('rejects the same handshake remembered twice', () => {
+    const { b, peer } = twoHandshakes();
+    const twice = [peer.handshakes[0]!, peer.handshakes[0]!];
+    expect(decodeCode(b, storedState([{ ...peer, handshakes: twice }]))).toBe('bad_encoding');
+  });
+
+  it("rejects a session stored under another peer's identity", () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([{ ...peer, identity: device().pub.encode() }]))).toBe(
+      'bad_encoding',
+    );
+  });
+
+  it('rejects archived sessions without a current one', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([{ ...peer, current: null }]))).toBe('bad_encoding');
+  });
+
+  it('rejects a peer with neither sessions nor handshakes', () => {
+    const { b, peer } = twoHandshakes();
+    const nothing = { ...peer, current: null, archived: [], handshakes: [] };
+    expect(decodeCode(b, storedState([nothing]))).toBe('bad_encoding');
+  });
+
+  it('rejects a has-current flag that is neither 0 nor 1', () => {
+    const { b, peer } = twoHandshakes();
+    expect(decodeCode(b, storedState([{ ...peer, flag: 2 }]))).toBe('bad_encoding');
+  });
+
+  it('rejects a session length that runs past the end', () => {
+    const { b, peer } = twoHandshakes();
+    const bytes = storedState([{ ...peer, archived: [], handshakes: [] }]);
+    // The current session's length follows version, count, identity and flag.
+    bytes.set(be32(bytes.length), 1 + 4 + 129 + 1);
+    expect(decodeCode(b, bytes)).toBe('bad_encoding');
+  });
+
+  it('rejects a tampered identity of a peer that has only handshakes', () => {
+    const { b, peer } = twoHandshakes();
+    const identity = peer.identity.slice();
+    identity[100]! ^= 1;
+    const bytes = storedState([{ ...peer, identity, current: null, archived: [] }]);
+    expect(decodeCode(b, bytes)).toBe('bad_signature');
   });
 });
 

@@ -77,6 +77,7 @@ function transcript(base: Primitives): Record<string, string> {
   coordinatorSessions.decrypt(envelopes[3]!);
   envelopes.forEach((e, i) => put(`envelope.${i}`, e));
   put('session.coordinator', coordinatorSessions.session(contact.publicIdentity)!.encode());
+  put('deviceSessions.coordinator', coordinatorSessions.encode());
 
   out['safetyNumber'] = safetyNumber(
     p,

@@ -1,12 +1,11 @@
 /**
  * Regression tests from the independent review of the crypto core. Each is named after the
- * defect it pins. Tests declared with `it.failing` document a defect that is NOT fixed yet (it
- * needs a design change: keeping a peer's previous sessions, see ADR 0006 and the "Devices,
- * fan-out and the roster" part of docs/protocol.md): they pass while the defect exists and start
- * failing the day it is fixed, so that whoever fixes it turns them into ordinary tests.
+ * defect it pins. The two session defects (simultaneous initiation, handshake replay after a
+ * flood) were fixed by keeping a peer's archived sessions and a per-peer handshake memory (ADR
+ * 0006, the "Devices, fan-out and the roster" part of docs/protocol.md).
  */
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { DeviceSessions, MAX_REMEMBERED_HANDSHAKES } from './fanout.js';
+import { DeviceSessions } from './fanout.js';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { PrekeyBundle, PublicIdentity } from './identity.js';
 import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
@@ -15,6 +14,9 @@ import type { Primitives } from './primitives.js';
 import type { Roster } from './roster.js';
 import { signRoster, verifyRoster } from './roster.js';
 import { loadSodiumBackend } from './sodium.js';
+
+/** The size of the global handshake FIFO the flood used to push A's handshake out of. */
+const FLOOD_HANDSHAKES = 1000;
 
 let p: Primitives;
 beforeAll(async () => {
@@ -82,64 +84,60 @@ describe('review: randomness', () => {
 });
 
 describe('review: sessions between two devices', () => {
-  it.failing(
-    'simultaneous initiation: two devices that start sessions with each other at once can still read each other afterwards',
-    () => {
-      // Two coordinators write to each other for the first time at the same moment: each has a
-      // pending initiator session when the other's prekey message arrives. Each side replaces
-      // its own session with the responder side of the other's handshake, so from then on A
-      // speaks the session of B's handshake and B the session of A's: every later message fails
-      // on both sides (lost, with no recovery short of a new handshake).
-      const a = device();
-      const b = device();
-      a.sessions.startSession(b.bundle());
-      b.sessions.startSession(a.bundle());
-      const fromA = a.sessions.encryptFor(b.pub, text('a1'));
-      const fromB = b.sessions.encryptFor(a.pub, text('b1'));
-      expect(read(b.sessions.decrypt(fromA).plaintext)).toBe('a1');
-      expect(read(a.sessions.decrypt(fromB).plaintext)).toBe('b1');
-      // Both sides now think they have a working session; the next messages must get through.
-      expect(read(b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('a2'))).plaintext)).toBe(
-        'a2',
-      );
-      expect(read(a.sessions.decrypt(b.sessions.encryptFor(a.pub, text('b2'))).plaintext)).toBe(
-        'b2',
-      );
-    },
-  );
+  it('simultaneous initiation: two devices that start sessions with each other at once can still read each other afterwards', () => {
+    // Two coordinators write to each other for the first time at the same moment: each has a
+    // pending initiator session when the other's prekey message arrives. Before the fix each
+    // side replaced its own session with the responder side of the other's handshake, so A
+    // spoke the session of B's handshake and B that of A's and every later message failed.
+    // Now each side archives its own session and tries it on decryption.
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle());
+    b.sessions.startSession(a.bundle());
+    const fromA = a.sessions.encryptFor(b.pub, text('a1'));
+    const fromB = b.sessions.encryptFor(a.pub, text('b1'));
+    expect(read(b.sessions.decrypt(fromA).plaintext)).toBe('a1');
+    expect(read(a.sessions.decrypt(fromB).plaintext)).toBe('b1');
+    // Both sides now think they have a working session; the next messages must get through.
+    expect(read(b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('a2'))).plaintext)).toBe('a2');
+    expect(read(a.sessions.decrypt(b.sessions.encryptFor(a.pub, text('b2'))).plaintext)).toBe('b2');
+  });
 
-  it.failing(
-    'handshake replay: an old prekey message replayed after a flood of throwaway handshakes is still rejected',
-    () => {
-      // Anyone may open a session with a coordinator device (contacts are anonymous), and the
-      // memory of answered handshakes is one global FIFO of MAX_REMEMBERED_HANDSHAKES. A relay
-      // that captured A's first envelope (sent without a one-time prekey, e.g. when they had
-      // run out) floods the device with that many handshakes of its own, and then replays A's
-      // old envelope: the device replaces A's current session with the old one and delivers the
-      // old message a second time.
-      const a = device();
-      const b = device();
-      const bundle = b.bundle(false);
-      a.sessions.startSession(bundle);
-      const captured = a.sessions.encryptFor(b.pub, text('first session'));
-      expect(read(b.sessions.decrypt(captured).plaintext)).toBe('first session');
-      // A starts over (a reloaded page, a restored device) with a new handshake.
-      a.sessions.startSession(b.bundle(false));
-      expect(read(b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('second'))).plaintext)).toBe(
-        'second',
-      );
-      expect(codeOf(() => b.sessions.decrypt(captured))).toBe('replay');
-      // The flood: throwaway identities, each a valid handshake.
-      const flood = b.bundle(false);
-      for (let i = 0; i < MAX_REMEMBERED_HANDSHAKES; i++) {
-        const m = new DeviceSessions(p, DeviceIdentity.generate(p), null);
-        m.startSession(flood);
-        b.sessions.decrypt(m.encryptFor(b.pub, text('x')));
-      }
-      expect(codeOf(() => b.sessions.decrypt(captured))).toBe('replay');
-    },
-    120_000,
-  );
+  it('handshake replay: an old prekey message replayed after a flood of throwaway handshakes is still rejected', () => {
+    // Anyone may open a session with a coordinator device (contacts are anonymous). Before the
+    // fix the memory of answered handshakes was one global FIFO of 1000 entries: a relay that
+    // captured A's first envelope (sent without a one-time prekey, e.g. when they had run
+    // out) flooded the device with 1000 handshakes of its own and then replayed A's old
+    // envelope, which replaced A's current session and delivered the old message again. The
+    // memory is now per peer device, and only A can add to A's.
+    const a = device();
+    const b = device();
+    const bundle = b.bundle(false);
+    a.sessions.startSession(bundle);
+    const captured = a.sessions.encryptFor(b.pub, text('first session'));
+    expect(read(b.sessions.decrypt(captured).plaintext)).toBe('first session');
+    // A starts over (a reloaded page, a restored device) with a new handshake.
+    a.sessions.startSession(b.bundle(false));
+    expect(read(b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('second'))).plaintext)).toBe(
+      'second',
+    );
+    expect(codeOf(() => b.sessions.decrypt(captured))).toBe('replay');
+    // The flood: throwaway identities, each a valid handshake.
+    const flood = b.bundle(false);
+    for (let i = 0; i < FLOOD_HANDSHAKES; i++) {
+      const m = new DeviceSessions(p, DeviceIdentity.generate(p), null);
+      m.startSession(flood);
+      b.sessions.decrypt(m.encryptFor(b.pub, text('x')));
+    }
+    const before = b.sessions.encode();
+    expect(codeOf(() => b.sessions.decrypt(captured))).toBe('replay');
+    expect(b.sessions.encode()).toEqual(before);
+    // A's current session is intact: both directions still work.
+    expect(read(b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('third'))).plaintext)).toBe(
+      'third',
+    );
+    expect(read(a.sessions.decrypt(b.sessions.encryptFor(a.pub, text('ok'))).plaintext)).toBe('ok');
+  }, 120_000);
 });
 
 describe('review: revoked roster devices', () => {
