@@ -5,16 +5,21 @@
  *
  * All names live under {@link KEY_NAMESPACE}. Every key and the channel of one mailbox carry the
  * hash tag `{<mailbox>}`, so they hash to the same Redis Cluster slot: one Lua script can touch
- * all of them, and the sharded pub/sub channel lives on the shard that runs that script.
+ * all of them, one MGET may read several, and the sharded pub/sub channel lives on the shard that
+ * runs that script.
  *
- *   passage:v1:{<mb>}:q    ZSET  message id → expiry (µs since epoch); queue order
- *   passage:v1:{<mb>}:e    HASH  message id → envelope (canonical base64url)
- *   passage:v1:{<mb>}:d    ZSET  acknowledged id → end of its dedup window (µs)
- *   passage:v1:{<mb>}:pk   HASH  i → identity, s → signed prekey, x → expiry (µs)
- *   passage:v1:{<mb>}:otk  ZSET  "<id>.<key>" with score id; one-time prekeys
- *   passage:v1:{<mb>}:ch   sharded pub/sub channel of enqueue notifications
+ *   passage:v1:{<mb>}:q       ZSET    message id → expiry (µs since epoch); queue order, bound
+ *   passage:v1:{<mb>}:m:<id>  STRING  the envelope (canonical base64url), PX = its own expiry
+ *   passage:v1:{<mb>}:d:<id>  STRING  tombstone of an acknowledged id: end of its dedup window
+ *                                     (µs), PX = dedup TTL
+ *   passage:v1:{<mb>}:pk      HASH    i → identity, s → signed prekey, x → expiry (µs)
+ *   passage:v1:{<mb>}:otk     ZSET    "<id>.<key>" with score id; one-time prekeys
+ *   passage:v1:{<mb>}:ch      sharded pub/sub channel of enqueue notifications
  *
- * Every key is written with a TTL (PEXPIRE in the same script that writes it).
+ * Every key is written with a TTL in the same script that writes it. Envelopes and tombstones
+ * are one key each so that Redis removes each of them physically when its own time has come: a
+ * seized server holds nothing older than its expiry, even in a mailbox that keeps receiving and
+ * is never read (ADR 0001, "Expiry").
  */
 
 /** Version-scoped prefix of every key and channel; a layout change bumps the version. */
@@ -23,8 +28,10 @@ export const KEY_NAMESPACE = 'passage:v1:';
 /** Suffixes after the hash tag. */
 export const KEY_SUFFIX = {
   queue: ':q',
-  envelopes: ':e',
-  dedup: ':d',
+  /** Followed by the message id. */
+  envelope: ':m:',
+  /** Followed by the message id. */
+  tombstone: ':d:',
   prekeyBundle: ':pk',
   oneTimePrekeys: ':otk',
   channel: ':ch',
@@ -49,10 +56,19 @@ export function mailboxTag(mailbox: string): string {
   return `${KEY_NAMESPACE}{${mailbox}}`;
 }
 
-/** The queue keys one enqueue/peek/ack script touches, in the order the scripts take them. */
-export function queueKeys(mailbox: string): [queue: string, envelopes: string, dedup: string] {
-  const tag = mailboxTag(mailbox);
-  return [tag + KEY_SUFFIX.queue, tag + KEY_SUFFIX.envelopes, tag + KEY_SUFFIX.dedup];
+/** The queue ZSET of `mailbox`: ids in arrival order, scored by their expiry. */
+export function queueKey(mailbox: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.queue;
+}
+
+/** The key that holds the envelope `id` of `mailbox` (`id` must be key-safe). */
+export function envelopeKey(mailbox: string, id: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.envelope + id;
+}
+
+/** The tombstone that remembers the acknowledged `id` of `mailbox` for deduplication. */
+export function tombstoneKey(mailbox: string, id: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.tombstone + id;
 }
 
 /** The prekey directory keys of one mailbox. */

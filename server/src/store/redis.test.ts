@@ -7,7 +7,7 @@ import {
   startRedis,
   type RedisServer,
 } from '../../../test/src/harness/redis.js';
-import { queueKeys } from './keys.js';
+import { envelopeKey, prekeyKeys, queueKey, tombstoneKey } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
 import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
 import {
@@ -87,8 +87,9 @@ describe('RedisStore on one node', () => {
     await store.enqueue(mb, 'a', 'env');
     await store.enqueue(mb, 'b', 'env');
     await store.ack(mb, ['a']);
-    const keys = queueKeys(mb);
+    const keys = [queueKey(mb), envelopeKey(mb, 'b'), tombstoneKey(mb, 'a')];
     expect(await existingKeys(redis.url, keys)).toBe(3);
+    expect(await existingKeys(redis.url, [envelopeKey(mb, 'a')])).toBe(0);
     await until(async () => (await existingKeys(redis.url, keys)) === 0);
     await store.close();
   }, 30_000);
@@ -285,6 +286,187 @@ describe('RedisStore on one node', () => {
     expect(() => new RedisStore({ limits: CONTRACT_LIMITS, logger: memoryLogger() })).toThrow(
       RangeError,
     );
+  });
+});
+
+/** Redis's own clock, in ms (the clock its key TTLs run on). */
+async function redisNowMs(url: string): Promise<number> {
+  const [seconds, micros] = (await redisCommand(url, ['TIME'])) as [string, string];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** Waits until Redis's clock has reached `ms`; meanwhile runs `keepWarm` every 100 ms. */
+async function untilRedisTime(
+  url: string,
+  ms: number,
+  keepWarm: () => Promise<unknown>,
+): Promise<void> {
+  while ((await redisNowMs(url)) < ms) {
+    await keepWarm();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Every string in a reply (node-redis answers HGETALL with an object). */
+function flatten(reply: unknown): string[] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) return reply.flatMap(flatten);
+  if (reply instanceof Map) return [...reply.entries()].flat().flatMap(flatten);
+  if (typeof reply === 'object') return Object.entries(reply).flat().flatMap(flatten);
+  return [typeof reply === 'string' ? reply : JSON.stringify(reply)];
+}
+
+/**
+ * Every key on the node whose name or content (string value, hash fields and values, ZSET/SET/
+ * LIST members) contains one of `needles`, as `<key>` entries: what a seized Redis would show.
+ */
+async function keysHolding(url: string, needles: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = (await redisCommand(url, ['SCAN', cursor, 'COUNT', '1000'])) as [
+      string,
+      string[],
+    ];
+    cursor = next;
+    for (const key of keys) {
+      const type = String(await redisCommand(url, ['TYPE', key]));
+      const read: Record<string, string[]> = {
+        string: ['GET', key],
+        hash: ['HGETALL', key],
+        zset: ['ZRANGE', key, '0', '-1'],
+        set: ['SMEMBERS', key],
+        list: ['LRANGE', key, '0', '-1'],
+      };
+      const command = read[type];
+      const reply = command === undefined ? [] : await redisCommand(url, command);
+      const content = [key, ...flatten(reply)];
+      if (content.some((text) => needles.some((needle) => text.includes(needle)))) {
+        found.push(key);
+      }
+    }
+  } while (cursor !== '0');
+  return found;
+}
+
+describe('RedisStore physical expiry (nothing older than its expiry on a seized server)', () => {
+  const SHORT: StoreLimits = {
+    ...CONTRACT_LIMITS,
+    queueTtlSeconds: 1,
+    dedupTtlSeconds: 1,
+    maxQueuedPerMailbox: 1_000,
+  };
+
+  it('has a content audit that does find an envelope and an id (so the audits below can fail)', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    const id = newMessageId();
+    const env = newEnvelope(1_024);
+    await store.enqueue(mb, id, env);
+    expect(await keysHolding(redis.url, [env])).toEqual([envelopeKey(mb, id)]);
+    expect((await keysHolding(redis.url, [id])).sort()).toEqual(
+      [envelopeKey(mb, id), queueKey(mb)].sort(),
+    );
+    // Hash fields and values too (the prekey bundle is a hash).
+    const identity = newEnvelope();
+    await store.publishPrekeys(mb, { identity, signedPrekey: 's' }, []);
+    expect(await keysHolding(redis.url, [identity])).toEqual([prekeyKeys(mb)[0]]);
+    await store.close();
+  });
+
+  it('REGRESSION expired envelopes outlive their expiry in a mailbox that keeps receiving: an expired envelope and its id are gone from Redis while newer ones keep arriving', async () => {
+    const store = await openStore(SHORT);
+    const mb = newMailbox();
+    const old = { id: newMessageId(), env: newEnvelope(1_024) };
+    const expiresAt = (await redisNowMs(redis.url)) + SHORT.queueTtlSeconds * 1000;
+    await store.enqueue(mb, old.id, old.env);
+    const ttl = Number(await redisCommand(redis.url, ['PTTL', envelopeKey(mb, old.id)]));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(SHORT.queueTtlSeconds * 1000);
+    // The mailbox stays warm (every enqueue pushes the queue's TTL out) and is never read.
+    const newer: string[] = [];
+    const enqueueNewer = async () => {
+      const id = newMessageId();
+      newer.push(id);
+      expect(await store.enqueue(mb, id, newEnvelope(1_024))).toBe('stored');
+    };
+    await untilRedisTime(redis.url, expiresAt + 50, enqueueNewer);
+    await enqueueNewer();
+    expect(await keysHolding(redis.url, [old.env, old.id])).toEqual([]);
+    // The mailbox itself is still there, holding the newest envelope.
+    expect(await keysHolding(redis.url, [newer.at(-1) as string])).toContain(queueKey(mb));
+    await store.close();
+  }, 60_000);
+
+  it('REGRESSION acknowledged ids outlive their dedup window: an expired tombstone is gone from Redis while the mailbox keeps being used', async () => {
+    // A second instance with a long dedup window acknowledges another id of the same mailbox
+    // afterwards, so anything per mailbox that remembers acknowledged ids stays alive.
+    const short = await openStore(SHORT);
+    const long = await openStore({ ...SHORT, dedupTtlSeconds: 60 });
+    const mb = newMailbox();
+    const acked = newMessageId();
+    const later = newMessageId();
+    await short.enqueue(mb, acked, newEnvelope());
+    const forgetAt = (await redisNowMs(redis.url)) + SHORT.dedupTtlSeconds * 1000;
+    await short.ack(mb, [acked]);
+    expect(await short.enqueue(mb, acked, newEnvelope())).toBe('duplicate');
+    const ttl = Number(await redisCommand(redis.url, ['PTTL', tombstoneKey(mb, acked)]));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(SHORT.dedupTtlSeconds * 1000);
+    await long.enqueue(mb, later, newEnvelope());
+    await long.ack(mb, [later]);
+    await untilRedisTime(redis.url, forgetAt + 50, () => short.enqueue(mb, newMessageId(), 'e'));
+    expect(await keysHolding(redis.url, [acked])).toEqual([]);
+    expect(await keysHolding(redis.url, [later])).toEqual([tombstoneKey(mb, later)]);
+    await Promise.all([short.close(), long.close()]);
+  }, 60_000);
+
+  it('keeps each envelope and each tombstone in its own key with its own TTL', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    await store.enqueue(mb, 'kept', 'k');
+    await store.enqueue(mb, 'acked', 'a');
+    await store.ack(mb, ['acked']);
+    expect(await redisCommand(redis.url, ['GET', envelopeKey(mb, 'kept')])).toBe('k');
+    expect(await existingKeys(redis.url, [envelopeKey(mb, 'acked')])).toBe(0);
+    expect(await existingKeys(redis.url, [tombstoneKey(mb, 'kept')])).toBe(0);
+    const pttl = async (key: string) => Number(await redisCommand(redis.url, ['PTTL', key]));
+    // Read in this order, each later reading can only be lower than it would have been earlier.
+    const queueTtl = await pttl(queueKey(mb));
+    const envelopeTtl = await pttl(envelopeKey(mb, 'kept'));
+    const tombstoneTtl = await pttl(tombstoneKey(mb, 'acked'));
+    await store.close();
+    expect(envelopeTtl).toBeGreaterThan(0);
+    expect(envelopeTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
+    expect(tombstoneTtl).toBeGreaterThan(0);
+    expect(tombstoneTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.dedupTtlSeconds * 1000);
+    // The queue lives as long as its newest envelope ('acked' was enqueued last), not longer.
+    expect(queueTtl).toBeGreaterThanOrEqual(envelopeTtl);
+    expect(queueTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
+  });
+
+  it('skips a queued id whose envelope key is gone when peeking', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    for (const id of ['a', 'b', 'c']) await store.enqueue(mb, id, `env-${id}`);
+    await redisCommand(redis.url, ['DEL', envelopeKey(mb, 'b')]);
+    expect(await store.peek(mb, 10)).toEqual([
+      { id: 'a', env: 'env-a' },
+      { id: 'c', env: 'env-c' },
+    ]);
+    await store.close();
+  });
+
+  it('ignores an acknowledged id that cannot be a key, and acknowledges the others', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    await store.enqueue(mb, 'ok', 'e');
+    await store.ack(mb, ['a}b', 'has space', '']);
+    expect(await store.peek(mb, 10)).toEqual([{ id: 'ok', env: 'e' }]);
+    await store.ack(mb, ['x:y', 'ok']);
+    expect(await store.peek(mb, 10)).toEqual([]);
+    expect(await store.enqueue(mb, 'ok', 'e')).toBe('duplicate');
+    await store.close();
   });
 });
 

@@ -2,7 +2,8 @@
  * RedisStore: the store for one Redis node or a Redis Cluster, shared by any number of relays.
  * Key layout in keys.ts, scripts in scripts.ts, reasons in docs/adr/0001-redis-store-layout.md.
  *
- * Hot path: one script (one round trip) per enqueue, per peek and per ack batch. The enqueue
+ * Hot path: one script (one round trip) per enqueue batch and per ack batch; peek (refills only)
+ * takes two (the queue's live ids, then one MGET of their envelope keys). The enqueue
  * script also SPUBLISHes the envelope on the mailbox's sharded channel when another instance
  * listens there, so a relay holding the recipient delivers it without another round trip; the
  * origin relay skips its own (it delivered locally already).
@@ -20,12 +21,15 @@ import { createClient, createCluster, ErrorReply } from 'redis';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import {
   FIELD_SEPARATOR,
+  KEY_SUFFIX,
   PREKEY_MEMBER_SEPARATOR,
+  envelopeKey,
   isKeySafeMailbox,
   mailboxChannel,
   mailboxOfChannel,
+  mailboxTag,
   prekeyKeys,
-  queueKeys,
+  queueKey,
 } from './keys.js';
 import { assertValidLimits } from './memory.js';
 import {
@@ -73,6 +77,8 @@ export const RECONNECT_MAX_DELAY_MS = 2_000;
 export const CONNECT_TIMEOUT_MS = 2_000;
 /** Most enqueues (or acks) sent to one node in one script call. */
 export const MAX_BATCH_OPERATIONS = 128;
+/** Most acknowledged ids in one ack script call (each id is two keys of the call). */
+export const MAX_BATCH_ACK_IDS = 1_024;
 /** After the subscriber reconnects, each subscribed mailbox is re-peeked up to this many. */
 export const RESYNC_PEEK_LIMIT = 64;
 
@@ -96,15 +102,16 @@ interface PendingEnqueue {
   readonly mailbox: string;
   readonly id: string;
   readonly env: string;
-  readonly resolve: (result: unknown) => void;
+  readonly resolve: (result: EnqueueResult) => void;
   readonly reject: (err: unknown) => void;
 }
 
 /** An admitted ack waiting for the next flush. */
 interface PendingAck {
   readonly mailbox: string;
+  /** Key-safe ids only (no other id can be queued). */
   readonly ids: readonly string[];
-  readonly resolve: (result: unknown) => void;
+  readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -316,43 +323,69 @@ export class RedisStore implements Store {
     }
   }
 
-  async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
-    checkMailbox(mailbox);
-    // The id travels space-separated in the notification payload; it must be base64url.
-    if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
-    this.#admit();
-    const result = await new Promise<unknown>((resolve, reject) => {
+  // enqueue and ack are the hot path: not `async`, so each costs one promise (the one the flush
+  // settles with the final answer), not three.
+  enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
+    try {
+      checkMailbox(mailbox);
+      // The id is part of a key name and travels space-separated in the notification payload.
+      if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
+      this.#admit();
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return new Promise<EnqueueResult>((resolve, reject) => {
       this.#enqueues.push({ mailbox, id, env, resolve, reject });
       this.#scheduleFlush();
     });
-    if (result === 1) return 'stored';
-    if (result === 0) return 'duplicate';
-    if (result === -1) throw new StoreError('mailbox_full');
-    throw new Error('enqueue: unexpected script reply');
   }
 
   async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
     const n = Math.min(Math.floor(limit), MAX_PEEK_LIMIT);
     if (!(n > 0)) return [];
-    const [q, e] = queueKeys(checkMailbox(mailbox));
-    const flat = (await this.#eval(PEEK, [q, e], [String(this.#offsetMs()), String(n)])) as
-      string[] | null;
-    const out: QueuedEnvelope[] = [];
-    if (flat === null) return out;
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      out.push({ id: flat[i] as string, env: flat[i + 1] as string });
+    const q = queueKey(checkMailbox(mailbox));
+    this.#admit();
+    try {
+      // Two round trips: a script may only touch keys it declares, and only the queue knows the
+      // ids. Both keys share the mailbox's hash tag, so MGET is one slot on a Cluster too.
+      const ids = await this.#run(PEEK, [q], [String(this.#offsetMs()), String(n)]);
+      if (!Array.isArray(ids) || ids.length === 0) return [];
+      const command = ['MGET'];
+      for (const id of ids as string[]) command.push(envelopeKey(mailbox, id));
+      const envs = await this.#command(q, true, command);
+      if (!Array.isArray(envs)) throw new Error('peek: unexpected reply');
+      const out: QueuedEnvelope[] = [];
+      for (let i = 0; i < ids.length; i += 1) {
+        // Gone between the two round trips: acknowledged, or expired.
+        const env: unknown = envs[i];
+        if (typeof env === 'string') out.push({ id: ids[i] as string, env });
+      }
+      return out;
+    } finally {
+      this.#release(1);
     }
-    return out;
   }
 
-  async ack(mailbox: string, ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    checkMailbox(mailbox);
-    this.#admit();
-    await new Promise<unknown>((resolve, reject) => {
-      this.#acks.push({ mailbox, ids, resolve, reject });
-      this.#scheduleFlush();
-    });
+  ack(mailbox: string, ids: readonly string[]): Promise<void> {
+    try {
+      checkMailbox(mailbox);
+      // An id that cannot be a key was never enqueued: acknowledging it is a no-op.
+      let safe = ids;
+      for (const id of ids) {
+        if (!isKeySafeMailbox(id)) {
+          safe = ids.filter(isKeySafeMailbox);
+          break;
+        }
+      }
+      if (safe.length === 0) return Promise.resolve();
+      this.#admit();
+      return new Promise<void>((resolve, reject) => {
+        this.#acks.push({ mailbox, ids: safe, resolve, reject });
+        this.#scheduleFlush();
+      });
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
   }
 
   async subscribe(mailbox: string): Promise<void> {
@@ -502,19 +535,24 @@ export class RedisStore implements Store {
   }
 
   /** Runs a script on the current connection; tracks it for close(). */
-  async #run(
-    script: LuaScript,
-    keys: readonly string[],
-    args: readonly string[],
-  ): Promise<unknown> {
-    const command = [
+  #run(script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const command: string[] = [
       script.readOnly ? 'EVALSHA_RO' : 'EVALSHA',
       script.sha1,
       String(keys.length),
-      ...keys,
-      ...args,
     ];
-    const run = this.#send(this.#backend, script, keys[0], command);
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(arg);
+    return this.#track(this.#send(this.#backend, script, keys[0], command));
+  }
+
+  /** Sends a plain command routed by `firstKey`; tracks it for close(). */
+  #command(firstKey: string, readOnly: boolean, command: string[]): Promise<unknown> {
+    return this.#track(this.#backend.send(firstKey, readOnly, command));
+  }
+
+  /** Keeps `run` in the set close() waits for; maps its failure to a StoreError. */
+  async #track(run: Promise<unknown>): Promise<unknown> {
     this.#inFlight.add(run);
     try {
       return await run;
@@ -538,56 +576,98 @@ export class RedisStore implements Store {
     this.#flushTimer = undefined;
     const size = this.#backend.mode === 'cluster' ? 1 : MAX_BATCH_OPERATIONS;
     const enqueues = this.#enqueues;
-    this.#enqueues = [];
-    for (let i = 0; i < enqueues.length; i += size) {
-      this.#flushEnqueues(enqueues.slice(i, i + size));
+    if (enqueues.length > 0) {
+      this.#enqueues = [];
+      if (enqueues.length <= size) {
+        this.#flushEnqueues(enqueues);
+      } else {
+        for (let i = 0; i < enqueues.length; i += size) {
+          this.#flushEnqueues(enqueues.slice(i, i + size));
+        }
+      }
     }
     const acks = this.#acks;
-    this.#acks = [];
-    for (let i = 0; i < acks.length; i += size) this.#flushAcks(acks.slice(i, i + size));
+    if (acks.length > 0) {
+      this.#acks = [];
+      // Batches are bounded in operations and in ids (each id is two keys of the call).
+      let start = 0;
+      let ids = 0;
+      for (let i = 0; i < acks.length; i += 1) {
+        const n = (acks[i] as PendingAck).ids.length;
+        if (i > start && (i - start >= size || ids + n > MAX_BATCH_ACK_IDS)) {
+          this.#flushAcks(acks.slice(start, i));
+          start = i;
+          ids = 0;
+        }
+        ids += n;
+      }
+      this.#flushAcks(start === 0 ? acks : acks.slice(start));
+    }
   }
 
+  /** One ENQUEUE call: KEYS q, m:<id>, d:<id> per envelope (see scripts.ts). */
   #flushEnqueues(batch: readonly PendingEnqueue[]): void {
-    const keys: string[] = [];
-    const args = [
-      String(this.#offsetMs()),
-      String(this.#limits.queueTtlSeconds * 1000),
-      String(this.#limits.maxQueuedPerMailbox),
-      this.#payloadPrefix,
-    ];
-    for (const op of batch) {
-      keys.push(...queueKeys(op.mailbox));
-      args.push(
-        op.id,
-        op.env,
-        mailboxChannel(op.mailbox),
-        this.#subscriptions.has(op.mailbox) ? '1' : '0',
-      );
+    const n = batch.length;
+    // EVALSHA sha numkeys, 3 keys per envelope, 4 fixed arguments, 4 arguments per envelope.
+    const command = new Array<string>(3 + 3 * n + 4 + 4 * n);
+    command[0] = 'EVALSHA';
+    command[1] = ENQUEUE.sha1;
+    command[2] = String(3 * n);
+    let a = 3 + 3 * n;
+    command[a] = String(this.#offsetMs());
+    command[a + 1] = String(this.#limits.queueTtlSeconds * 1000);
+    command[a + 2] = String(this.#limits.maxQueuedPerMailbox);
+    command[a + 3] = this.#payloadPrefix;
+    a += 4;
+    for (let i = 0; i < n; i += 1) {
+      const op = batch[i] as PendingEnqueue;
+      const tag = mailboxTag(op.mailbox);
+      command[3 + 3 * i] = tag + KEY_SUFFIX.queue;
+      command[4 + 3 * i] = tag + KEY_SUFFIX.envelope + op.id;
+      command[5 + 3 * i] = tag + KEY_SUFFIX.tombstone + op.id;
+      command[a] = op.id;
+      command[a + 1] = op.env;
+      command[a + 2] = tag + KEY_SUFFIX.channel;
+      command[a + 3] = this.#subscriptions.has(op.mailbox) ? '1' : '0';
+      a += 4;
     }
-    this.#run(ENQUEUE, keys, args).then(
+    this.#track(this.#send(this.#backend, ENQUEUE, command[3], command)).then(
       (results) => {
-        this.#release(batch.length);
+        this.#release(n);
         const list = Array.isArray(results) ? (results as unknown[]) : [];
-        batch.forEach((op, i) => op.resolve(list[i]));
+        for (let i = 0; i < n; i += 1) {
+          const op = batch[i] as PendingEnqueue;
+          const result = list[i];
+          if (result === 1) op.resolve('stored');
+          else if (result === 0) op.resolve('duplicate');
+          else if (result === -1) op.reject(new StoreError('mailbox_full'));
+          else op.reject(new Error('enqueue: unexpected script reply'));
+        }
       },
       (err: unknown) => {
-        this.#release(batch.length);
+        this.#release(n);
         for (const op of batch) op.reject(err);
       },
     );
   }
 
+  /** One ACK call: per mailbox its queue, then m:<id> and d:<id> per id (see scripts.ts). */
   #flushAcks(batch: readonly PendingAck[]): void {
     const keys: string[] = [];
     const args = [String(this.#offsetMs()), String(this.#limits.dedupTtlSeconds * 1000)];
     for (const op of batch) {
-      keys.push(...queueKeys(op.mailbox));
-      args.push(String(op.ids.length), ...op.ids);
+      const tag = mailboxTag(op.mailbox);
+      keys.push(tag + KEY_SUFFIX.queue);
+      args.push(String(op.ids.length));
+      for (const id of op.ids) {
+        keys.push(tag + KEY_SUFFIX.envelope + id, tag + KEY_SUFFIX.tombstone + id);
+        args.push(id);
+      }
     }
     this.#run(ACK, keys, args).then(
-      (result) => {
+      () => {
         this.#release(batch.length);
-        for (const op of batch) op.resolve(result);
+        for (const op of batch) op.resolve();
       },
       (err: unknown) => {
         this.#release(batch.length);
@@ -765,6 +845,11 @@ export class RedisStore implements Store {
     old.destroy();
     this.#connect(this.#backend);
   }
+}
+
+/** What the synchronous checks throw (RangeError, StoreError), as a rejection reason. */
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error('store: unexpected failure');
 }
 
 function checkMailbox(mailbox: string): string {

@@ -6,12 +6,16 @@
  * - Time is Redis's own clock (`TIME`), in microseconds, plus ARGV[1], an offset in ms that is
  *   always 0 outside tests (the contract suite moves it to exercise expiry without sleeping).
  *   Redis 7 replicates script effects, not the script, so reading TIME is safe.
- * - Expiry is decided by data (scores and the bundle's `x` field compared with now), and every
- *   key also carries a Redis TTL that is at least as long, as the garbage collector for
- *   mailboxes nobody touches again. No script writes a key without setting its TTL.
+ * - Expiry is decided by data (scores, tombstone values and the bundle's `x` field compared with
+ *   now), so it follows the test clock offset; physically, every envelope and every tombstone is
+ *   its own key with its own PX, so Redis itself removes each one when its time has come, and
+ *   the keys that hold several items carry a TTL at least as long as their latest item. No
+ *   script writes a key without setting its TTL.
  * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
  *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
- * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster).
+ * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster). A script
+ *   never derives a key name from another, so peek, which learns the ids from the queue, reads
+ *   the envelopes with a separate MGET.
  * - Each script starts with a Redis 7 shebang whose flags say how it behaves at maxmemory, so a
  *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
@@ -56,31 +60,22 @@ end
 local function fmt(n)
   return string.format('%.0f', n)
 end
--- Drops expired envelopes (queue + their bodies) and expired dedup entries of one mailbox.
-local function prune(q, e, d, now)
-  local s = fmt(now)
-  local expired = redis.call('ZRANGEBYSCORE', q, '-inf', s)
-  if #expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', q, '-inf', s)
-    for i = 1, #expired, 512 do
-      redis.call('HDEL', e, unpack(expired, i, math.min(i + 511, #expired)))
-    end
-  end
-  redis.call('ZREMRANGEBYSCORE', d, '-inf', s)
-end
 `;
 
 /**
  * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
- * KEYS: q e d of each envelope's mailbox, three per envelope. ARGV: offsetMs, queueTtlMs,
- * maxQueued, payload prefix ("<origin> "), then four per envelope: id, env, channel, and '1' if
- * the origin instance is subscribed to that channel itself, else '0'. Returns one result per
- * envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
+ * KEYS: three per envelope: its mailbox's queue, its envelope key, its tombstone key. ARGV:
+ * offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "), then four per envelope: id, env,
+ * channel, and '1' if the origin instance is subscribed to that channel itself, else '0'.
+ * Returns one result per envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
  *
- * An id whose envelope expired unacknowledged, or whose dedup window ended, is stored again
- * (ZADD/HSET overwrite the stale entry in place). The score is the envelope's expiry in µs,
- * forced above the newest score so ZSET order is arrival order even within one microsecond or
- * if the clock steps back.
+ * Every call first drops the mailbox's expired ids from the queue (ZREMRANGEBYSCORE; O(log n)
+ * when none expired), so expired ids do not linger in a mailbox that keeps receiving; their
+ * envelope keys expire by themselves. An id whose envelope expired unacknowledged, or whose
+ * tombstone's window ended, is stored again. The score is the envelope's expiry in µs, forced
+ * above the newest score so ZSET order is arrival order even within one microsecond or if the
+ * clock steps back; the envelope key's PX is the same expiry, so Redis removes the envelope when
+ * the queue stops counting it.
  *
  * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
  * subscriber connections; each instance has one per shard). A subscription still on its way
@@ -93,49 +88,54 @@ export const ENQUEUE = script(
   'enqueue',
   `
 local now = now_us()
-local ttl = tonumber(ARGV[2])
+local nowS = fmt(now)
+local ttlUs = tonumber(ARGV[2]) * 1000
 local max = tonumber(ARGV[3])
 local prefix = ARGV[4]
 local out = {}
 for k = 0, #KEYS / 3 - 1 do
-  local q, e, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
+  local q, m, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
   local a = 5 + 4 * k
-  local id, env, channel = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local id = ARGV[a]
+  redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
   local result = 1
-  -- Entries whose time has passed do not count, whether or not they were pruned yet.
-  local s = redis.call('ZSCORE', q, id)
-  if s and tonumber(s) > now then
+  local staleTombstone = false
+  if redis.call('ZSCORE', q, id) then
     result = 0
   else
-    s = redis.call('ZSCORE', d, id)
-    if s and tonumber(s) > now then
-      result = 0
+    -- A tombstone counts until the time it holds, whether or not Redis removed it yet.
+    local t = redis.call('GET', d)
+    if t then
+      if tonumber(t) > now then
+        result = 0
+      else
+        staleTombstone = true
+      end
     end
   end
   if result == 1 and redis.call('ZCARD', q) >= max then
-    -- Pruning only when the bound is reached keeps the common path short; expired entries are
-    -- also pruned by every ack and collected with the keys' TTLs.
-    prune(q, e, d, now)
-    if redis.call('ZCARD', q) >= max then
-      result = -1
-    end
+    result = -1
   end
   if result == 1 then
-    local score = now + ttl * 1000
+    local score = now + ttlUs
     local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
     if last[2] and tonumber(last[2]) >= score then
       score = tonumber(last[2]) + 1
     end
+    local px = math.ceil((score - now) / 1000)
     redis.call('ZADD', q, fmt(score), id)
-    redis.call('HSET', e, id, env)
-    redis.call('PEXPIRE', q, ttl)
-    redis.call('PEXPIRE', e, ttl)
+    redis.call('SET', m, ARGV[a + 1], 'PX', px)
+    redis.call('PEXPIRE', q, px)
+    if staleTombstone then
+      redis.call('DEL', d)
+    end
+    local channel = ARGV[a + 2]
     local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
     if ARGV[a + 3] == '1' then
       listeners = listeners - 1
     end
     if listeners > 0 then
-      redis.call('SPUBLISH', channel, prefix .. id .. ' ' .. env)
+      redis.call('SPUBLISH', channel, prefix .. id .. ' ' .. ARGV[a + 1])
     end
   end
   out[k + 1] = result
@@ -146,61 +146,52 @@ return out
 );
 
 /**
- * KEYS: q e. ARGV: offsetMs, limit. Returns [id1, env1, id2, env2, …], oldest first. Expired
- * entries are skipped here and removed by the next enqueue or ack.
+ * The first of peek's two round trips. KEYS: q. ARGV: offsetMs, limit. Returns up to `limit`
+ * ids whose expiry is still ahead, oldest first. The caller then reads their envelope keys with
+ * one MGET (same hash tag, so one slot; legal on a Cluster) and skips any key that is gone
+ * (acknowledged or expired in between). Expired ids are skipped here and removed by the next
+ * enqueue or ack.
  */
 export const PEEK = script(
   'peek',
   `
 local now = now_us()
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
-if #ids == 0 then
-  return ids
-end
-local envs = redis.call('HMGET', KEYS[2], unpack(ids))
-local out = {}
-for i = 1, #ids do
-  if envs[i] then
-    out[#out + 1] = ids[i]
-    out[#out + 1] = envs[i]
-  end
-end
-return out
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
 `,
   'read',
 );
 
 /**
- * Acknowledges ids of one or many mailboxes in one round trip. KEYS: q e d per group. ARGV:
- * offsetMs, dedupTtlMs, then per group: the number of ids n, then the n ids. Deletes each queued
- * id and remembers it in the dedup set until now + dedupTtl; ids that are not queued (or whose
- * envelope expired) are ignored. Returns how many were acknowledged in all.
+ * Acknowledges ids of one or many mailboxes in one round trip. KEYS per group: the mailbox's
+ * queue, then for each of its n ids that id's envelope key and tombstone key. ARGV: offsetMs,
+ * dedupTtlMs, then per group: n, then the n ids. First drops the mailbox's expired ids from the
+ * queue; then each queued id leaves the queue, its envelope key is deleted, and a tombstone
+ * holding the end of its dedup window is written with PX = dedupTtl. Ids that are not queued (or
+ * whose envelope expired) are ignored and leave no tombstone. Returns how many were acknowledged.
  */
 export const ACK = script(
   'ack',
   `
 local now = now_us()
-local ttl = tonumber(ARGV[2])
-local untilScore = fmt(now + ttl * 1000)
+local nowS = fmt(now)
+local ttl = ARGV[2]
+local untilS = fmt(now + tonumber(ttl) * 1000)
 local total = 0
 local a = 3
-for k = 0, #KEYS / 3 - 1 do
-  local q, e, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
-  prune(q, e, d, now)
+local k = 1
+while k <= #KEYS do
+  local q = KEYS[k]
+  redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
   local n = tonumber(ARGV[a])
-  local acked = 0
-  for i = a + 1, a + n do
-    if redis.call('ZREM', q, ARGV[i]) == 1 then
-      redis.call('HDEL', e, ARGV[i])
-      redis.call('ZADD', d, untilScore, ARGV[i])
-      acked = acked + 1
+  for i = 1, n do
+    if redis.call('ZREM', q, ARGV[a + i]) == 1 then
+      redis.call('DEL', KEYS[k + 2 * i - 1])
+      redis.call('SET', KEYS[k + 2 * i], untilS, 'PX', ttl)
+      total = total + 1
     end
   end
-  a = a + n + 1
-  if acked > 0 then
-    redis.call('PEXPIRE', d, ttl)
-  end
-  total = total + acked
+  k = k + 1 + 2 * n
+  a = a + 1 + n
 end
 return total
 `,
