@@ -113,10 +113,25 @@ function scrubToken(token: string): string {
   return WORDISH.test(token) ? token : '[redacted]';
 }
 
+// Characters of tokens and of IPv4/IPv6 addresses (with a zone suffix).
+const TOKEN_OR_ADDRESS_CHAR = /[A-Za-z0-9_.:%-]/;
+const TRAILING_TOKEN_OR_ADDRESS = /[A-Za-z0-9_.:%-]+$/;
+
+/** Cuts long text at MAX_STRING_CHARS (which bounds the regexes' work below). */
+function truncate(text: string): string {
+  if (text.length <= MAX_STRING_CHARS) return text;
+  let head = text.slice(0, MAX_STRING_CHARS);
+  // A token or address that runs past the cut would leave a head too short to be recognised
+  // below (up to 15 characters of an id, three octets of an address): drop that head.
+  if (TOKEN_OR_ADDRESS_CHAR.test(text.charAt(MAX_STRING_CHARS))) {
+    head = head.replace(TRAILING_TOKEN_OR_ADDRESS, '');
+  }
+  return head + '…';
+}
+
 /** Removes anything that looks like an address or an identifier from free text. */
 export function scrub(text: string): string {
-  const short = text.length > MAX_STRING_CHARS ? text.slice(0, MAX_STRING_CHARS) + '…' : text;
-  return short.replace(IPV6, '[ip]').replace(IPV4, '[ip]').replace(TOKEN, scrubToken);
+  return truncate(text).replace(IPV6, '[ip]').replace(IPV4, '[ip]').replace(TOKEN, scrubToken);
 }
 
 /** What is left of an error in a log line. */
