@@ -367,6 +367,7 @@ export class RedisStore implements Store {
   }
 
   ack(mailbox: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
     try {
       checkMailbox(mailbox);
       // An id that cannot be a key was never enqueued: acknowledging it is a no-op.
