@@ -33,7 +33,14 @@ export interface RelaySettings {
   readonly mailboxSendsPerSecond: number;
   /** `send` frames to one mailbox allowed in a burst above the sustained rate. */
   readonly mailboxSendBurst: number;
-  /** Most target mailboxes whose send rate is tracked at once; the least recent is evicted. */
+  /** Sustained `prekeys.fetch` frames per second for one target mailbox, over all connections. */
+  readonly prekeyFetchesPerSecond: number;
+  /** `prekeys.fetch` frames for one target mailbox allowed in a burst above the sustained rate. */
+  readonly prekeyFetchBurst: number;
+  /**
+   * Most target mailboxes whose send rate (and, separately, whose prekey fetch rate) is tracked
+   * at once; the least recent is evicted.
+   */
   readonly maxTrackedMailboxes: number;
   /** Rate-limited frames within one flood window after which the connection is closed. */
   readonly floodCloseAfter: number;
@@ -181,10 +188,22 @@ const VARIABLES = {
     description: 'Messages to one mailbox allowed at once above the sustained rate.',
     schema: int(1, 1_000_000),
   },
+  PREKEY_FETCHES_PER_MINUTE: {
+    default: '6',
+    description:
+      "Sustained prekey fetches per minute for one mailbox through this relay (a fetch spends one of the owner's one-time prekeys); more get rate_limited. Separate from the send rate. Trade-off: lower makes draining a device's one-time prekeys slower, but a device that many people contact at once makes some of them retry.",
+    schema: int(1, 1_000_000),
+  },
+  PREKEY_FETCH_BURST: {
+    default: '16',
+    description:
+      'Prekey fetches for one mailbox allowed at once above the sustained rate; keep it well below MAX_ONE_TIME_PREKEYS so that one burst cannot empty a device.',
+    schema: int(1, 1_000_000),
+  },
   MAX_TRACKED_MAILBOXES: {
     default: '100000',
     description:
-      'Most target mailboxes whose send rate is tracked at once (memory bound); the least recently used is forgotten.',
+      'Most target mailboxes whose send rate, and separately whose prekey fetch rate, is tracked at once (memory bound); the least recently used is forgotten.',
     schema: int(1, 10_000_000),
   },
   FLOOD_CLOSE_AFTER: {
@@ -317,6 +336,8 @@ export function loadConfig(
       connFrameBurst: p.CONN_FRAME_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,
       mailboxSendBurst: p.MAILBOX_SEND_BURST,
+      prekeyFetchesPerSecond: p.PREKEY_FETCHES_PER_MINUTE / 60,
+      prekeyFetchBurst: p.PREKEY_FETCH_BURST,
       maxTrackedMailboxes: p.MAX_TRACKED_MAILBOXES,
       floodCloseAfter: p.FLOOD_CLOSE_AFTER,
       maxInvalidFrames: p.MAX_INVALID_FRAMES,

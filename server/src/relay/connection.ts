@@ -39,8 +39,13 @@ export interface RelayContext {
   readonly hub: Hub;
   readonly logger: Logger;
   readonly settings: RelaySettings;
-  /** Send and prekey-fetch rate per target mailbox, shared by all connections. */
+  /** Send rate per target mailbox, shared by all connections. */
   readonly mailboxLimiter: KeyedRateLimiter;
+  /**
+   * Prekey-fetch rate per target mailbox, shared by all connections; separate from the send
+   * rate, with a burst well below the one-time prekeys a device keeps.
+   */
+  readonly prekeyFetchLimiter: KeyedRateLimiter;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
   /** Brackets every store operation so that shutdown can wait for them. */
@@ -216,8 +221,9 @@ export class Connection implements Recipient {
           void this.#guard(this.#prekeysOwn(frame), rid, frame.t);
           return;
         case 'prekeys.fetch':
-          // Each fetch spends one of the owner's one-time prekeys: limited like sends.
-          if (!this.#ctx.mailboxLimiter.take(frame.mailbox, now)) {
+          // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
+          // its own, so no one can empty a device's prekeys at once or starve its messages.
+          if (!this.#ctx.prekeyFetchLimiter.take(frame.mailbox, now)) {
             this.#rateLimited(rid, now);
             return;
           }
@@ -595,6 +601,12 @@ export class Connection implements Recipient {
    */
   resync(): void {
     if (this.#phase !== Phase.Authenticated) return;
+    // A refill retry backed off while the store was down may be many seconds away: the store
+    // is back, so look now instead of waiting for it.
+    if (this.#refillRetry !== undefined) {
+      clearTimeout(this.#refillRetry);
+      this.#refillRetry = undefined;
+    }
     // A peek already on its way may have taken its snapshot too early: it must look once more
     // (the end of a refill recomputes `backlog`, so setting that alone would be forgotten).
     if (this.#refilling) this.#peekAgain = true;

@@ -1,6 +1,6 @@
 /**
  * The WebSocket relay: accepts upgrades on `/v1/ws` (subprotocol `passage.v1` required), owns
- * the connections, the hub, the per-mailbox rate limit and the periodic tick, and shuts down
+ * the connections, the hub, the per-mailbox rate limits (sends, prekey fetches) and the periodic tick, and shuts down
  * gracefully. It carries ciphertext and never decrypts.
  */
 import type { IncomingMessage } from 'node:http';
@@ -46,6 +46,7 @@ export class Relay implements RelayContext {
   readonly logger: Logger;
   readonly settings: RelaySettings;
   readonly mailboxLimiter: KeyedRateLimiter;
+  readonly prekeyFetchLimiter: KeyedRateLimiter;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
@@ -64,6 +65,13 @@ export class Relay implements RelayContext {
     this.mailboxLimiter = new KeyedRateLimiter(
       this.settings.mailboxSendsPerSecond,
       this.settings.mailboxSendBurst,
+      this.settings.maxTrackedMailboxes,
+    );
+    // Its own buckets: fetches must neither share the send burst (which is larger than the
+    // one-time prekeys a device keeps) nor use up the budget for messages to that mailbox.
+    this.prekeyFetchLimiter = new KeyedRateLimiter(
+      this.settings.prekeyFetchesPerSecond,
+      this.settings.prekeyFetchBurst,
       this.settings.maxTrackedMailboxes,
     );
     this.#wss = new WebSocketServer({
@@ -164,6 +172,7 @@ export class Relay implements RelayContext {
       }
     }
     this.mailboxLimiter.sweep(now);
+    this.prekeyFetchLimiter.sweep(now);
   }
 
   /**
