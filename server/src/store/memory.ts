@@ -7,6 +7,12 @@
  * periodic sweep over all mailboxes, so mailboxes that nobody touches again (abandoned, or
  * written to by someone probing random ids) do not hold memory past their expiry.
  *
+ * Everything the store holds is counted in one byte total against one bound (`maxBytes`): queued
+ * envelopes with their ids, remembered (acknowledged) ids, bundles, one-time prekeys, and a fixed
+ * overhead per mailbox and per entry. Sending and publishing need no account, so anything left
+ * out of the count is memory a stranger can fill until the process dies and every queued message
+ * is lost; past the bound, new data is refused with 'overloaded' (retryable) instead.
+ *
  * One process has no other instances: `subscribe` only records interest and the remote listener
  * never fires. Delivery to connections on this instance is the relay's job, as with RedisStore.
  */
@@ -27,19 +33,78 @@ import {
 export const MEMORY_SWEEP_INTERVAL_MS = 30_000;
 
 /**
- * Most bytes of queued envelopes (and their ids) the embedded store holds over all mailboxes.
- * Sending needs no account, so without a global bound many mailboxes × the per-mailbox bound
- * could exhaust the process; past it, enqueues fail with 'overloaded' (retryable) and nothing is
- * stored. Redis's counterpart is `maxmemory` with the `noeviction` policy.
+ * Most bytes the embedded store holds over all mailboxes: queued envelopes, remembered ids,
+ * bundles and one-time prekeys, with their overheads. Sending and publishing need no account, so
+ * without a global bound many mailboxes could exhaust the process; past it, enqueues and
+ * publishes fail with 'overloaded' (retryable) and nothing is stored. Redis's counterpart is
+ * `maxmemory` with the `noeviction` policy.
  */
 export const MEMORY_STORE_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Bytes counted for each map entry besides its strings: a queued envelope, a remembered id or a
+ * one-time prekey. Measured on Node 20 (V8) at 50–110 bytes per entry (the hash-table slot with
+ * the map's spare capacity, string headers, the entry's object or heap number); rounded up so the
+ * count errs towards refusing early rather than towards running out of heap.
+ */
+export const MEMORY_ENTRY_OVERHEAD_BYTES = 128;
+
+/**
+ * Bytes counted for each mailbox and each prekey directory besides its strings (the mailbox id
+ * is counted by its length on top). Measured on Node 20 at about 450 bytes for a mailbox (its
+ * object and two empty maps) and 330 for a directory; rounded up.
+ */
+export const MEMORY_MAILBOX_OVERHEAD_BYTES = 512;
+
+/**
+ * Most acknowledged ids remembered per mailbox; past it the oldest is forgotten first. Without it
+ * one mailbox that sends to itself and acknowledges (about 100 records a second) could take the
+ * whole byte budget for `dedupTtlSeconds`, and every other mailbox would be refused. 10,000 is far
+ * more than a real case receives within the dedup window; forgetting an id early only means a
+ * very late resend of it is delivered again, which the recipient's ratchet rejects as a replay.
+ */
+export const MAX_DEDUP_IDS_PER_MAILBOX = 10_000;
 
 /** Options of {@link MemoryStore} beyond its limits and clock. */
 export interface MemoryStoreOptions {
   /** How often to drop expired items nobody touches, in ms. */
   readonly sweepIntervalMs?: number;
-  /** Most bytes of queued envelopes and ids held at once. */
+  /** Most bytes held at once, everything counted (see {@link MEMORY_STORE_MAX_BYTES}). */
   readonly maxBytes?: number;
+  /** Most acknowledged ids remembered per mailbox (see {@link MAX_DEDUP_IDS_PER_MAILBOX}). */
+  readonly maxDedupIdsPerMailbox?: number;
+}
+
+/** Bytes counted for a queued envelope (base64url text is one byte per character in V8). */
+function envelopeBytes(id: string, env: string): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + id.length + env.length;
+}
+
+/** Bytes counted for a remembered (acknowledged) id; never more than its envelope's. */
+function dedupBytes(id: string): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + id.length;
+}
+
+/** Bytes counted for a one-time prekey (its numeric id lives in the entry). */
+function oneTimeBytes(key: string): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + key.length;
+}
+
+/** Bytes counted for a directory entry without its one-time prekeys. */
+function bundleBytes(mailbox: string, bundle: PrekeyBundle): number {
+  return (
+    MEMORY_MAILBOX_OVERHEAD_BYTES +
+    mailbox.length +
+    bundle.identity.length +
+    bundle.signedPrekey.length
+  );
+}
+
+/** Bytes counted for a whole directory entry. */
+function directoryBytes(mailbox: string, dir: Directory): number {
+  let bytes = bundleBytes(mailbox, dir.bundle);
+  for (const key of dir.oneTime.values()) bytes += oneTimeBytes(key);
+  return bytes;
 }
 
 interface Queued {
@@ -88,7 +153,9 @@ export class MemoryStore implements Store {
   readonly #directory = new Map<string, Directory>();
   readonly #subscribed = new Set<string>();
   readonly #maxBytes: number;
-  /** Bytes of queued envelopes and ids (string length; base64url is one byte per character). */
+  readonly #maxDedupIds: number;
+  /** Bytes of everything held: mailboxes, queued envelopes, remembered ids, directory entries
+   * (see the *Bytes functions above). Every change to those maps goes with a change here. */
   #bytes = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -107,6 +174,15 @@ export class MemoryStore implements Store {
     this.#limits = limits;
     this.#clock = clock;
     this.#maxBytes = options.maxBytes ?? MEMORY_STORE_MAX_BYTES;
+    this.#maxDedupIds = options.maxDedupIdsPerMailbox ?? MAX_DEDUP_IDS_PER_MAILBOX;
+    for (const [name, value] of [
+      ['maxBytes', this.#maxBytes],
+      ['maxDedupIdsPerMailbox', this.#maxDedupIds],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value <= 0) {
+        throw new RangeError(`MemoryStore option ${name} must be a positive integer`);
+      }
+    }
     this.#sweepTimer = setInterval(
       () => this.sweep(),
       options.sweepIntervalMs ?? MEMORY_SWEEP_INTERVAL_MS,
@@ -126,8 +202,9 @@ export class MemoryStore implements Store {
         return Promise.reject(new StoreError('mailbox_full'));
       }
     }
-    const size = id.length + env.length;
-    if (this.#bytes + size > this.#maxBytes) {
+    const size = envelopeBytes(id, env);
+    const boxSize = box === undefined ? MEMORY_MAILBOX_OVERHEAD_BYTES + mailbox.length : 0;
+    if (this.#bytes + size + boxSize > this.#maxBytes) {
       return Promise.reject(new StoreError('overloaded'));
     }
     const target = box ?? this.#newMailbox(mailbox);
@@ -159,8 +236,8 @@ export class MemoryStore implements Store {
       const queued = box.queue.get(id);
       if (queued === undefined) continue;
       box.queue.delete(id);
-      this.#bytes -= id.length + queued.env.length;
-      box.acked.set(id, rememberUntil);
+      this.#bytes -= envelopeBytes(id, queued.env);
+      this.#remember(box, id, rememberUntil);
     }
     this.#dropIfEmpty(mailbox, box);
     return Promise.resolve();
@@ -191,14 +268,28 @@ export class MemoryStore implements Store {
     const current = this.#liveDirectory(mailbox, now);
     const held = current?.oneTime ?? new Map<number, string>();
     // A one-time prekey whose id is already held replaces it (a retried publish is idempotent),
-    // so the total counts distinct ids.
-    const added = new Set<number>();
-    for (const key of oneTime) if (!held.has(key.id)) added.add(key.id);
-    const total = held.size + added.size;
-    if (total > this.#limits.maxOneTimePrekeys) {
+    // so the total counts distinct ids; within one publish the last key of an id wins.
+    const incoming = new Map<number, string>();
+    for (const key of oneTime) incoming.set(key.id, key.key);
+    let added = 0;
+    for (const id of incoming.keys()) if (!held.has(id)) added += 1;
+    if (held.size + added > this.#limits.maxOneTimePrekeys) {
       return Promise.reject(new StoreError('prekeys_full'));
     }
-    for (const key of oneTime) held.set(key.id, key.key);
+    // What the publish adds to the count: the new bundle in place of the old one (or a whole new
+    // directory entry), and each incoming key in place of the one it replaces.
+    let delta =
+      bundleBytes(mailbox, bundle) -
+      (current === undefined ? 0 : bundleBytes(mailbox, current.bundle));
+    for (const [id, key] of incoming) {
+      const old = held.get(id);
+      delta += oneTimeBytes(key) - (old === undefined ? 0 : oneTimeBytes(old));
+    }
+    if (delta > 0 && this.#bytes + delta > this.#maxBytes) {
+      return Promise.reject(new StoreError('overloaded'));
+    }
+    for (const [id, key] of incoming) held.set(id, key);
+    this.#bytes += delta;
     this.#directory.set(mailbox, {
       bundle: { identity: bundle.identity, signedPrekey: bundle.signedPrekey },
       oneTime: held,
@@ -217,6 +308,7 @@ export class MemoryStore implements Store {
     if (lowest !== undefined) {
       oneTime = { id: lowest, key: dir.oneTime.get(lowest) as string };
       dir.oneTime.delete(lowest);
+      this.#bytes -= oneTimeBytes(oneTime.key);
     }
     return Promise.resolve({
       identity: dir.bundle.identity,
@@ -254,12 +346,18 @@ export class MemoryStore implements Store {
       this.#dropIfEmpty(mailbox, box);
     }
     for (const [mailbox, dir] of this.#directory) {
-      if (dir.expiresAt <= now) this.#directory.delete(mailbox);
+      if (dir.expiresAt <= now) this.#deleteDirectory(mailbox, dir);
     }
   }
 
-  /** Mailboxes and directory entries currently held (expired ones until swept) and the bytes
-   * of queued envelopes; for tests. */
+  /** Bytes of everything held now, as counted against `maxBytes` (expired items count until
+   * an operation or the sweep drops them). Read-only; for tests and metrics. */
+  get bytesHeld(): number {
+    return this.#bytes;
+  }
+
+  /** Mailboxes and directory entries currently held (expired ones until swept) and
+   * {@link bytesHeld}; for tests. */
   dangerousTestOnlySize(): { mailboxes: number; directory: number; bytes: number } {
     return {
       mailboxes: this.#mailboxes.size,
@@ -271,7 +369,28 @@ export class MemoryStore implements Store {
   #newMailbox(mailbox: string): Mailbox {
     const box: Mailbox = { queue: new Map(), acked: new Map() };
     this.#mailboxes.set(mailbox, box);
+    this.#bytes += MEMORY_MAILBOX_OVERHEAD_BYTES + mailbox.length;
     return box;
+  }
+
+  /**
+   * Remembers an acknowledged id, forgetting the mailbox's oldest remembered ids first while it
+   * holds `maxDedupIdsPerMailbox` of them or the record would not fit under `maxBytes`. The
+   * caller has just freed the envelope, which counts at least as much as the record, so the
+   * byte condition holds off today; it stays so that an ack, which frees memory, is never
+   * refused. Forgetting the oldest first is safe: a remembered id only stops a late resend from
+   * being queued again, so at worst a very late resend is delivered a second time and the
+   * recipient's ratchet rejects it as a replay; the oldest are the least likely to be resent.
+   */
+  #remember(box: Mailbox, id: string, until: number): void {
+    const size = dedupBytes(id);
+    for (const [oldest] of box.acked) {
+      if (box.acked.size < this.#maxDedupIds && this.#bytes + size <= this.#maxBytes) break;
+      box.acked.delete(oldest);
+      this.#bytes -= dedupBytes(oldest);
+    }
+    box.acked.set(id, until);
+    this.#bytes += size;
   }
 
   #liveMailbox(mailbox: string): Mailbox | undefined {
@@ -287,17 +406,19 @@ export class MemoryStore implements Store {
     for (const [id, queued] of box.queue) {
       if (queued.expiresAt > now) break;
       box.queue.delete(id);
-      this.#bytes -= id.length + queued.env.length;
+      this.#bytes -= envelopeBytes(id, queued.env);
     }
     for (const [id, until] of box.acked) {
       if (until > now) break;
       box.acked.delete(id);
+      this.#bytes -= dedupBytes(id);
     }
   }
 
   #dropIfEmpty(mailbox: string, box: Mailbox): boolean {
     if (box.queue.size > 0 || box.acked.size > 0) return false;
     this.#mailboxes.delete(mailbox);
+    this.#bytes -= MEMORY_MAILBOX_OVERHEAD_BYTES + mailbox.length;
     return true;
   }
 
@@ -305,9 +426,14 @@ export class MemoryStore implements Store {
     const dir = this.#directory.get(mailbox);
     if (dir === undefined) return undefined;
     if (dir.expiresAt <= now) {
-      this.#directory.delete(mailbox);
+      this.#deleteDirectory(mailbox, dir);
       return undefined;
     }
     return dir;
+  }
+
+  #deleteDirectory(mailbox: string, dir: Directory): void {
+    this.#directory.delete(mailbox);
+    this.#bytes -= directoryBytes(mailbox, dir);
   }
 }
