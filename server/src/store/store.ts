@@ -33,7 +33,8 @@ export interface FetchedBundle extends PrekeyBundle {
 export type StoreErrorCode =
   /** The backing store cannot be reached; nothing was changed. Retryable. */
   | 'unavailable'
-  /** Too many store operations are waiting; nothing was changed. Retryable. */
+  /** The store cannot take more now: too many operations are waiting, or its memory bound
+   * (MemoryStore's byte bound, Redis's maxmemory) is reached. Nothing was changed. Retryable. */
   | 'overloaded'
   /** The mailbox's queue is at its bound; nothing was stored. Retryable. */
   | 'mailbox_full'
