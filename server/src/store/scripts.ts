@@ -113,14 +113,20 @@ for k = 0, #KEYS / 3 - 1 do
       end
     end
   end
-  if result == 1 and redis.call('ZCARD', q) >= max then
-    result = -1
+  local count = 0
+  if result == 1 then
+    count = redis.call('ZCARD', q)
+    if count >= max then
+      result = -1
+    end
   end
   if result == 1 then
     local score = now + ttlUs
-    local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
-    if last[2] and tonumber(last[2]) >= score then
-      score = tonumber(last[2]) + 1
+    if count > 0 then
+      local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
+      if tonumber(last[2]) >= score then
+        score = tonumber(last[2]) + 1
+      end
     end
     local px = math.ceil((score - now) / 1000)
     redis.call('ZADD', q, fmt(score), id)
