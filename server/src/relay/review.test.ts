@@ -474,3 +474,21 @@ describe('review: refill retry after a store outage', () => {
     expect(await recipient.next('deliver')).toMatchObject({ id });
   });
 });
+
+describe('review: CPU cost of hostile JSON before any rate check', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay();
+  });
+  afterAll(() => relay.stop());
+
+  it('answers a frame nested tens of thousands of levels deep with bad_frame, and goes on', async () => {
+    const client = await connect(relay);
+    const depth = 49_000;
+    client.sendRaw('['.repeat(depth) + ']'.repeat(depth));
+    expect(await client.next('error')).toMatchObject({ code: ErrorCode.BAD_FRAME });
+    client.sendRaw(`{"v":1,"t":"ping","rid":1,${'"k":1,'.repeat(9_000)}"x":1}`);
+    expect(await client.next('error')).toMatchObject({ code: ErrorCode.BAD_FRAME });
+    await client.roundTrip();
+  });
+});

@@ -33,6 +33,8 @@ function bothParsers(text: string): ParseResult<unknown> {
  * exactly when zod accepts a `send` or `ack`, and undefined for everything else.
  */
 function fastPathExact(text: string, reference: ParseResult<unknown>): void {
+  // Refused by the structure bounds before JSON.parse (parse.ts): the fast path is never asked.
+  if (!reference.ok && reference.error.detail === 'structure') return;
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -15,7 +15,13 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from './frames.js';
-import { MAX_ENVELOPE_BYTES, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limits.js';
+import {
+  MAX_ACK_IDS,
+  MAX_ENVELOPE_BYTES,
+  MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+  MAX_REQUEST_ID,
+  PROTOCOL_VERSION,
+} from './limits.js';
 
 /** Why a frame was rejected. `rid` is echoed when the rejected frame carried a valid one. */
 export interface FrameError {
@@ -108,13 +114,75 @@ function clientFrameFromData(data: unknown): ParseResult<ClientFrame> {
   return result;
 }
 
+/*
+ * Structural bounds of a client frame, checked before JSON.parse. A frame of up to
+ * MAX_FRAME_BYTES nested tens of thousands of levels deep, or an object of thousands of keys,
+ * costs JSON.parse milliseconds, some thirty times a maximal valid `send`, and that before any
+ * rate limit can count the frame. No valid v1 client frame has a '{', '[', '"' or ',' inside a
+ * string (every string value is base64url or a type name, every key one of the schema's), so
+ * in a valid frame the counts of these characters are those of its structure:
+ *
+ *   '{'  a maximal prekeys.publish: the frame and MAX_ONE_TIME_PREKEYS_PER_PUBLISH one-time
+ *        prekey objects: 1 + 32 = 33
+ *   '['  ack (`ids`) and prekeys.publish (`oneTime`) have one array, other frames none: 1
+ *   '"'  a maximal ack: 3 keys (v, t, ids) × 2 + its type × 2 + MAX_ACK_IDS ids × 2
+ *        = 6 + 2 + 512 = 520;
+ *        a maximal prekeys.publish: 6 keys × 2 + 3 strings (t, identity, signedPrekey) × 2 +
+ *        32 × (2 keys (id, key) × 2 + the key × 2) = 12 + 6 + 192 = 210;
+ *        every other frame has fewer (a send: 6 × 2 + 4 × 2 = 20)
+ *   ','  a maximal ack: 2 between its 3 keys + MAX_ACK_IDS - 1 between ids = 257;
+ *        a maximal prekeys.publish: 5 between its 6 keys + 31 between the 32 one-time prekeys
+ *        + 1 inside each = 68; a send 5. (Without this bound an array of ~48,000 numbers
+ *        passes the other three and costs JSON.parse half a millisecond.)
+ *
+ * A frame over a bound cannot be valid, save one that repeats keys (JSON allows it, and the
+ * last value counts): one that repeats them past the bound is refused too; no encoder writes
+ * one. The count is what shows it, so it does not matter where in the text the characters are.
+ */
+const MAX_OPEN_BRACES = 1 + MAX_ONE_TIME_PREKEYS_PER_PUBLISH;
+const MAX_OPEN_BRACKETS = 1;
+const MAX_QUOTES = Math.max(
+  3 * 2 + 2 + MAX_ACK_IDS * 2,
+  6 * 2 + 3 * 2 + MAX_ONE_TIME_PREKEYS_PER_PUBLISH * (2 * 2 + 2),
+);
+const MAX_COMMAS = Math.max(
+  2 + (MAX_ACK_IDS - 1),
+  5 + (MAX_ONE_TIME_PREKEYS_PER_PUBLISH - 1) + MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+);
+
 /**
- * Parses one text message from a client. Valid `send` and `ack` frames (the hot path) are
- * accepted by a hand-written validator (fast-parse.ts); every other frame, and every frame
- * that validator does not accept, goes through the zod schemas, which produce all errors.
+ * True when `char` occurs at most `max` times in `text`. A loop of native `indexOf` searches,
+ * not a JS loop over every character: this runs on every frame, maximal sends included, and
+ * stops at the first occurrence past `max`.
+ */
+function occursAtMost(text: string, char: string, max: number): boolean {
+  let count = 0;
+  for (let i = text.indexOf(char); i !== -1; i = text.indexOf(char, i + 1)) {
+    if (++count > max) return false;
+  }
+  return true;
+}
+
+/** True unless `text` has more objects, arrays, quotes or commas than any valid client frame. */
+function withinStructureBounds(text: string): boolean {
+  return (
+    occursAtMost(text, '[', MAX_OPEN_BRACKETS) &&
+    occursAtMost(text, '{', MAX_OPEN_BRACES) &&
+    occursAtMost(text, '"', MAX_QUOTES) &&
+    occursAtMost(text, ',', MAX_COMMAS)
+  );
+}
+
+/**
+ * Parses one text message from a client. A text with more objects, arrays, quotes or commas than
+ * any valid frame is refused before JSON.parse (`bad_frame`, detail 'structure', no rid).
+ * Valid `send` and `ack` frames (the hot path) are accepted by a hand-written validator
+ * (fast-parse.ts); every other frame, and every frame that validator does not accept, goes
+ * through the zod schemas, which produce all errors.
  * The result is the same as `parseClientFrameReference`'s for every input.
  */
 export function parseClientFrame(text: string): ParseResult<ClientFrame> {
+  if (!withinStructureBounds(text)) return fail(ErrorCode.BAD_FRAME, undefined, 'structure');
   const data = parseJson(text);
   const fast = fastParseClientFrame(data);
   if (fast !== undefined) return { ok: true, value: fast };
@@ -126,6 +194,7 @@ export function parseClientFrame(text: string): ParseResult<ClientFrame> {
  * `parseClientFrame` must match, kept for the differential test and the micro-benchmark.
  */
 export function parseClientFrameReference(text: string): ParseResult<ClientFrame> {
+  if (!withinStructureBounds(text)) return fail(ErrorCode.BAD_FRAME, undefined, 'structure');
   return clientFrameFromData(parseJson(text));
 }
 
