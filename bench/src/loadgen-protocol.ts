@@ -94,6 +94,8 @@ export type ToLoadgen = { readonly cmd: 'run'; readonly job: Job } | { readonly 
 
 /** Load generator → harness. */
 export type FromLoadgen =
+  /** How far the job got; a phase that times out reports the last one. */
+  | { readonly ev: 'stage'; readonly stage: string }
   | { readonly ev: 'measure-start' }
   | { readonly ev: 'measure-end' }
   | { readonly ev: 'checkpoint'; readonly connections: number }

@@ -111,7 +111,9 @@ function cores(cpu: NodeJS.CpuUsage, wallMs: number): number {
 
 async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
   const errors: ErrorCounts = {};
+  await tell({ ev: 'stage', stage: 'opening pairs' });
   const pairs = await openPairs(job, errors);
+  await tell({ ev: 'stage', stage: `${pairs.length} pairs open, sending` });
   const pending = new Map<string, Pair>();
   const ridToId = new Map<number, string>();
   let rid = 0;
@@ -178,7 +180,9 @@ async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
   const cpu = process.cpuUsage(cpuStart);
   await tell({ ev: 'measure-end' });
   stopping = true;
+  await tell({ ev: 'stage', stage: `draining ${pending.size} undelivered` });
   await waitUntil(() => pending.size === 0, job.drainMs);
+  await tell({ ev: 'stage', stage: `drained, ${pending.size} undelivered` });
   const undrained = pending.size;
   closeAll(pairs);
   return {

@@ -336,8 +336,9 @@ function runPhase<R extends JobResult>(job: Job, hooks: PhaseHooks = {}): Promis
   return new Promise((resolve, reject) => {
     const child = fork(LOADGEN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let settled = false;
+    let stage = 'starting';
     const timer = setTimeout(() => {
-      finish(new Error(`${job.kind} phase timed out`));
+      finish(new Error(`${job.kind} phase timed out (last stage: ${stage})`));
       child.kill('SIGKILL');
     }, PHASE_TIMEOUT_MS);
     const finish = (err: Error | undefined, result?: R): void => {
@@ -352,6 +353,9 @@ function runPhase<R extends JobResult>(job: Job, hooks: PhaseHooks = {}): Promis
     };
     child.on('message', (message: FromLoadgen) => {
       switch (message.ev) {
+        case 'stage':
+          stage = message.stage;
+          return;
         case 'measure-start':
           hooks.onMeasureStart?.();
           return;
