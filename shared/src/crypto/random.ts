@@ -1,6 +1,7 @@
 /**
- * Injectable randomness. Production code uses `primitives.random` (libsodium's generator, or
- * `crypto.getRandomValues` on noble). Tests replay transcripts from a seed with
+ * Injectable randomness. Production code uses `primitives.random`: on both backends the
+ * platform CSPRNG (`crypto.getRandomValues`), plus libsodium's `randombytes_uniform` for
+ * `uniform` on the libsodium backend. Tests replay transcripts from a seed with
  * `dangerousTestOnlySeededRandom`, which refuses to run outside tests, and `withRandom`, which
  * swaps the random source of a set of primitives.
  */
