@@ -49,19 +49,25 @@ export function base64urlDecodedLength(encodedLength: number): number {
 }
 
 /**
- * True when `s` is the canonical unpadded base64url spelling of some byte string. Runs in one
- * pass without allocating, so the relay can validate an envelope it never decodes.
+ * Only base64url characters. V8 runs this natively: on a 1 KiB envelope it takes half the time
+ * of a JS loop over the characters, and on 22- and 43-character ids as long.
+ */
+const BASE64URL_CHARS_ONLY = /^[A-Za-z0-9_-]*$/;
+/** Last characters whose spare low bits are zero, after one byte (4 bits) and two (2 bits). */
+const LAST_CHAR_AFTER_ONE_BYTE = 'AQgw';
+const LAST_CHAR_AFTER_TWO_BYTES = 'AEIMQUYcgkosw048';
+
+/**
+ * True when `s` is the canonical unpadded base64url spelling of some byte string. Runs without
+ * allocating, so the relay can validate an envelope it never decodes.
  */
 export function isCanonicalBase64url(s: string): boolean {
   const rem = s.length % 4;
-  if (rem === 1) return false;
-  for (let i = 0; i < s.length; i++) {
-    if (sextet(s, i) < 0) return false;
-  }
+  if (rem === 1 || !BASE64URL_CHARS_ONLY.test(s)) return false;
   if (rem === 0) return true;
   // The spare low bits of the last character must be zero: 4 bits after 1 byte, 2 after 2.
-  const last = sextet(s, s.length - 1);
-  return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0;
+  const last = s.charAt(s.length - 1);
+  return (rem === 2 ? LAST_CHAR_AFTER_ONE_BYTE : LAST_CHAR_AFTER_TWO_BYTES).includes(last);
 }
 
 /** Decodes canonical unpadded base64url; returns undefined for anything else. */
