@@ -96,6 +96,11 @@ export class Connection implements Recipient {
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   readonly #settings: RelaySettings;
+  /**
+   * The net.Socket `ws` writes to (its `_socket`, set before the 'connection' event): `ws` exposes
+   * no cork and no 'drain' of its own. Looked up once here rather than on every write.
+   */
+  readonly #socket: Duplex | undefined;
   #phase = Phase.Open;
   /** The unused challenge; cleared by a failed or successful auth (single use). */
   #nonce: Buffer | undefined;
@@ -139,6 +144,7 @@ export class Connection implements Recipient {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#settings = ctx.settings;
+    this.#socket = (ws as unknown as { _socket?: Duplex })._socket;
     this.#frames = new TokenBucket(
       ctx.settings.connFramesPerSecond,
       ctx.settings.connFrameBurst,
@@ -499,19 +505,19 @@ export class Connection implements Recipient {
    */
   #socketHasRoom(): boolean {
     if (this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes) return true;
-    if (!this.#drainArmed) {
-      const socket = (this.#ws as unknown as { _socket?: Duplex })._socket;
-      if (socket !== undefined) {
-        this.#drainArmed = true;
-        this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
-        socket.once('drain', () => {
-          this.#drainArmed = false;
-          this.#maybeRefill();
-        });
-      }
+    const socket = this.#socket;
+    if (!this.#drainArmed && socket !== undefined) {
+      this.#drainArmed = true;
+      this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
+      socket.once('drain', this.#onDrain);
     }
     return false;
   }
+
+  readonly #onDrain = (): void => {
+    this.#drainArmed = false;
+    this.#maybeRefill();
+  };
 
   #maybeRefill(): void {
     if (
@@ -711,22 +717,22 @@ export class Connection implements Recipient {
       this.#close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
     }
-    if (!this.#corked) {
+    const socket = this.#socket;
+    if (!this.#corked && socket !== undefined) {
       // Everything written to this socket in this turn of the event loop (a read's worth of
-      // answers and deliveries) leaves in one writev instead of one syscall per frame. `ws`
-      // exposes no cork of its own; `_socket` is the net.Socket it writes to.
-      const socket = (ws as unknown as { _socket?: Duplex })._socket;
-      if (socket !== undefined) {
-        socket.cork();
-        this.#corked = true;
-        process.nextTick(() => {
-          this.#corked = false;
-          socket.uncork();
-        });
-      }
+      // answers and deliveries) leaves in one writev instead of one syscall per frame.
+      socket.cork();
+      this.#corked = true;
+      process.nextTick(this.#uncork);
     }
     ws.send(text);
   }
+
+  /** Ends #write's cork; one function per connection, not a new closure per corked turn. */
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket?.uncork();
+  };
 
   #error(code: ErrorCode, rid: number | undefined): void {
     this.#write(encodeFrame(errorFrame(code, rid)));
