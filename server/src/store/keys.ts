@@ -22,7 +22,10 @@
  * is never read (ADR 0001, "Expiry").
  */
 
-/** Version-scoped prefix of every key and channel; a layout change bumps the version. */
+/**
+ * Version-scoped prefix of every key and channel. The move to one key per envelope and per
+ * tombstone kept `v1` (ADR 0001, "Consequences": relays of the two layouts must not share a Redis).
+ */
 export const KEY_NAMESPACE = 'passage:v1:';
 
 /** Suffixes after the hash tag. */
@@ -97,9 +100,6 @@ export function mailboxOfChannel(channel: string): string | null {
   const mailbox = channel.slice(CHANNEL_PREFIX_LENGTH, channel.length - CHANNEL_SUFFIX_LENGTH);
   return isKeySafeMailbox(mailbox) ? mailbox : null;
 }
-
-/** Every key this store writes matches this SCAN pattern (used by the no-TTL audit test). */
-export const ALL_KEYS_PATTERN = `${KEY_NAMESPACE}*`;
 
 /** Separator in notification payloads and one-time prekey members. Never in base64url. */
 export const FIELD_SEPARATOR = ' ';
