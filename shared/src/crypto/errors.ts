@@ -113,3 +113,17 @@ export function requireBytes(value: unknown, length?: number): asserts value is 
     throw new CryptoError(CryptoErrorCode.BAD_LENGTH);
   }
 }
+
+/**
+ * Runs `operation` (a call into a backend's crypto library) and turns any exception it throws
+ * into a `CryptoError` with `code`, keeping the library's own error as `cause`: the libraries'
+ * texts differ, the codes must not. A `CryptoError` passes through unchanged.
+ */
+export function mapFailure<T>(code: CryptoErrorCode, operation: () => T): T {
+  try {
+    return operation();
+  } catch (error: unknown) {
+    if (error instanceof CryptoError) throw error;
+    throw new CryptoError(code, { cause: error });
+  }
+}

@@ -23,7 +23,7 @@ import {
   isAllZero,
   uniformFromBytes,
 } from './checks.js';
-import { CryptoError, CryptoErrorCode, requireBytes } from './errors.js';
+import { CryptoError, CryptoErrorCode, mapFailure, requireBytes } from './errors.js';
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SEED_BYTES,
@@ -39,16 +39,6 @@ import {
   XCHACHA20POLY1305_NONCE_BYTES,
 } from './primitives.js';
 import type { Argon2idParams, KeyPair, Primitives, RandomSource } from './primitives.js';
-
-/** Runs `operation`; turns any exception of a noble library into a `CryptoError` with `code`. */
-function mapFailure<T>(code: CryptoErrorCode, operation: () => T): T {
-  try {
-    return operation();
-  } catch (error: unknown) {
-    if (error instanceof CryptoError) throw error;
-    throw new CryptoError(code, { cause: error });
-  }
-}
 
 /** The order L of the Ed25519 prime-order subgroup. */
 const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;

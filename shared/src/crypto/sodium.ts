@@ -15,7 +15,7 @@ import {
   checkUniformBound,
   isAllZero,
 } from './checks.js';
-import { CryptoError, CryptoErrorCode, requireBytes } from './errors.js';
+import { CryptoError, CryptoErrorCode, mapFailure, requireBytes } from './errors.js';
 import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SEED_BYTES,
@@ -55,16 +55,6 @@ export function loadSodiumBackend(): Promise<Primitives> {
     loaded = undefined;
   });
   return loaded;
-}
-
-/** Runs `operation`; turns any exception of libsodium into a `CryptoError` with `code`. */
-function mapFailure<T>(code: CryptoErrorCode, operation: () => T): T {
-  try {
-    return operation();
-  } catch (error: unknown) {
-    if (error instanceof CryptoError) throw error;
-    throw new CryptoError(code, { cause: error });
-  }
 }
 
 /** HMAC through libsodium's incremental API (`crypto_auth_hmacsha256_init/update/final`), which,
