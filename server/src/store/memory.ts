@@ -62,6 +62,8 @@ export const MEMORY_MAILBOX_OVERHEAD_BYTES = 512;
  * whole byte budget for `dedupTtlSeconds`, and every other mailbox would be refused. 10,000 is far
  * more than a real case receives within the dedup window; forgetting an id early only means a
  * very late resend of it is delivered again, which the recipient's ratchet rejects as a replay.
+ * RedisStore has no such cap: it remembers every acknowledged id for the whole dedup window (ADR
+ * 0001, "Consequences").
  */
 export const MAX_DEDUP_IDS_PER_MAILBOX = 10_000;
 
