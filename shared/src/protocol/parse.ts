@@ -1,9 +1,9 @@
 /**
  * The one way bytes from the network become frames. Input is `unknown` until it has passed,
- * in order: JSON, an object, the version, a known type, then the type's strict schema. Each
- * failure has its own stable code; nothing here throws. The zod schemas are the definition;
- * valid `send` and `ack` frames take a hand-written shortcut that accepts exactly the same
- * frames (fast-parse.ts, and ADR 0009).
+ * in order: (client frames only) the structural bounds, JSON, an object, the version, a known
+ * type, then the type's strict schema. Each failure has its own stable code; nothing here
+ * throws. The zod schemas are the definition; valid `send` and `ack` frames take a hand-written
+ * shortcut that accepts exactly the same frames (fast-parse.ts, and ADR 0009).
  */
 import type { z } from 'zod';
 import { base64urlDecodedLength, isCanonicalBase64url } from './base64url.js';
@@ -81,7 +81,7 @@ function parseJson(text: string): unknown {
 function parseDataWith<F>(
   data: unknown,
   schemas: Readonly<Record<string, z.ZodType>>,
-): ParseResult<F> & { readonly type?: string } {
+): ParseResult<F> {
   if (data === NOT_JSON) return fail(ErrorCode.BAD_FRAME, undefined, 'json');
   if (!isRecord(data)) return fail(ErrorCode.BAD_FRAME, undefined, 'not an object');
   const rid = validRid(data['rid']);
