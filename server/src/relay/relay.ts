@@ -1,7 +1,7 @@
 /**
  * The WebSocket relay: accepts upgrades on `/v1/ws` (subprotocol `passage.v1` required), owns
- * the connections, the hub, the per-mailbox rate limits (sends, prekey fetches) and the periodic tick, and shuts down
- * gracefully. It carries ciphertext and never decrypts.
+ * the connections, the hub, the per-mailbox rate limits (sends, prekey fetches) and the
+ * periodic tick, and shuts down gracefully. It carries ciphertext and never decrypts.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
