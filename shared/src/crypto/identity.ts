@@ -57,9 +57,9 @@ import {
   asEd25519PublicKey,
   asEd25519Seed,
   asMlKemPublicKey,
-  asMlKemSecretKey,
   asX25519PublicKey,
   generateX25519KeyPair,
+  mlKemKeyPairFromSeed,
   x25519KeyPairFromSecret,
 } from './keys.js';
 
@@ -308,11 +308,7 @@ export function kemPrekeyFromSeed(
   checkId(id);
   checkId(createdAtSeconds);
   if (seed.length !== MLKEM768_SEED_BYTES) throw new CryptoError(CryptoErrorCode.BAD_LENGTH);
-  const pair = p.mlkem768KeyPairFromSeed(seed);
-  const keyPair = {
-    publicKey: asMlKemPublicKey(pair.publicKey),
-    secretKey: asMlKemSecretKey(pair.secretKey),
-  };
+  const keyPair = mlKemKeyPairFromSeed(p, seed);
   const signature = identity.sign(
     prekeySignedMessage(
       KEM_SIG_PREFIX,

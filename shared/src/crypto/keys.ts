@@ -10,7 +10,6 @@ import {
   ED25519_SEED_BYTES,
   MLKEM768_PUBLIC_KEY_BYTES,
   MLKEM768_SECRET_KEY_BYTES,
-  MLKEM768_SEED_BYTES,
   X25519_KEY_BYTES,
 } from './primitives.js';
 
@@ -62,9 +61,9 @@ export function generateX25519KeyPair(p: Primitives): X25519KeyPair {
   return x25519KeyPairFromSecret(p, p.random.bytes(X25519_KEY_BYTES));
 }
 
-/** A fresh ML-KEM-768 key pair from the backend's random source. */
-export function generateMlKemKeyPair(p: Primitives): MlKemKeyPair {
-  const pair = p.mlkem768KeyPairFromSeed(p.random.bytes(MLKEM768_SEED_BYTES));
+/** An ML-KEM-768 key pair from its 64-byte key-generation seed. */
+export function mlKemKeyPairFromSeed(p: Primitives, seed: Uint8Array): MlKemKeyPair {
+  const pair = p.mlkem768KeyPairFromSeed(seed);
   return {
     publicKey: asMlKemPublicKey(pair.publicKey),
     secretKey: asMlKemSecretKey(pair.secretKey),
