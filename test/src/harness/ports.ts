@@ -19,9 +19,3 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** `count` distinct free loopback ports. */
-export async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
