@@ -3,7 +3,7 @@
  * passed where an Ed25519 one (or a secret) is expected, and every brand is only ever applied
  * after its length was checked. The brands cost nothing at run time.
  */
-import { CryptoError, CryptoErrorCode } from './errors.js';
+import { requireBytes } from './errors.js';
 import type { Primitives } from './primitives.js';
 import {
   ED25519_PUBLIC_KEY_BYTES,
@@ -25,8 +25,7 @@ export type MlKemPublicKey = Branded<'MlKem768PublicKey'>;
 export type MlKemSecretKey = Branded<'MlKem768SecretKey'>;
 
 function brand<T extends Uint8Array>(bytes: Uint8Array, length: number): T {
-  if (!(bytes instanceof Uint8Array)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
-  if (bytes.length !== length) throw new CryptoError(CryptoErrorCode.BAD_LENGTH);
+  requireBytes(bytes, length);
   return bytes as T;
 }
 
