@@ -225,15 +225,31 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   };
 }
 
+function newClient(url: string) {
+  return createClient({ url });
+}
+
+/** Runs `use` with a fresh client connected to the node at `url`, and destroys it afterwards. */
+async function withClient<T>(
+  url: string,
+  use: (client: ReturnType<typeof newClient>) => Promise<T>,
+): Promise<T> {
+  const client = newClient(url);
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    client.destroy();
+  }
+}
+
 /**
  * Every key on the node at `url` whose PTTL is -1 (a key without expiry). The store promises
  * there is never one; tests call this after a workload and expect an empty list.
  */
-export async function keysWithoutTtl(url: string): Promise<string[]> {
-  const client = createClient({ url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
+export function keysWithoutTtl(url: string): Promise<string[]> {
+  return withClient(url, async (client) => {
     const found: string[] = [];
     for await (const keys of client.scanIterator({ COUNT: 1000 })) {
       for (const key of keys) {
@@ -241,43 +257,20 @@ export async function keysWithoutTtl(url: string): Promise<string[]> {
       }
     }
     return found;
-  } finally {
-    client.destroy();
-  }
+  });
 }
 
 /** How many keys the node at `url` holds (to check that a workload wrote something at all). */
-export async function keyCount(url: string): Promise<number> {
-  const client = createClient({ url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await client.dbSize();
-  } finally {
-    client.destroy();
-  }
+export function keyCount(url: string): Promise<number> {
+  return withClient(url, (client) => client.dbSize());
 }
 
 /** How many of `keys` exist on the node at `url`. */
-export async function existingKeys(url: string, keys: readonly string[]): Promise<number> {
-  const client = createClient({ url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await client.exists([...keys]);
-  } finally {
-    client.destroy();
-  }
+export function existingKeys(url: string, keys: readonly string[]): Promise<number> {
+  return withClient(url, (client) => client.exists([...keys]));
 }
 
 /** Sends one command to the node at `url` and returns the reply (for checks tests make). */
-export async function redisCommand(url: string, args: readonly string[]): Promise<unknown> {
-  const client = createClient({ url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await client.sendCommand([...args]);
-  } finally {
-    client.destroy();
-  }
+export function redisCommand(url: string, args: readonly string[]): Promise<unknown> {
+  return withClient(url, (client) => client.sendCommand([...args]));
 }
