@@ -7,8 +7,8 @@
  * envelope, an `ack` of 16 ids, a `send` with a malformed id (which the fast path hands to zod,
  * so it should cost the same as zod alone), and hostile frame-sized texts that both parsers
  * refuse by counting structural characters before JSON.parse (for them, "JSON.parse only" is
- * what the relay paid before that check). Each figure is the median of several rounds after a warm-up; variants run
- * interleaved in each round so that they share the machine's noise.
+ * what the relay paid before that check). Each figure is the median of several rounds after a
+ * warm-up; variants run interleaved in each round so that they share the machine's noise.
  */
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
