@@ -70,8 +70,8 @@ export function dangerousTestOnlySeededRandom(seed: Uint8Array): RandomSource {
 
 /**
  * The same primitives with another random source: every operation that draws randomness
- * through `primitives.random` (key generation, nonces, codenames, encapsulation seeds) then
- * draws from `random`. The backend's own operations are unchanged.
+ * through `primitives.random` (key generation, codenames, encapsulation seeds; nonces are
+ * derived, never drawn) then draws from `random`. The backend's own operations are unchanged.
  */
 export function withRandom(primitives: Primitives, random: RandomSource): Primitives {
   return { ...primitives, random };
