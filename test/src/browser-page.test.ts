@@ -60,15 +60,13 @@ async function openPage(
       undefined,
       { timeout: 30_000 },
     );
-    return await page
-      .evaluate(() => ({
-        state: document.getElementById('status')?.dataset['state'],
-        backend: document.documentElement.dataset['backend'],
-        violations: (window as unknown as { __violations: string[] }).__violations,
-        consoleErrors: [],
-        storage: localStorage.length + sessionStorage.length + document.cookie.length,
-      }))
-      .then((r) => ({ ...r, consoleErrors }));
+    const inPage = await page.evaluate(() => ({
+      state: document.getElementById('status')?.dataset['state'],
+      backend: document.documentElement.dataset['backend'],
+      violations: (window as unknown as { __violations: string[] }).__violations,
+      storage: localStorage.length + sessionStorage.length + document.cookie.length,
+    }));
+    return { ...inPage, consoleErrors };
   } finally {
     await context.close();
   }
