@@ -45,12 +45,9 @@ const ALLOWED_FIELDS: ReadonlySet<string> = new Set([
   'signal',
   'reason',
   'frameType',
-  'detail',
   'mode',
   'nodes',
   'exitCode',
-  'attempt',
-  'delayMs',
   'pending',
 ]);
 
