@@ -30,7 +30,6 @@ import {
 } from './primitives.js';
 import {
   ByteReader,
-  bytesEqual,
   concatBytes,
   expectVersion,
   labelBytes,
@@ -108,7 +107,7 @@ export function decodePqxdhInitial(
   r.end();
   return {
     initiator:
-      verifiedInitiator !== undefined && bytesEqual(identityBytes, verifiedInitiator.encode())
+      verifiedInitiator?.hasEncoding(identityBytes) === true
         ? verifiedInitiator
         : PublicIdentity.decode(p, identityBytes),
     ephemeral,
