@@ -41,8 +41,6 @@ import {
   PUBLISH_PREKEYS,
   type LuaScript,
 } from './scripts.js';
-
-const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS];
 import {
   StoreError,
   type EnqueueResult,
@@ -54,6 +52,9 @@ import {
   type StoreHealth,
   type StoreLimits,
 } from './store.js';
+
+/** Every script, loaded on each fresh single-node connection (see #preloadScripts). */
+const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS];
 
 /** The logging RedisStore needs; pino's Logger satisfies it. */
 export interface StoreLogger {
