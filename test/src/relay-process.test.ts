@@ -11,9 +11,20 @@ import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
 import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
-import { BAD_FRAMES } from './harness/bad-frames.js';
-import { TestClient, envelope, identity, messageId, type TestIdentity } from './harness/client.js';
-import { RELAY_MAIN, startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+import { BAD_FRAMES } from '@passage/testing/bad-frames';
+import {
+  TestClient,
+  envelope,
+  identity,
+  messageId,
+  type TestIdentity,
+} from '@passage/testing/test-client';
+import {
+  RELAY_MAIN,
+  startRelay,
+  stopAllRelays,
+  type RelayProcess,
+} from '@passage/testing/relay-process';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);

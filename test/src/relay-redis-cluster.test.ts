@@ -6,14 +6,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
-import { envelope, identity, messageId, TestClient } from './harness/client.js';
+import { envelope, identity, messageId, TestClient } from '@passage/testing/test-client';
 import {
   keyCount,
   keysWithoutTtl,
   startRedisCluster,
   type RedisClusterHandle,
-} from './harness/redis.js';
-import { startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+} from '@passage/testing/redis';
+import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const v = PROTOCOL_VERSION;
 const clients: TestClient[] = [];

@@ -6,9 +6,15 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
-import { envelope, identity, messageId, TestClient, type TestIdentity } from './harness/client.js';
-import { keyCount, keysWithoutTtl, startRedis, type RedisServer } from './harness/redis.js';
-import { startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+import {
+  envelope,
+  identity,
+  messageId,
+  TestClient,
+  type TestIdentity,
+} from '@passage/testing/test-client';
+import { keyCount, keysWithoutTtl, startRedis, type RedisServer } from '@passage/testing/redis';
+import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const v = PROTOCOL_VERSION;
 const clients: TestClient[] = [];

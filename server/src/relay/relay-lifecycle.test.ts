@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
-import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { TestClient, envelope, identity, messageId } from '@passage/testing/test-client';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { MemoryStore } from '../store/memory.js';
 import {
   StoreError,

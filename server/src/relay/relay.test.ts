@@ -12,15 +12,15 @@ import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
 import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
-import { BAD_FRAMES } from '../../../test/src/harness/bad-frames.js';
+import { BAD_FRAMES } from '@passage/testing/bad-frames';
 import {
   TestClient,
   envelope,
   identity,
   messageId,
   type TestIdentity,
-} from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+} from '@passage/testing/test-client';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);

@@ -7,8 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
-import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { TestClient, envelope, identity, messageId } from '@passage/testing/test-client';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { ConfigError, loadConfig } from '../config.js';
 import { scrub } from '../log.js';
 import { MemoryStore } from '../store/memory.js';
