@@ -6,7 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
-import { envelope, identity, messageId, TestClient } from '@passage/testing/test-client';
+import { ClientPool } from '@passage/testing/client-pool';
+import { envelope, identity, messageId } from '@passage/testing/test-client';
 import {
   keyCount,
   keysWithoutTtl,
@@ -16,17 +17,9 @@ import {
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const v = PROTOCOL_VERSION;
-const clients: TestClient[] = [];
-
-async function connect(relay: RelayProcess): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const clients = new ClientPool();
+const connect = (relay: RelayProcess) => clients.connect(relay);
+afterEach(() => clients.closeAll());
 
 describe('two relays on a three-node Redis Cluster', () => {
   let cluster: RedisClusterHandle;

@@ -10,6 +10,7 @@ import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import { TestClient, envelope, identity, messageId } from '@passage/testing/test-client';
+import { ClientPool } from '@passage/testing/client-pool';
 import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { until } from '@passage/testing/wait';
 import { MemoryStore } from '../store/memory.js';
@@ -81,15 +82,9 @@ class StoreProbe extends MemoryStore {
   }
 }
 
-const clients: TestClient[] = [];
-async function connect(relay: InProcessRelay): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const clients = new ClientPool();
+const connect = (relay: InProcessRelay) => clients.connect(relay);
+afterEach(() => clients.closeAll());
 
 /** Sends a message and waits for its `stored` answer; returns its id. */
 async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {

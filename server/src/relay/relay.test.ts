@@ -20,25 +20,16 @@ import {
   messageId,
   type TestIdentity,
 } from '@passage/testing/test-client';
+import { ClientPool } from '@passage/testing/client-pool';
 import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { until, within } from '@passage/testing/wait';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);
 
-const clients: TestClient[] = [];
-
-async function connect(relay: InProcessRelay, autoPong = true): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl, { autoPong });
-  clients.push(client);
-  return client;
-}
-
-async function online(relay: InProcessRelay, who: TestIdentity = identity()): Promise<TestClient> {
-  const client = await connect(relay);
-  await client.authenticate(who);
-  return client;
-}
+const clients = new ClientPool();
+const connect = (relay: InProcessRelay, autoPong = true) => clients.connect(relay, { autoPong });
+const online = (relay: InProcessRelay, who?: TestIdentity) => clients.online(relay, who);
 
 let rid = 100;
 
@@ -60,9 +51,7 @@ function drain(client: TestClient, type: string) {
   return client.pending.filter((f) => f.t === type);
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+afterEach(() => clients.closeAll());
 
 /** Settings that keep the frame and send rate limits out of the way of a flow-control test. */
 const NO_RATE_LIMITS = {
