@@ -10,6 +10,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY server/package.json server/
 COPY client/package.json client/
+COPY testing/package.json testing/
 COPY test/package.json test/
 COPY bench/package.json bench/
 RUN npm ci --ignore-scripts
@@ -23,6 +24,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY server/package.json server/
 COPY client/package.json client/
+COPY testing/package.json testing/
 COPY test/package.json test/
 COPY bench/package.json bench/
 # Production dependencies only; no install scripts run. The npm cache is dropped in the same

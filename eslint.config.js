@@ -106,7 +106,12 @@ export default tseslint.config(
   {
     // Unit tests are excluded from the package builds, so the project service (which picks the
     // nearest tsconfig.json) cannot see them; they are typed by tsconfig.tests.json instead.
-    files: ['shared/src/**/*.test.ts', 'server/src/**/*.test.ts', 'server/src/**/*.contract.ts'],
+    files: [
+      'shared/src/**/*.test.ts',
+      'server/src/**/*.test.ts',
+      'server/src/**/*.contract.ts',
+      'testing/src/**/*.test.ts',
+    ],
     languageOptions: {
       parserOptions: {
         projectService: false,
@@ -117,7 +122,7 @@ export default tseslint.config(
   },
   {
     // Tests may use Node and jest freely, but test code, too, stays honest about types.
-    files: ['**/*.test.ts', 'test/src/**/*.ts', 'bench/src/**/*.ts'],
+    files: ['**/*.test.ts', 'test/src/**/*.ts', 'testing/src/**/*.ts', 'bench/src/**/*.ts'],
     languageOptions: { globals: globals.node },
   },
 );

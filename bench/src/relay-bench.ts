@@ -21,22 +21,14 @@
  * build's main.js, to compare two builds), --relay-node-args (BENCH_RELAY_NODE_ARGS: extra
  * `node` flags for the relay, space-separated), --drain-ms (BENCH_DRAIN_MS).
  */
-import { spawn, fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { startRedis as startRedisServer, type RedisServer } from '@passage/testing/redis';
+import { startRelay, type RelayProcess } from '@passage/testing/relay-process';
 import { formatSummary, summariseByCategory, summariseProfile } from './cpuprofile.js';
 import type {
   ClosedLoopResult,
@@ -137,84 +129,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A free TCP port on loopback (bound and released; the target binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
+/** The process id of a running target, for reading its CPU time and memory from /proc. */
+function pidOf(target: Target): number {
+  const pid = target.process.child.pid;
+  if (pid === undefined) throw new Error(`${target.store} target has no process id`);
+  return pid;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, exited: () => boolean) {
-  const end = performance.now() + READY_TIMEOUT_MS;
-  while (performance.now() < end) {
-    if (exited()) throw new Error(`${what} exited during start-up`);
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} not ready after ${READY_TIMEOUT_MS} ms`);
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-/** Sends one inline Redis command and reads one reply line. */
-async function redisPing(port: number): Promise<boolean> {
-  const socket = new Socket();
-  try {
-    socket.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write('PING\r\n');
-    const [data] = (await once(socket, 'data')) as [Buffer];
-    return data.toString().startsWith('+PONG');
-  } catch {
-    return false;
-  } finally {
-    socket.destroy();
-  }
-}
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  exited: boolean;
-}
-
-function startProcess(
-  command: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  logPath: string,
-): Running {
-  const log = openSync(logPath, 'a');
-  const child = spawn(command, args, { env, stdio: ['ignore', log, log] });
-  closeSync(log);
-  if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const running: Running = { child, pid: child.pid, exited: false };
-  child.once('exit', () => {
-    running.exited = true;
-  });
-  return running;
-}
-
-async function stopProcess(p: Running): Promise<void> {
-  if (p.exited) return;
-  const exited = once(p.child, 'exit');
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
+/** SIGTERM, then SIGKILL if the target has not exited after STOP_TIMEOUT_MS. */
+async function stopTarget(target: Target): Promise<void> {
+  await target.process.stop('SIGTERM', STOP_TIMEOUT_MS);
 }
 
 /** Rate limits raised far above the load, so the bench measures the relay's work, not refusals. */
@@ -234,15 +158,14 @@ interface Target {
   readonly store: Store;
   readonly kind: TargetKind;
   readonly url: string;
-  readonly process: Running;
+  readonly process: RelayProcess;
 }
 
 interface Context {
   readonly params: Params;
   readonly logDir: string;
   readonly profileDir: string;
-  redis?: Running;
-  redisPort?: number;
+  redis?: RedisServer;
 }
 
 /** Starts a target; `profilePhase` names its CPU profile when the run profiles, else none. */
@@ -251,7 +174,6 @@ async function startTarget(
   store: Store,
   profilePhase: string | undefined,
 ): Promise<Target> {
-  const port = await freePort();
   const phase = profilePhase ?? '';
   const nodeArgs: string[] =
     ctx.params.profile && profilePhase !== undefined
@@ -261,68 +183,39 @@ async function startTarget(
           `--cpu-prof-name=${store}-${phase}.cpuprofile`,
         ]
       : [];
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'],
-    PORT: String(port),
-    HOST: '127.0.0.1',
-  };
+  // On a free loopback port, with PATH, PORT and HOST and nothing else inherited.
+  const env: Record<string, string> = {};
   let script = RAW_FORWARDER;
   if (store !== 'raw') {
     script = ctx.params.relayMain;
     nodeArgs.push(...ctx.params.relayNodeArgs);
     Object.assign(env, GENEROUS_RELAY_ENV);
-    if (store === 'redis') env['REDIS_URL'] = `redis://127.0.0.1:${ctx.redisPort}`;
+    if (store === 'redis') {
+      if (ctx.redis === undefined) throw new Error('the redis target needs a redis-server');
+      env['REDIS_URL'] = ctx.redis.url;
+    }
   }
-  const running = startProcess(
-    process.execPath,
-    [...nodeArgs, script],
-    env,
-    join(ctx.logDir, `${store}.log`),
-  );
-  try {
-    await waitFor(
-      `${store} target`,
-      () => httpOk(`http://127.0.0.1:${port}/readyz`),
-      () => running.exited,
-    );
-  } catch (err) {
-    await stopProcess(running);
-    throw err;
-  }
+  const running = await startRelay(env, {
+    main: script,
+    nodeArgs,
+    logFile: join(ctx.logDir, `${store}.log`),
+    // At LOG_LEVEL=warn the relay logs no `listening` line (nor does the raw forwarder).
+    readyLog: null,
+    timeoutMs: READY_TIMEOUT_MS,
+  });
   return {
     store,
     kind: store === 'raw' ? 'raw' : 'relay',
-    url: `ws://127.0.0.1:${port}/v1/ws`,
+    url: running.wsUrl,
     process: running,
   };
 }
 
 async function startRedis(ctx: Context): Promise<void> {
-  const port = await freePort();
-  const redis = startProcess(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--protected-mode',
-      'yes',
-    ],
-    { PATH: process.env['PATH'] },
-    join(ctx.logDir, 'redis-server.log'),
-  );
-  await waitFor(
-    'redis-server',
-    () => redisPing(port),
-    () => redis.exited,
-  );
-  ctx.redis = redis;
-  ctx.redisPort = port;
+  ctx.redis = await startRedisServer({
+    args: ['--protected-mode', 'yes'],
+    logFile: join(ctx.logDir, 'redis-server.log'),
+  });
 }
 
 interface PhaseHooks {
@@ -452,7 +345,7 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
   try {
     let cpu0 = 0;
     let redis0 = 0;
-    const redisPid = store === 'redis' ? ctx.redis?.pid : undefined;
+    const redisPid = store === 'redis' ? ctx.redis?.pid() : undefined;
     closed = await runPhase<ClosedLoopResult>(
       {
         kind: 'closed',
@@ -466,11 +359,11 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
       },
       {
         onMeasureStart: () => {
-          cpu0 = cpuMicros(target.process.pid);
+          cpu0 = cpuMicros(pidOf(target));
           if (redisPid !== undefined) redis0 = cpuMicros(redisPid);
         },
         onMeasureEnd: () => {
-          relayCpuUs = cpuMicros(target.process.pid) - cpu0;
+          relayCpuUs = cpuMicros(pidOf(target)) - cpu0;
           if (redisPid !== undefined) redisCpuUs = cpuMicros(redisPid) - redis0;
         },
       },
@@ -481,8 +374,8 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
     );
     say(`[${store}] latency: ${p.latencyPairs} pairs at ${p.latencyRate} msgs/s offered`);
     if (p.profile) {
-      peakRssKiB = statusKiB(target.process.pid, 'VmHWM');
-      await stopProcess(target.process);
+      peakRssKiB = statusKiB(pidOf(target), 'VmHWM');
+      await stopTarget(target);
       target = await startTarget(ctx, store, undefined);
     }
     open = await runPhase<OpenLoopResult>({
@@ -496,9 +389,9 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
       drainMs: p.drainMs,
     });
     say(`[${store}]   p50 ${open.p50Ms.toFixed(2)} ms, p99 ${open.p99Ms.toFixed(2)} ms`);
-    peakRssKiB = Math.max(peakRssKiB, statusKiB(target.process.pid, 'VmHWM'));
+    peakRssKiB = Math.max(peakRssKiB, statusKiB(pidOf(target), 'VmHWM'));
   } finally {
-    await stopProcess(target.process);
+    await stopTarget(target);
   }
 
   // Idle memory on a fresh process, so that heap left over from the load does not hide it.
@@ -511,7 +404,7 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
   let idle: IdleResult;
   try {
     await sleep(RSS_SETTLE_MS);
-    rssBase = statusKiB(target.process.pid, 'VmRSS');
+    rssBase = statusKiB(pidOf(target), 'VmRSS');
     idle = await runPhase<IdleResult>(
       {
         kind: 'idle',
@@ -523,14 +416,14 @@ async function measureTarget(ctx: Context, store: Store): Promise<Measured> {
       {
         onCheckpoint: async (connections) => {
           await sleep(RSS_SETTLE_MS);
-          const rss = statusKiB(target.process.pid, 'VmRSS');
+          const rss = statusKiB(pidOf(target), 'VmRSS');
           if (connections === half) rssHalf = rss;
           else rssFull = rss;
         },
       },
     );
   } finally {
-    await stopProcess(target.process);
+    await stopTarget(target);
   }
   const perConn = (rssFull - rssBase) / idle.connections;
   const marginal = (rssFull - rssHalf) / (idle.connections - half);
@@ -703,7 +596,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    if (ctx.redis) await stopProcess(ctx.redis);
+    if (ctx.redis) await ctx.redis.stop();
   }
 
   const raw = measured.find((m) => m.store === 'raw');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
 
 function problems(env: Record<string, string>): readonly string[] {
@@ -86,5 +87,25 @@ describe('CONFIG_VARIABLES', () => {
       expect(v.description.length).toBeGreaterThan(10);
       if (v.default !== '') expect(problems({ [v.name]: v.default })).toEqual([]);
     }
+  });
+});
+
+// Regressions from the security review of the relay, each named after the defect it pins.
+describe('regression: one-time prekeys drained in one burst', () => {
+  it('has defaults that let a few fetches through but never a whole device of prekeys at once', () => {
+    const { relay: settings } = loadConfig({});
+    expect(settings.prekeyFetchesPerSecond).toBe(6 / 60);
+    expect(settings.prekeyFetchBurst).toBe(16);
+    expect(settings.prekeyFetchBurst).toBeLessThan(MAX_ONE_TIME_PREKEYS_STORED / 4);
+    expect(settings.mailboxSendBurst).toBeGreaterThan(MAX_ONE_TIME_PREKEYS_STORED);
+  });
+
+  it.each([
+    ['PREKEY_FETCHES_PER_MINUTE', '0'],
+    ['PREKEY_FETCHES_PER_MINUTE', '1.5'],
+    ['PREKEY_FETCH_BURST', '0'],
+    ['PREKEY_FETCH_BURST', '-3'],
+  ])('refuses to start with %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
   });
 });

@@ -157,3 +157,29 @@ describe('scrub', () => {
     expect(scrub('word '.repeat(200)).length).toBeLessThan(310);
   });
 });
+
+// Regressions from the security review of the relay, each named after the defect it pins.
+describe('regression: log scrubbing', () => {
+  it('does not keep the head of an id that the length cap cuts in two', () => {
+    const id = 'Zx9_Qm2-Lp4Rt7Vw1Yb3Nc5Kd8Hf6Gj0Sa2Ue4Io6Py'; // 43 characters, like a mailbox id
+    for (let at = 280; at <= 300; at++) {
+      const text = 'x '.repeat(at / 2) + (at % 2 === 0 ? '' : ' ') + id;
+      const out = scrub(text);
+      // No run of 6 or more characters of the id survives, wherever the cut falls.
+      for (let i = 0; i + 6 <= id.length; i++) expect(out).not.toContain(id.slice(i, i + 6));
+    }
+  });
+
+  it('does not keep the head of an address that the length cap cuts in two', () => {
+    for (const address of ['203.0.113.77', '2001:db8:85a3::8a2e:370:7334']) {
+      for (let at = 285; at <= 300; at++) {
+        const out = scrub('x'.repeat(at) + ' ' + address + ' and more text after it');
+        expect(out).not.toMatch(/203\.0|db8|85a3/);
+      }
+    }
+  });
+
+  it('still keeps ordinary words at the cut', () => {
+    expect(scrub('word '.repeat(100))).toMatch(/word …$|word…$/);
+  });
+});

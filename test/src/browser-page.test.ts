@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser } from 'playwright-core';
-import { startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [

@@ -11,26 +11,28 @@ import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
 import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
-import { BAD_FRAMES } from './harness/bad-frames.js';
-import { TestClient, envelope, identity, messageId, type TestIdentity } from './harness/client.js';
-import { RELAY_MAIN, startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+import { ClientPool } from '@passage/testing/client-pool';
+import { BAD_FRAMES } from '@passage/testing/bad-frames';
+import {
+  TestClient,
+  envelope,
+  identity,
+  messageId,
+  type TestIdentity,
+} from '@passage/testing/test-client';
+import {
+  RELAY_MAIN,
+  startRelay,
+  stopAllRelays,
+  type RelayProcess,
+} from '@passage/testing/relay-process';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);
 
-const clients: TestClient[] = [];
-
-async function connect(relay: RelayProcess): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
-}
-
-async function online(relay: RelayProcess, who: TestIdentity = identity()): Promise<TestClient> {
-  const client = await connect(relay);
-  await client.authenticate(who);
-  return client;
-}
+const clients = new ClientPool();
+const connect = (relay: RelayProcess) => clients.connect(relay);
+const online = (relay: RelayProcess, who?: TestIdentity) => clients.online(relay, who);
 
 let nextRid = 1;
 async function sendStored(from: TestClient, to: string, id = messageId(), env = envelope()) {
@@ -40,9 +42,7 @@ async function sendStored(from: TestClient, to: string, id = messageId(), env = 
   return { id, env };
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+afterEach(() => clients.closeAll());
 afterAll(stopAllRelays);
 
 describe('the relay process', () => {
@@ -188,7 +188,7 @@ describe('heartbeats of the relay process', () => {
     // to answer pings before the live connection would be dropped too.
     const relay = await startRelay({ PING_INTERVAL_MS: '250', HEARTBEAT_TIMEOUT_MS: '2000' });
     const dead = await TestClient.connect(relay.wsUrl, { autoPong: false });
-    clients.push(dead);
+    clients.add(dead);
     const alive = await connect(relay);
     expect((await dead.closed).code).toBe(CloseCode.HEARTBEAT_TIMEOUT);
     await alive.roundTrip();

@@ -6,27 +6,20 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
-import { envelope, identity, messageId, TestClient } from './harness/client.js';
+import { ClientPool } from '@passage/testing/client-pool';
+import { envelope, identity, messageId } from '@passage/testing/test-client';
 import {
   keyCount,
   keysWithoutTtl,
   startRedisCluster,
   type RedisClusterHandle,
-} from './harness/redis.js';
-import { startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+} from '@passage/testing/redis';
+import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const v = PROTOCOL_VERSION;
-const clients: TestClient[] = [];
-
-async function connect(relay: RelayProcess): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+const clients = new ClientPool();
+const connect = (relay: RelayProcess) => clients.connect(relay);
+afterEach(() => clients.closeAll());
 
 describe('two relays on a three-node Redis Cluster', () => {
   let cluster: RedisClusterHandle;

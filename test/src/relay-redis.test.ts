@@ -6,24 +6,21 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
-import { envelope, identity, messageId, TestClient, type TestIdentity } from './harness/client.js';
-import { keyCount, keysWithoutTtl, startRedis, type RedisServer } from './harness/redis.js';
-import { startRelay, stopAllRelays, type RelayProcess } from './harness/relay.js';
+import { ClientPool } from '@passage/testing/client-pool';
+import {
+  envelope,
+  identity,
+  messageId,
+  type TestClient,
+  type TestIdentity,
+} from '@passage/testing/test-client';
+import { keyCount, keysWithoutTtl, startRedis, type RedisServer } from '@passage/testing/redis';
+import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 const v = PROTOCOL_VERSION;
-const clients: TestClient[] = [];
-
-async function connect(relay: RelayProcess): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
-}
-
-async function connectAs(relay: RelayProcess, who: TestIdentity): Promise<TestClient> {
-  const client = await connect(relay);
-  await client.authenticate(who);
-  return client;
-}
+const clients = new ClientPool();
+const connect = (relay: RelayProcess) => clients.connect(relay);
+const connectAs = (relay: RelayProcess, who: TestIdentity) => clients.online(relay, who);
 
 /** Sends and returns the relay's answer frame (stored or error). */
 async function send(client: TestClient, rid: number, to: string, id: string, env: string) {
@@ -52,9 +49,7 @@ async function until(condition: () => Promise<boolean> | boolean): Promise<void>
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+afterEach(() => clients.closeAll());
 
 describe('two relays on one Redis', () => {
   let redis: RedisServer;

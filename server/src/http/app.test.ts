@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestClient } from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { TestClient } from '@passage/testing/test-client';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { CONTENT_SECURITY_POLICY } from './app.js';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.

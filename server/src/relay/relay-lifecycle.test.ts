@@ -9,14 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
-import { TestClient, envelope, identity, messageId } from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+import { TestClient, envelope, identity, messageId } from '@passage/testing/test-client';
+import { ClientPool } from '@passage/testing/client-pool';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
+import { until } from '@passage/testing/wait';
 import { MemoryStore } from '../store/memory.js';
 import {
   StoreError,
   type EnqueueResult,
   type QueuedEnvelope,
   type StoreErrorCode,
+  type StoreHealth,
 } from '../store/store.js';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
@@ -79,15 +82,17 @@ class StoreProbe extends MemoryStore {
   }
 }
 
-const clients: TestClient[] = [];
-async function connect(relay: InProcessRelay): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl);
-  clients.push(client);
-  return client;
+const clients = new ClientPool();
+const connect = (relay: InProcessRelay) => clients.connect(relay);
+afterEach(() => clients.closeAll());
+
+/** Sends a message and waits for its `stored` answer; returns its id. */
+async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
+  const id = messageId();
+  from.send({ v: 1, t: 'send', rid, to, id, env: envelope() });
+  expect(await from.next('stored')).toMatchObject({ rid, id });
+  return id;
 }
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
 
 const b64 = (n: number) => toBase64url(randomBytes(n));
 const prekeys = (ids: number[]): OneTimePrekey[] => ids.map((id) => ({ id, key: b64(32) }));
@@ -262,13 +267,6 @@ describe('refill against a slow store', () => {
   afterEach(() => store.releasePeeks());
   afterAll(() => relay.stop());
 
-  async function sendStored(from: TestClient, to: string, rid: number): Promise<string> {
-    const id = messageId();
-    from.send({ v: 1, t: 'send', rid, to, id, env: envelope() });
-    expect(await from.next('stored')).toMatchObject({ rid, id });
-    return id;
-  }
-
   it('delivers a live message that arrives while the first peek is outstanding', async () => {
     const who = identity();
     const bob = await connect(relay);
@@ -378,5 +376,285 @@ describe('graceful shutdown', () => {
     } finally {
       store.release();
     }
+  });
+});
+
+// Regressions from the security review of the relay, each named after the defect it pins.
+describe('regression: redelivery after ack', () => {
+  let relay: InProcessRelay;
+  let store: StoreProbe;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      store: (config) => (store = new StoreProbe(config.storeLimits)),
+    });
+  });
+  afterEach(() => store.releasePeeks());
+  afterAll(() => relay.stop());
+
+  it('does not redeliver a message the client acknowledged (from an earlier connection) while the first peek was outstanding', async () => {
+    const who = identity();
+    const bob = await connect(relay);
+    const id = await sendStored(bob, who.mailbox, 1);
+
+    // The first connection receives the message and goes away before acknowledging it.
+    const first = await connect(relay);
+    await first.authenticate(who);
+    expect(await first.next('deliver')).toMatchObject({ id });
+    await first.close();
+
+    // The client reconnects; the relay's first peek takes its snapshot (with the message) and
+    // is slow to answer. Meanwhile the client acknowledges what it already has.
+    const held = store.holdPeeks();
+    const second = await connect(relay);
+    await second.authenticate(who);
+    await held;
+    second.send({ v: 1, t: 'ack', ids: [id] });
+    await second.roundTrip(); // the ack has reached the store: the message is gone
+    store.releasePeeks();
+
+    // Deliveries are in order: if the acknowledged message came back, it would come first.
+    const sentinel = await sendStored(bob, who.mailbox, 2);
+    expect(await second.next('deliver')).toMatchObject({ id: sentinel });
+  });
+});
+
+/** A MemoryStore whose next enqueue stores the envelope and then fails, as a lost reply does. */
+class LostReplyStore extends StoreProbe {
+  loseNextReply = false;
+
+  override async enqueue(mailbox: string, id: string, env: string): Promise<EnqueueResult> {
+    const result = await super.enqueue(mailbox, id, env);
+    if (this.loseNextReply) {
+      this.loseNextReply = false;
+      throw new StoreError('unavailable');
+    }
+    return result;
+  }
+}
+
+describe('regression: a send whose store reply was lost', () => {
+  let relay: InProcessRelay;
+  let store: LostReplyStore;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      store: (config) => (store = new LostReplyStore(config.storeLimits)),
+    });
+  });
+  afterEach(() => store.releasePeeks());
+  afterAll(() => relay.stop());
+
+  it('still reaches a recipient connected to the same relay, before later messages', async () => {
+    const alice = await connect(relay);
+    const mailbox = await alice.authenticate();
+    const bob = await connect(relay);
+
+    // Stored, but the answer was lost: bob hears `unavailable`; his resend is a duplicate.
+    const id = messageId();
+    store.loseNextReply = true;
+    bob.send({ v: 1, t: 'send', rid: 1, to: mailbox, id, env: envelope() });
+    expect(await bob.next('error')).toMatchObject({ rid: 1, code: 'unavailable' });
+    bob.send({ v: 1, t: 'send', rid: 2, to: mailbox, id, env: envelope() });
+    expect(await bob.next('stored')).toMatchObject({ rid: 2, id });
+
+    const later = await sendStored(bob, mailbox, 3);
+    expect(await alice.next('deliver')).toMatchObject({ id });
+    expect(await alice.next('deliver')).toMatchObject({ id: later });
+  });
+
+  it('still reaches the recipient when that happens while a refill peek is outstanding', async () => {
+    const held = store.holdPeeks();
+    const alice = await connect(relay);
+    const mailbox = await alice.authenticate();
+    await held; // the first peek's snapshot is taken (empty) and its answer is held
+    const bob = await connect(relay);
+    const id = messageId();
+    store.loseNextReply = true;
+    bob.send({ v: 1, t: 'send', rid: 1, to: mailbox, id, env: envelope() });
+    expect(await bob.next('error')).toMatchObject({ rid: 1, code: 'unavailable' });
+    store.releasePeeks();
+    bob.send({ v: 1, t: 'send', rid: 2, to: mailbox, id, env: envelope() });
+    expect(await bob.next('stored')).toMatchObject({ rid: 2, id });
+
+    const later = await sendStored(bob, mailbox, 3);
+    expect(await alice.next('deliver')).toMatchObject({ id });
+    expect(await alice.next('deliver')).toMatchObject({ id: later });
+  });
+});
+
+describe('regression: one-time prekeys drained in one burst', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        PREKEY_FETCHES_PER_MINUTE: '1',
+        PREKEY_FETCH_BURST: '3',
+        MAILBOX_SENDS_PER_SECOND: '1',
+        MAILBOX_SEND_BURST: '2',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  /** An authenticated owner that has published `count` one-time prekeys. */
+  async function owner(count: number): Promise<{ client: TestClient; mailbox: string }> {
+    const client = await connect(relay);
+    const mailbox = await client.authenticate();
+    const oneTime = Array.from({ length: count }, (_, i) => ({ id: i, key: envelope(32) }));
+    client.send({
+      v: 1,
+      t: 'prekeys.publish',
+      rid: 2,
+      identity: envelope(32),
+      signedPrekey: envelope(96),
+      oneTime,
+    });
+    expect(await client.next('prekeys.count')).toMatchObject({ rid: 2, remaining: count });
+    return { client, mailbox };
+  }
+
+  it('refuses prekey fetches for one mailbox past PREKEY_FETCH_BURST, leaving the rest of its one-time prekeys', async () => {
+    const target = await owner(32);
+    const fetcher = await connect(relay);
+    for (let rid = 1; rid <= 20; rid++) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
+    }
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
+    const bundles = answers.filter((f) => f.t === 'prekeys.bundle');
+    const refused = answers.filter((f) => f.t === 'error');
+    expect(bundles).toHaveLength(3);
+    expect(refused).toHaveLength(17);
+    for (const f of refused) expect(f).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    target.client.send({ v: 1, t: 'prekeys.status', rid: 3 });
+    expect(await target.client.next('prekeys.count')).toMatchObject({ rid: 3, remaining: 29 });
+  });
+
+  it('counts fetches from different connections against the same mailbox', async () => {
+    const target = await owner(8);
+    const answers = [];
+    for (let rid = 1; rid <= 4; rid++) {
+      const fetcher = await connect(relay);
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
+      answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
+    }
+    expect(answers.map((f) => f.t)).toEqual([
+      'prekeys.bundle',
+      'prekeys.bundle',
+      'prekeys.bundle',
+      'error',
+    ]);
+  });
+
+  it('does not refuse sends to a mailbox whose prekey fetches are used up', async () => {
+    const target = await owner(4);
+    const fetcher = await connect(relay);
+    for (let rid = 1; rid <= 4; rid++) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
+    }
+    expect(await fetcher.next('error')).toMatchObject({ rid: 4, code: ErrorCode.RATE_LIMITED });
+    // The send bucket (burst 2) is untouched by the fetches.
+    const id1 = await sendStored(fetcher, target.mailbox, 5);
+    const id2 = await sendStored(fetcher, target.mailbox, 6);
+    expect(await target.client.next('deliver')).toMatchObject({ id: id1 });
+    expect(await target.client.next('deliver')).toMatchObject({ id: id2 });
+  });
+
+  it('does not refuse prekey fetches for a mailbox whose send rate is used up', async () => {
+    const target = await owner(4);
+    const sender = await connect(relay);
+    for (let rid = 1; rid <= 3; rid++) {
+      sender.send({ v: 1, t: 'send', rid, to: target.mailbox, id: messageId(), env: envelope() });
+    }
+    expect(await sender.next('error')).toMatchObject({ rid: 3, code: ErrorCode.RATE_LIMITED });
+    sender.send({ v: 1, t: 'prekeys.fetch', rid: 4, mailbox: target.mailbox });
+    const bundle = await sender.next('prekeys.bundle');
+    expect(bundle).toMatchObject({ rid: 4, mailbox: target.mailbox });
+    expect(bundle.bundle?.oneTime).not.toBeNull();
+  });
+});
+
+/**
+ * A MemoryStore that can be made unreachable: `peek` fails and `health` says not ready. It notes
+ * whether the first peek after it came back ran in the same turn of the event loop as the
+ * health check that first saw it back (the relay's tick, which resyncs every connection).
+ */
+class OutageStore extends MemoryStore {
+  down = false;
+  failedPeeks = 0;
+  /** Health checks that reported "not ready" after at least one peek had failed. */
+  downReportsAfterFailure = 0;
+  #reportedDown = false;
+  #inRecoveryTurn = false;
+  /** Undefined until a peek succeeds after the outage; then whether it ran in the tick's turn. */
+  firstPeekAfterOutageInRecoveryTurn: boolean | undefined;
+
+  override health(): StoreHealth {
+    if (this.down) {
+      this.#reportedDown = true;
+      if (this.failedPeeks > 0) this.downReportsAfterFailure++;
+      return { ready: false };
+    }
+    if (this.#reportedDown) {
+      this.#reportedDown = false;
+      this.#inRecoveryTurn = true;
+      queueMicrotask(() => (this.#inRecoveryTurn = false));
+    }
+    return super.health();
+  }
+
+  override async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
+    if (this.down) {
+      this.failedPeeks++;
+      throw new StoreError('unavailable');
+    }
+    if (this.failedPeeks > 0) this.firstPeekAfterOutageInRecoveryTurn ??= this.#inRecoveryTurn;
+    return super.peek(mailbox, limit);
+  }
+}
+
+describe('regression: refill retry after a store outage', () => {
+  let relay: InProcessRelay;
+  let store: OutageStore;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { PING_INTERVAL_MS: '50', HEARTBEAT_TIMEOUT_MS: '60000' },
+      store: (config) => (store = new OutageStore(config.storeLimits)),
+    });
+  });
+  afterAll(async () => {
+    store.down = false;
+    await relay.stop();
+  });
+
+  it('does not wait for a backed-off refill retry once the store is back: the resync looks at once', async () => {
+    const who = identity();
+    const sender = await connect(relay);
+    const id = await sendStored(sender, who.mailbox, 1);
+
+    store.down = true;
+    const recipient = await connect(relay);
+    await recipient.authenticate(who); // subscribing works; the first peek fails
+    // The relay has seen the outage (a tick found the store not ready) after a peek failed,
+    // so a retry is pending and the next tick that finds the store ready resyncs.
+    await until(() => store.downReportsAfterFailure >= 2);
+    store.down = false;
+
+    expect(await recipient.next('deliver')).toMatchObject({ id });
+    expect(store.firstPeekAfterOutageInRecoveryTurn).toBe(true);
+  });
+
+  it('does not deliver while the store is still unreachable', async () => {
+    const who = identity();
+    const sender = await connect(relay);
+    const id = await sendStored(sender, who.mailbox, 1);
+    const failedBefore = store.failedPeeks;
+    store.down = true;
+    const recipient = await connect(relay);
+    await recipient.authenticate(who);
+    await until(() => store.failedPeeks > failedBefore);
+    await recipient.roundTrip();
+    expect(recipient.pending.filter((f) => f.t === 'deliver')).toEqual([]);
+    store.down = false;
+    expect(await recipient.next('deliver')).toMatchObject({ id });
   });
 });

@@ -12,32 +12,24 @@ import { toBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES } from '@passage/shared/protocol/limits';
 import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
-import { BAD_FRAMES } from '../../../test/src/harness/bad-frames.js';
+import { BAD_FRAMES } from '@passage/testing/bad-frames';
 import {
   TestClient,
   envelope,
   identity,
   messageId,
   type TestIdentity,
-} from '../../../test/src/harness/client.js';
-import { startInProcessRelay, type InProcessRelay } from '../../../test/src/harness/in-process.js';
+} from '@passage/testing/test-client';
+import { ClientPool } from '@passage/testing/client-pool';
+import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
+import { until, within } from '@passage/testing/wait';
 
 // Real sockets on a loaded 2-core machine: generous, and above the harness's own waits.
 jest.setTimeout(60_000);
 
-const clients: TestClient[] = [];
-
-async function connect(relay: InProcessRelay, autoPong = true): Promise<TestClient> {
-  const client = await TestClient.connect(relay.wsUrl, { autoPong });
-  clients.push(client);
-  return client;
-}
-
-async function online(relay: InProcessRelay, who: TestIdentity = identity()): Promise<TestClient> {
-  const client = await connect(relay);
-  await client.authenticate(who);
-  return client;
-}
+const clients = new ClientPool();
+const connect = (relay: InProcessRelay, autoPong = true) => clients.connect(relay, { autoPong });
+const online = (relay: InProcessRelay, who?: TestIdentity) => clients.online(relay, who);
 
 let rid = 100;
 
@@ -59,9 +51,7 @@ function drain(client: TestClient, type: string) {
   return client.pending.filter((f) => f.t === type);
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+afterEach(() => clients.closeAll());
 
 /** Settings that keep the frame and send rate limits out of the way of a flow-control test. */
 const NO_RATE_LIMITS = {
@@ -673,4 +663,88 @@ describe('a client that stops reading', () => {
     expect((await alice.closed).code).toBe(CloseCode.SLOW_CONSUMER);
     await bob.roundTrip();
   }, 60_000);
+});
+
+// Regressions from the security review of the relay, each named after the defect it pins.
+describe('regression: heartbeat', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        // Slack for a loaded machine: a live client must not look dead after an event-loop stall.
+        PING_INTERVAL_MS: '250',
+        HEARTBEAT_TIMEOUT_MS: '2000',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('does not count unsolicited pongs from a peer that reads nothing as heartbeat answers', async () => {
+    // RFC 6455 allows unsolicited pongs. A peer that never reads can still send them; if they
+    // counted, it would hold its socket (and everything buffered for it) for ever.
+    const idle = await connect(relay, false);
+    idle.pauseReading();
+    const ponger = setInterval(() => idle.socket.pong(), 50);
+    try {
+      await within(30_000, relay.waitForLog(`"closeCode":${CloseCode.HEARTBEAT_TIMEOUT}`));
+      await within(30_000, relay.waitForLog('"msg":"connection dropped"'));
+    } finally {
+      clearInterval(ponger);
+      idle.resumeReading();
+    }
+    expect([CloseCode.HEARTBEAT_TIMEOUT, 1006]).toContain((await idle.closed).code);
+  });
+
+  it('keeps a peer that echoes the pings it reads, past several heartbeat timeouts', async () => {
+    const alive = await connect(relay);
+    // 12 pings at PING_INTERVAL_MS 250 span more than one HEARTBEAT_TIMEOUT_MS of 2000.
+    await new Promise<void>((resolve) => {
+      let pings = 0;
+      const onPing = () => {
+        if (++pings < 12) return;
+        alive.socket.off('ping', onPing);
+        resolve();
+      };
+      alive.socket.on('ping', onPing);
+    });
+    await alive.roundTrip();
+  });
+});
+
+describe('regression: connection bound', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({ env: { MAX_CONNECTIONS: '2' } });
+  });
+  afterAll(() => relay.stop());
+
+  it('refuses upgrades past MAX_CONNECTIONS with 503, keeps the open ones, and admits again once one closes', async () => {
+    const a = await connect(relay);
+    const b = await connect(relay);
+    await expect(TestClient.connect(relay.wsUrl)).rejects.toThrow('HTTP 503');
+    await a.roundTrip();
+    await b.roundTrip();
+    await a.close();
+    await until(() => relay.server.relay.connectionCount < 2);
+    const c = await connect(relay);
+    await c.roundTrip();
+  });
+});
+
+describe('regression: CPU cost of hostile JSON before any rate check', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay();
+  });
+  afterAll(() => relay.stop());
+
+  it('answers a frame nested tens of thousands of levels deep with bad_frame, and goes on', async () => {
+    const client = await connect(relay);
+    const depth = 49_000;
+    client.sendRaw('['.repeat(depth) + ']'.repeat(depth));
+    expect(await client.next('error')).toMatchObject({ code: ErrorCode.BAD_FRAME });
+    client.sendRaw(`{"v":1,"t":"ping","rid":1,${'"k":1,'.repeat(9_000)}"x":1}`);
+    expect(await client.next('error')).toMatchObject({ code: ErrorCode.BAD_FRAME });
+    await client.roundTrip();
+  });
 });

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startRedis, type RedisServer } from '../../../test/src/harness/redis.js';
+import { startRedis, type RedisServer } from '@passage/testing/redis';
 import { createLogger } from '../log.js';
 import { createStore } from './create.js';
 import { MemoryStore } from './memory.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { startRedis, type RedisServer } from '../../../test/src/harness/redis.js';
+import { startRedis, type RedisServer } from '@passage/testing/redis';
 import { MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
 import { newMailbox } from './store.contract.js';

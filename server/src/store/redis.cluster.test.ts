@@ -5,7 +5,7 @@ import {
   redisCommand,
   startRedisCluster,
   type RedisClusterHandle,
-} from '../../../test/src/harness/redis.js';
+} from '@passage/testing/redis';
 import { mailboxTag } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
 import { CONTRACT_LIMITS, newMailbox, newMessageId, runStoreContract } from './store.contract.js';

@@ -6,7 +6,7 @@ import {
   redisCommand,
   startRedis,
   type RedisServer,
-} from '../../../test/src/harness/redis.js';
+} from '@passage/testing/redis';
 import { envelopeKey, prekeyKeys, queueKey, tombstoneKey } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
 import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';

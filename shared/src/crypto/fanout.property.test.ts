@@ -7,6 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
 import { DeviceSessions, MAX_ARCHIVED_SESSIONS } from './fanout.js';
@@ -19,9 +20,6 @@ beforeAll(async () => {
   backends.libsodium = await loadPrimitives({ prefer: 'libsodium', strict: true });
   backends.noble = await loadPrimitives({ prefer: 'noble' });
 });
-
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 /**
  * Handshakes each side may start in one run. Each side then holds at most 2 of its own sessions

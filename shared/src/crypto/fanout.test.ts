@@ -1,4 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  errorCodeOf as codeOf,
+  fromUtf8 as read,
+  utf8 as text,
+} from '@passage/testing/crypto-fixtures';
 import { MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import { ENVELOPE_SIZES_BYTES, openEnvelope, sealEnvelope } from './envelope.js';
 import {
@@ -28,9 +33,6 @@ beforeAll(async () => {
   p = await loadSodiumBackend();
 });
 
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const read = (b: Uint8Array): string => new TextDecoder().decode(b);
-
 interface Device {
   readonly sessions: DeviceSessions;
   readonly prekeys: DevicePrekeys;
@@ -57,15 +59,6 @@ function baseKeyOf(to: Device, envelope: Uint8Array): Uint8Array {
   const inner = openEnvelope(p, to.sessions.identity, envelope);
   return decodePqxdhInitial(p, inner.initial!).ephemeral;
 }
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-};
 
 function connected(): { a: Device; b: Device } {
   const a = device();

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { FIXED_NOW_SECONDS as NOW, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { deriveCodenameKeys, generateCodename, identityFromCodename } from './codename.js';
 import { toHex } from './encoding.js';
@@ -18,8 +19,6 @@ import { signRoster } from './roster.js';
 import { safetyNumber } from './safety-number.js';
 
 const FIXTURE = new URL('./__golden__/transcript-v1.json', import.meta.url);
-const NOW = 1_800_000_000;
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** Runs the scripted exchange; returns name → hex (small values) or SHA-256 hex (large ones). */
 function transcript(base: Primitives): Record<string, string> {

@@ -1,4 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  errorCodeOf as codeOf,
+  FIXED_NOW_SECONDS as NOW,
+  flipBit as flip,
+} from '@passage/testing/crypto-fixtures';
 import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
 import { parseClientFrame } from '../protocol/parse.js';
 import {
@@ -21,8 +26,6 @@ beforeAll(async () => {
   p = await loadSodiumBackend();
 });
 
-const NOW = 1_800_000_000;
-
 function device(): { id: DeviceIdentity; prekeys: DevicePrekeys } {
   const id = DeviceIdentity.generate(p);
   return { id, prekeys: DevicePrekeys.create(p, id, NOW) };
@@ -33,21 +36,6 @@ function publication(d: ReturnType<typeof device>) {
   const pub = d.prekeys.publication(oneTime);
   return { identity: pub.identity, signedPrekey: pub.signedPrekey, oneTime: pub.oneTime[0]! };
 }
-
-function flip(bytes: Uint8Array, index: number): Uint8Array {
-  const out = bytes.slice();
-  out[index]! ^= 0x01;
-  return out;
-}
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('device identity and prekey bundle', () => {
   it('derives the same identity from the same seeds', () => {

@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
 import { DeviceSessions } from './fanout.js';
@@ -24,9 +25,6 @@ beforeAll(async () => {
   backends.libsodium = await loadPrimitives({ prefer: 'libsodium', strict: true });
   backends.noble = await loadPrimitives({ prefer: 'noble' });
 });
-
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 interface Party {
   readonly sessions: DeviceSessions;

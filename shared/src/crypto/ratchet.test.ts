@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { isCryptoError } from './errors.js';
 import type { CryptoErrorCode } from './errors.js';
 import { generateX25519KeyPair } from './keys.js';
@@ -18,8 +19,6 @@ beforeAll(async () => {
 });
 
 const AD = new Uint8Array(32).fill(7);
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 function pair(): { alice: Ratchet; bob: Ratchet } {
   const sk = p.random.bytes(32);

@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  deviceIdentities,
+  errorCodeOf as codeOf,
+  FIXED_NOW_SECONDS as NOW,
+  organizationKey,
+} from '@passage/testing/crypto-fixtures';
 import { DeviceIdentity } from './identity.js';
 import type { PublicIdentity } from './identity.js';
-import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
+import { asEd25519Seed } from './keys.js';
 import type { Ed25519PublicKey, Ed25519Seed } from './keys.js';
 import type { Primitives } from './primitives.js';
 import { MAX_ROSTER_DEVICES, signRoster, verifyRoster } from './roster.js';
@@ -14,12 +20,10 @@ let orgKey: Ed25519PublicKey;
 let devices: PublicIdentity[];
 beforeAll(async () => {
   p = await loadSodiumBackend();
-  orgSeed = asEd25519Seed(p.random.bytes(32));
-  orgKey = asEd25519PublicKey(p.ed25519KeyPairFromSeed(orgSeed).publicKey);
-  devices = Array.from({ length: 3 }, () => DeviceIdentity.generate(p).publicIdentity);
+  ({ seed: orgSeed, publicKey: orgKey } = organizationKey(p));
+  devices = deviceIdentities(p, 3);
 });
 
-const NOW = 1_800_000_000;
 const content = (over: Partial<RosterContent> = {}): RosterContent => ({
   serial: 5,
   issuedAtSeconds: NOW - 10,
@@ -27,14 +31,6 @@ const content = (over: Partial<RosterContent> = {}): RosterContent => ({
   devices,
   ...over,
 });
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('organization roster', () => {
   it('verifies a roster signed by the pinned organization key and lists its devices', () => {

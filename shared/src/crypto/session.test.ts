@@ -1,4 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  errorCodeOf as codeOf,
+  fromUtf8 as read,
+  utf8 as text,
+} from '@passage/testing/crypto-fixtures';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { Primitives } from './primitives.js';
 import { Session } from './session.js';
@@ -9,9 +14,6 @@ let p: Primitives;
 beforeAll(async () => {
   p = await loadSodiumBackend();
 });
-
-const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 function start(): { alice: Session; bob: Session; first: Uint8Array } {
   const aliceId = DeviceIdentity.generate(p);
@@ -24,15 +26,6 @@ function start(): { alice: Session; bob: Session; first: Uint8Array } {
   const bob = Session.respond(p, bobId, prekeys, decodePqxdhInitial(p, out.initial!));
   return { alice, bob, first: out.message };
 }
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('session', () => {
   it('carries the initial message until the peer answers', () => {

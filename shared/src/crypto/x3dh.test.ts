@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { errorCodeOf as codeOf, FIXED_NOW_SECONDS as NOW } from '@passage/testing/crypto-fixtures';
 import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
 import type { PrekeyBundle } from './identity.js';
 import type { Primitives } from './primitives.js';
@@ -16,8 +17,6 @@ let p: Primitives;
 beforeAll(async () => {
   p = await loadSodiumBackend();
 });
-
-const NOW = 1_800_000_000;
 
 function setup(withOneTime = true): {
   alice: DeviceIdentity;
@@ -37,15 +36,6 @@ function setup(withOneTime = true): {
   });
   return { alice, bob, bobPrekeys, bundle };
 }
-
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('PQXDH handshake', () => {
   it('gives both sides the same secret and associated data with a one-time prekey', () => {

@@ -2,7 +2,7 @@
  * The real relay (HTTP server, WebSocket relay, MemoryStore unless a store is given) started
  * inside the test process on a free port, with its log lines captured. For tests that need to
  * reach inside (hold a store operation, count connections); everything else uses the child
- * process from relay.ts.
+ * process from relay-process.ts.
  */
 import { loadConfig, type Config } from '@passage/server/config';
 import { createLogger } from '@passage/server/log';

@@ -2,7 +2,8 @@
  * Starts the real relay as a child process (`node server/dist/main.js`, built by `npm test`;
  * run `npx tsc -b` first when running tests by hand) on a free loopback port with the given
  * environment, and waits until it is ready. Everything it prints is collected, so a test can
- * assert on its logs (redaction).
+ * assert on its logs (redaction). The relay benchmark starts its targets the same way, with
+ * another entry point, extra `node` flags and a log file.
  *
  * ```ts
  * let relay: RelayProcess;
@@ -11,12 +12,16 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
+import { httpOk, isRunning, killOnExit, stopChild, waitUntil } from './process.js';
 
 /** The relay entry point, relative to this file in both src/ and dist/. */
-export const RELAY_MAIN = fileURLToPath(new URL('../../../server/dist/main.js', import.meta.url));
+export const RELAY_MAIN = fileURLToPath(new URL('../../server/dist/main.js', import.meta.url));
+
+/** The log line the relay writes once it is listening. */
+export const LISTENING_LOG = '"msg":"listening"';
 
 /** How long a relay may take to start on a loaded machine, in ms. */
 export const RELAY_START_TIMEOUT_MS = 30_000;
@@ -41,21 +46,32 @@ export interface RelayProcess {
   readonly exited: Promise<RelayExit>;
   /** Resolves once a stdout line containing `text` has appeared. */
   waitForLog(text: string, timeoutMs?: number): Promise<void>;
-  /** Sends `signal` (SIGTERM by default) and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<RelayExit>;
+  /**
+   * Sends `signal` (SIGTERM by default) and waits for the exit; with `graceMs`, a process still
+   * running that much later is killed with SIGKILL.
+   */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<RelayExit>;
 }
 
+/** Relays started by this process and not yet exited, for {@link stopAllRelays}. */
 const running = new Set<ChildProcess>();
-
-// Jest workers exit without running afterAll when a test file crashes: kill children then too.
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 export interface StartRelayOptions {
   /** Fixed port (e.g. to restart a relay where it was); a free one by default. */
   readonly port?: number;
   readonly timeoutMs?: number;
+  /** The script to run instead of the relay (another build's main.js, the raw forwarder). */
+  readonly main?: string;
+  /** `node` flags before the script (`--cpu-prof`, heap settings). */
+  readonly nodeArgs?: readonly string[];
+  /** Also append everything the process prints to this file (kept after the run). */
+  readonly logFile?: string;
+  /**
+   * The log line that says the process is listening, after which `/readyz` must answer 200 at
+   * once (the relay's `listening` line by default). `null` when the process logs no such line
+   * (a quieter LOG_LEVEL, the raw forwarder): `/readyz` is then polled until it answers 200.
+   */
+  readonly readyLog?: string | null;
 }
 
 /**
@@ -66,11 +82,12 @@ export async function startRelay(
   env: Readonly<Record<string, string>> = {},
   options: StartRelayOptions = {},
 ): Promise<RelayProcess> {
-  if (!existsSync(RELAY_MAIN)) {
-    throw new Error(`${RELAY_MAIN} is missing: build first (npx tsc -b)`);
+  const main = options.main ?? RELAY_MAIN;
+  if (!existsSync(main)) {
+    throw new Error(`${main} is missing: build first (npx tsc -b)`);
   }
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [RELAY_MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main], {
     env: {
       PATH: process.env['PATH'] ?? '',
       PORT: String(port),
@@ -80,10 +97,17 @@ export async function startRelay(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(child);
   running.add(child);
   let out = '';
   let err = '';
   const logWaiters: { text: string; resolve: () => void }[] = [];
+  if (options.logFile !== undefined) {
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.once('exit', () => log.end());
+  }
   child.stdout.setEncoding('utf8');
   child.stderr.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
@@ -131,16 +155,28 @@ export async function startRelay(
     stderr: () => err,
     exited,
     waitForLog,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs?: number) {
+      if (graceMs !== undefined) await stopChild(child, signal, graceMs);
+      else if (isRunning(child)) child.kill(signal);
       return exited;
     },
   };
 
+  const timeoutMs = options.timeoutMs ?? RELAY_START_TIMEOUT_MS;
+  const readyLog = options.readyLog === undefined ? LISTENING_LOG : options.readyLog;
   try {
-    await waitForLog('"msg":"listening"', options.timeoutMs ?? RELAY_START_TIMEOUT_MS);
-    const ready = await fetch(`${relay.url}/readyz`);
-    if (ready.status !== 200) throw new Error(`relay not ready: HTTP ${ready.status}`);
+    if (readyLog === null) {
+      await waitUntil(
+        `${relay.url}/readyz`,
+        timeoutMs,
+        () => httpOk(`${relay.url}/readyz`),
+        () => !isRunning(child),
+      );
+    } else {
+      await waitForLog(readyLog, timeoutMs);
+      const ready = await fetch(`${relay.url}/readyz`);
+      if (ready.status !== 200) throw new Error(`relay not ready: HTTP ${ready.status}`);
+    }
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
@@ -156,7 +192,7 @@ export async function stopAllRelays(): Promise<void> {
     children.map(
       (child) =>
         new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          if (!isRunning(child)) return resolve();
           child.once('exit', () => resolve());
           child.kill('SIGKILL');
         }),

@@ -3,10 +3,11 @@
  * and start again on the same port), or a three-node Redis Cluster. No persistence, nothing on
  * 6379, and every process is killed when the test process exits, whatever happened.
  *
- * Used by the store's unit tests (server/src/store/redis.test.ts imports it by relative path)
- * and by the integration tests in test/src.
+ * Used by the store's unit tests in server/, the integration tests in test/ and the relay
+ * benchmark (which reads the server's CPU time through `pid()`).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { freePort } from './ports.js';
+import { killOnExit, stopChild, waitUntil } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,11 +25,6 @@ const START_TIMEOUT_MS = 20_000;
 const CLUSTER_OK_TIMEOUT_MS = 30_000;
 /** Grace after SIGTERM before SIGKILL, in ms. */
 const STOP_GRACE_MS = 5_000;
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /** Sends one inline command and resolves with the first chunk of the reply ('' on error). */
 function rawCommand(port: number, command: string): Promise<string> {
@@ -48,16 +45,16 @@ function rawCommand(port: number, command: string): Promise<string> {
   });
 }
 
-async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await ok()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function spawnRedis(port: number, extra: readonly string[], cwd?: string): ChildProcess {
+/**
+ * Spawns redis-server on `port` without persistence. Its output is dropped, or appended to
+ * `logFile` when one is given (the benchmark keeps it for a failed run).
+ */
+function spawnRedis(
+  port: number,
+  extra: readonly string[],
+  cwd?: string,
+  logFile?: string,
+): ChildProcess {
   const args = [
     '--port',
     String(port),
@@ -73,19 +70,18 @@ function spawnRedis(port: number, extra: readonly string[], cwd?: string): Child
     'warning',
     ...extra,
   ];
-  const child = spawn('redis-server', args, { stdio: 'ignore', ...(cwd ? { cwd } : {}) });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
+  const log = logFile === undefined ? undefined : openSync(logFile, 'a');
+  try {
+    const child = spawn('redis-server', args, {
+      stdio: log === undefined ? 'ignore' : ['ignore', log, log],
+      ...(cwd ? { cwd } : {}),
+    });
+    killOnExit(child);
+    return child;
+  } finally {
+    // The child holds its own copy of the descriptor.
+    if (log !== undefined) closeSync(log);
+  }
 }
 
 /** One redis-server that a test controls. */
@@ -100,6 +96,8 @@ export interface RedisServer {
   /** Freezes (SIGSTOP) or thaws (SIGCONT) the process: its sockets stay open but silent. */
   freeze(): void;
   thaw(): void;
+  /** The process id of the running server (to read its CPU time); undefined while stopped. */
+  pid(): number | undefined;
 }
 
 /** True once the server answers at all (PONG, or NOAUTH when it has a password). */
@@ -108,16 +106,20 @@ async function answers(port: number): Promise<boolean> {
   return reply.startsWith('+PONG') || reply.startsWith('-NOAUTH');
 }
 
-/**
- * Starts a redis-server on a free loopback port and waits until it answers PING.
- * `args` are extra server arguments (e.g. `['--requirepass', 'x']`).
- */
-export async function startRedis(options: { args?: readonly string[] } = {}): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /** Extra server arguments (e.g. `['--requirepass', 'x']`). */
+  readonly args?: readonly string[];
+  /** Append the server's output to this file instead of dropping it. */
+  readonly logFile?: string;
+}
+
+/** Starts a redis-server on a free loopback port and waits until it answers PING. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawnRedis(port, options.args ?? []);
-    await waitFor(`redis-server on ${port}`, START_TIMEOUT_MS, () => answers(port));
+    child = spawnRedis(port, options.args ?? [], undefined, options.logFile);
+    await waitUntil(`redis-server on ${port}`, START_TIMEOUT_MS, () => answers(port));
   };
   await start();
   return {
@@ -128,11 +130,12 @@ export async function startRedis(options: { args?: readonly string[] } = {}): Pr
       child = undefined;
       // A frozen process cannot act on SIGTERM; let it.
       c?.kill('SIGCONT');
-      return stopChild(c, signal);
+      return stopChild(c, signal, STOP_GRACE_MS);
     },
     start,
     freeze: () => child?.kill('SIGSTOP'),
     thaw: () => child?.kill('SIGCONT'),
+    pid: () => child?.pid,
   };
 }
 
@@ -176,13 +179,13 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   };
   const clusterOk = async () => {
     for (const port of ports) {
-      await waitFor(`cluster_state:ok on ${port}`, CLUSTER_OK_TIMEOUT_MS, async () =>
+      await waitUntil(`cluster_state:ok on ${port}`, CLUSTER_OK_TIMEOUT_MS, async () =>
         (await rawCommand(port, 'CLUSTER INFO')).includes('cluster_state:ok'),
       );
     }
   };
   const stop = async () => {
-    await Promise.all(children.map((c) => stopChild(c, 'SIGTERM')));
+    await Promise.all(children.map((c) => stopChild(c, 'SIGTERM', STOP_GRACE_MS)));
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -191,7 +194,7 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
       spawnNode(i);
     }
     for (const port of ports) {
-      await waitFor(`cluster node on ${port}`, START_TIMEOUT_MS, () => answers(port));
+      await waitUntil(`cluster node on ${port}`, START_TIMEOUT_MS, () => answers(port));
     }
     await execFileAsync('redis-cli', [
       '--cluster',
@@ -212,11 +215,11 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     async stopNode(i) {
       const child = children[i];
       children[i] = undefined;
-      await stopChild(child, 'SIGTERM');
+      await stopChild(child, 'SIGTERM', STOP_GRACE_MS);
     },
     async startNode(i) {
       spawnNode(i);
-      await waitFor(`cluster node on ${ports[i]}`, START_TIMEOUT_MS, () =>
+      await waitUntil(`cluster node on ${ports[i]}`, START_TIMEOUT_MS, () =>
         answers(ports[i] as number),
       );
       await clusterOk();
