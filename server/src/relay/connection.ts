@@ -18,14 +18,18 @@ import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
 import type { ClientFrameOf } from '@passage/shared/protocol/frames';
 import { fromBase64url } from '@passage/shared/protocol/base64url';
-import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
 import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import {
+  encodeAuthedFrame,
+  encodeChallengeFrame,
   encodeDeliverFrame,
-  encodeFrame,
-  errorFrame,
-  parseClientFrame,
-} from '@passage/shared/protocol/parse';
+  encodeErrorFrame,
+  encodePongFrame,
+  encodePrekeysBundleFrame,
+  encodePrekeysCountFrame,
+  encodeStoredFrame,
+} from '@passage/shared/protocol/encode';
+import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import { StoreError, type EnqueueResult, type Store } from '../store/store.js';
@@ -65,7 +69,6 @@ const enum Phase {
 }
 
 const OPEN = 1; // WebSocket.OPEN, without importing the value for one constant.
-const V = PROTOCOL_VERSION;
 /** Most ids acknowledged to the store in one call (several `ack` frames coalesced). */
 const MAX_ACK_BATCH = 1_024;
 /** First delay after a failed refill peek, in ms; doubles up to the maximum. */
@@ -158,7 +161,7 @@ export class Connection implements Recipient {
     // socket itself with the right code; without a listener the error would crash the process.
     ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
     this.#nonce = newNonce();
-    this.#write(`{"v":${V},"t":"challenge","nonce":"${this.#nonce.toString('base64url')}"}`);
+    this.#write(encodeChallengeFrame(this.#nonce.toString('base64url')));
   }
 
   /** True once authenticated (for tests and metrics). */
@@ -209,7 +212,7 @@ export class Connection implements Recipient {
           this.#queueAck(frame.ids);
           return;
         case 'ping':
-          this.#write(`{"v":${V},"t":"pong","rid":${frame.rid}}`);
+          this.#write(encodePongFrame(frame.rid));
           return;
         case 'auth':
           if (this.#phase !== Phase.Open) {
@@ -309,7 +312,7 @@ export class Connection implements Recipient {
     this.#mailbox = mailbox;
     this.#phase = Phase.Authenticated;
     this.#inflight = new Map();
-    this.#write(`{"v":${V},"t":"authed","rid":${frame.rid},"mailbox":"${mailbox}"}`);
+    this.#write(encodeAuthedFrame(frame.rid, mailbox));
     this.#backlog = true;
     this.#maybeRefill();
   }
@@ -340,7 +343,7 @@ export class Connection implements Recipient {
       // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
       // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
       if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
-      this.#write(`{"v":${V},"t":"stored","rid":${frame.rid},"id":"${frame.id}"}`);
+      this.#write(encodeStoredFrame(frame.rid, frame.id));
     } catch (err) {
       this.#internal(err, frame.rid, 'send');
     }
@@ -437,7 +440,7 @@ export class Connection implements Recipient {
     } finally {
       ctx.opFinished();
     }
-    this.#write(`{"v":${V},"t":"prekeys.count","rid":${frame.rid},"remaining":${remaining}}`);
+    this.#write(encodePrekeysCountFrame(frame.rid, remaining));
   }
 
   async #prekeysFetch(frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
@@ -456,22 +459,7 @@ export class Connection implements Recipient {
     } finally {
       ctx.opFinished();
     }
-    this.#write(
-      encodeFrame({
-        v: V,
-        t: 'prekeys.bundle',
-        rid: frame.rid,
-        mailbox: frame.mailbox,
-        bundle:
-          fetched === null
-            ? null
-            : {
-                identity: fetched.identity,
-                signedPrekey: fetched.signedPrekey,
-                oneTime: fetched.oneTime,
-              },
-      }),
-    );
+    this.#write(encodePrekeysBundleFrame(frame.rid, frame.mailbox, fetched));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -735,7 +723,7 @@ export class Connection implements Recipient {
   };
 
   #error(code: ErrorCode, rid: number | undefined): void {
-    this.#write(encodeFrame(errorFrame(code, rid)));
+    this.#write(encodeErrorFrame(code, rid));
   }
 
   #storeFailed(err: unknown, rid: number | undefined, frameType: string): void {
