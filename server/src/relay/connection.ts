@@ -32,10 +32,11 @@ import {
 import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
-import { StoreError, type EnqueueResult, type Store } from '../store/store.js';
+import type { EnqueueResult, Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import type { Hub, Recipient } from './hub.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
+import { wireErrorOf } from './store-errors.js';
 
 /** What a connection needs from the relay that owns it. */
 export interface RelayContext {
@@ -78,22 +79,6 @@ const REFILL_RETRY_MAX_MS = 30_000;
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
 const MAX_UNANSWERED_PINGS = 16;
-
-function storeErrorCode(err: unknown): ErrorCode | undefined {
-  if (!(err instanceof StoreError)) return undefined;
-  switch (err.code) {
-    case 'unavailable':
-      return ErrorCode.UNAVAILABLE;
-    case 'overloaded':
-      return ErrorCode.OVERLOADED;
-    case 'mailbox_full':
-      return ErrorCode.MAILBOX_FULL;
-    case 'prekeys_full':
-      return ErrorCode.PREKEYS_FULL;
-    default:
-      return undefined;
-  }
-}
 
 export class Connection implements Recipient {
   readonly #ws: WebSocket;
@@ -334,7 +319,7 @@ export class Connection implements Recipient {
       // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
       // not the command, was lost). The sender's resend is then a 'duplicate', which is not
       // delivered live, so this relay's connections of the mailbox must look in the store.
-      const code = storeErrorCode(err);
+      const code = wireErrorOf(err);
       if (code === undefined || code === ErrorCode.UNAVAILABLE) ctx.hub.resync(frame.to);
       return;
     }
@@ -575,7 +560,7 @@ export class Connection implements Recipient {
 
   #scheduleRefillRetry(err: unknown): void {
     this.#backlog = true;
-    if (storeErrorCode(err) === undefined) this.#ctx.logger.error({ err }, 'refill failed');
+    if (wireErrorOf(err) === undefined) this.#ctx.logger.error({ err }, 'refill failed');
     if (this.#phase !== Phase.Authenticated) return;
     const delay = Math.min(REFILL_RETRY_MAX_MS, REFILL_RETRY_MIN_MS * 2 ** this.#refillAttempt);
     this.#refillAttempt = Math.min(this.#refillAttempt + 1, 16);
@@ -727,7 +712,7 @@ export class Connection implements Recipient {
   }
 
   #storeFailed(err: unknown, rid: number | undefined, frameType: string): void {
-    const code = storeErrorCode(err);
+    const code = wireErrorOf(err);
     if (code === undefined) {
       this.#internal(err, rid, frameType);
       return;
