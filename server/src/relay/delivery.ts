@@ -19,7 +19,9 @@ import type { QueuedEnvelope } from '../store/store.js';
 /**
  * The store operations delivery needs, bound to the connection's mailbox. The connection's
  * implementation brackets each for graceful shutdown; the real stores keep their own contract
- * (store.contract.ts), so the fake in delivery.test.ts need only keep this one.
+ * (store.contract.ts), so the fake in delivery.test.ts need only keep this one. Reading by
+ * cursor (after the last id sent) rather than re-reading the whole window would change this
+ * port and `#refill` only.
  */
 export interface DeliveryStore {
   /** `Store.peek`: up to `limit` unexpired, unacknowledged envelopes, oldest first. */
