@@ -15,7 +15,7 @@
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits';
-import { encodeDeliverFrame } from '@passage/shared/protocol/parse';
+import { encodeDeliverFrame } from '@passage/shared/protocol/encode';
 
 /** The relay's WebSocket path, mirrored so the load generator needs no special case. */
 const WS_PATH = '/v1/ws';

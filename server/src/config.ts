@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { CloseCode } from '@passage/shared/protocol/errors';
 import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
 import type { StoreLimits } from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
@@ -208,14 +209,12 @@ const VARIABLES = {
   },
   FLOOD_CLOSE_AFTER: {
     default: '400',
-    description:
-      'Rate-limited frames within ABUSE_WINDOW_MS after which the connection is closed (code 4001).',
+    description: `Rate-limited frames within ABUSE_WINDOW_MS after which the connection is closed (code ${CloseCode.FLOODING}).`,
     schema: int(1, 1_000_000),
   },
   MAX_INVALID_FRAMES: {
     default: '20',
-    description:
-      'Invalid frames within ABUSE_WINDOW_MS after which the connection is closed (code 4003).',
+    description: `Invalid frames within ABUSE_WINDOW_MS after which the connection is closed (code ${CloseCode.TOO_MANY_ERRORS}).`,
     schema: int(1, 1_000_000),
   },
   ABUSE_WINDOW_MS: {
@@ -248,8 +247,7 @@ const VARIABLES = {
   },
   SLOW_CONSUMER_BYTES: {
     default: String(4 * 1024 * 1024),
-    description:
-      'Unsent bytes on a socket above which the client is closed as not reading (code 4002).',
+    description: `Unsent bytes on a socket above which the client is closed as not reading (code ${CloseCode.SLOW_CONSUMER}).`,
     schema: int(1024, 4 * 1024 * 1024 * 1024),
   },
   SHUTDOWN_GRACE_MS: {

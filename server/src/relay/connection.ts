@@ -1,37 +1,33 @@
 /**
- * One WebSocket connection to the relay: the challenge, frame dispatch, rate limits, and
- * delivery with flow control. Never decrypts; envelopes stay the base64url text they came in.
- *
- * Delivery. The store holds every envelope until it is acknowledged; a connection only decides
- * what to *send* when. It keeps the ids it sent and that are not yet acknowledged (in flight),
- * at most `maxInflight`. While the store may hold envelopes this connection has not sent
- * (`backlog`: right after auth, or after a live envelope was held back because the connection
- * was full or its socket backed up), live envelopes are not sent directly (that would overtake
- * older ones); instead acknowledgements that bring the in-flight count under the low watermark
- * trigger a refill: a `peek` of the oldest envelopes, sending those not already in flight.
- * While a refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill
- * peeks once more when it returns, so nothing that arrives meanwhile is lost.
+ * One WebSocket connection to the relay: the challenge, frame dispatch, rate limits, heartbeat
+ * and closing. Never decrypts; envelopes stay the base64url text they came in. Delivery (the
+ * in-flight window, backlog and refill) is delivery.ts, behind a port; every frame goes out
+ * through outbox.ts.
  */
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
 import type { ClientFrameOf } from '@passage/shared/protocol/frames';
 import { fromBase64url } from '@passage/shared/protocol/base64url';
-import { PROTOCOL_VERSION } from '@passage/shared/protocol/limits';
 import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import {
-  encodeDeliverFrame,
-  encodeFrame,
-  errorFrame,
-  parseClientFrame,
-} from '@passage/shared/protocol/parse';
+  encodeAuthedFrame,
+  encodeChallengeFrame,
+  encodePongFrame,
+  encodePrekeysBundleFrame,
+  encodePrekeysCountFrame,
+  encodeStoredFrame,
+} from '@passage/shared/protocol/encode';
+import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
-import { StoreError, type EnqueueResult, type Store } from '../store/store.js';
+import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
+import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
+import { OPEN, Outbox } from './outbox.js';
+import { wireErrorOf } from './store-errors.js';
 
 /** What a connection needs from the relay that owns it. */
 export interface RelayContext {
@@ -55,56 +51,33 @@ export interface RelayContext {
   connectionClosed(connection: Connection): void;
 }
 
-const enum Phase {
-  /** Challenge sent; may send, fetch prekeys and authenticate. */
-  Open,
-  /** Signature verified; the store subscription is being set up. */
-  Authenticating,
-  Authenticated,
-  Closed,
-}
+/**
+ * Where a connection is in its life; each phase holds what only it has, so a mailbox or a
+ * delivery cannot be read before auth, nor a nonce after it.
+ */
+type Phase =
+  /** Challenge sent; may send, fetch prekeys and authenticate. `nonce` is the unused
+   * challenge, undefined once a failed auth spent it (single use). */
+  | { readonly name: 'open'; readonly nonce: Buffer | undefined }
+  /** Signature verified; the store subscription is being set up. The nonce stays valid until
+   * then, so that the same auth may be retried if the store cannot be reached. */
+  | { readonly name: 'authenticating'; readonly nonce: Buffer }
+  | { readonly name: 'authenticated'; readonly mailbox: string; readonly delivery: Delivery }
+  | { readonly name: 'closed' };
 
-const OPEN = 1; // WebSocket.OPEN, without importing the value for one constant.
-const V = PROTOCOL_VERSION;
-/** Most ids acknowledged to the store in one call (several `ack` frames coalesced). */
-const MAX_ACK_BATCH = 1_024;
-/** First delay after a failed refill peek, in ms; doubles up to the maximum. */
-const REFILL_RETRY_MIN_MS = 500;
-const REFILL_RETRY_MAX_MS = 30_000;
+const CLOSED: Phase = { name: 'closed' };
+
 /** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
 const MAX_UNANSWERED_PINGS = 16;
 
-function storeErrorCode(err: unknown): ErrorCode | undefined {
-  if (!(err instanceof StoreError)) return undefined;
-  switch (err.code) {
-    case 'unavailable':
-      return ErrorCode.UNAVAILABLE;
-    case 'overloaded':
-      return ErrorCode.OVERLOADED;
-    case 'mailbox_full':
-      return ErrorCode.MAILBOX_FULL;
-    case 'prekeys_full':
-      return ErrorCode.PREKEYS_FULL;
-    default:
-      return undefined;
-  }
-}
-
 export class Connection implements Recipient {
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   readonly #settings: RelaySettings;
-  /**
-   * The net.Socket `ws` writes to (its `_socket`, set before the 'connection' event): `ws` exposes
-   * no cork and no 'drain' of its own. Looked up once here rather than on every write.
-   */
-  readonly #socket: Duplex | undefined;
-  #phase = Phase.Open;
-  /** The unused challenge; cleared by a failed or successful auth (single use). */
-  #nonce: Buffer | undefined;
-  #mailbox: string | undefined;
+  readonly #out: Outbox;
+  #phase: Phase;
   readonly #frames: TokenBucket;
 
   // Abuse accounting: strikes within the current window.
@@ -112,24 +85,6 @@ export class Connection implements Recipient {
   #invalidSinceMs = 0;
   #limited = 0;
   #limitedSinceMs = 0;
-
-  // Delivery state (see the module comment).
-  /** Delivered, unacknowledged ids → whether an ack for it is already on its way to the store. */
-  #inflight: Map<string, boolean> | undefined;
-  #backlog = false;
-  #refilling = false;
-  #peekAgain = false;
-  /** Acknowledged ids waiting for the end of this turn of the event loop (see #queueAck). */
-  #ackQueue: string[] | undefined;
-  /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
-  #ackedDuringPeek: Set<string> | undefined;
-  #refillRetry: NodeJS.Timeout | undefined;
-  #refillAttempt = 0;
-
-  /** True while a 'drain' listener waits to resume deliveries (see #socketHasRoom). */
-  #drainArmed = false;
-  /** True while the socket is corked until the end of this turn (see #write). */
-  #corked = false;
 
   // Heartbeat and slow-consumer state.
   #lastPongMs: number;
@@ -144,7 +99,7 @@ export class Connection implements Recipient {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#settings = ctx.settings;
-    this.#socket = (ws as unknown as { _socket?: Duplex })._socket;
+    this.#out = new Outbox(ws, ctx);
     this.#frames = new TokenBucket(
       ctx.settings.connFramesPerSecond,
       ctx.settings.connFrameBurst,
@@ -157,20 +112,21 @@ export class Connection implements Recipient {
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
     ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
-    this.#nonce = newNonce();
-    this.#write(`{"v":${V},"t":"challenge","nonce":"${this.#nonce.toString('base64url')}"}`);
+    const nonce = newNonce();
+    this.#phase = { name: 'open', nonce };
+    this.#write(encodeChallengeFrame(nonce.toString('base64url')));
   }
 
   /** True once authenticated (for tests and metrics). */
   get authenticated(): boolean {
-    return this.#phase === Phase.Authenticated;
+    return this.#phase.name === 'authenticated';
   }
 
   // ---------------------------------------------------------------------------------------
   // Incoming frames
 
   #onMessage(data: RawData, isBinary: boolean): void {
-    if (this.#phase === Phase.Closed || this.#ws.readyState !== OPEN) return;
+    if (this.#phase.name === 'closed' || this.#ws.readyState !== OPEN) return;
     const now = performance.now();
     try {
       if (isBinary) {
@@ -187,9 +143,12 @@ export class Connection implements Recipient {
       }
       const frame = parsed.value;
       const rid = frame.t === 'ack' ? undefined : frame.rid;
+      const phase = this.#phase;
       // Acknowledging what this connection delivered is free: a client that acks a full window
       // message by message must never be refused (acks carry no rid, so it could not retry).
-      if (!(frame.t === 'ack' && this.#firstAcks(frame.ids)) && !this.#frames.take(now)) {
+      const freeAck =
+        frame.t === 'ack' && phase.name === 'authenticated' && phase.delivery.firstAcks(frame.ids);
+      if (!freeAck && !this.#frames.take(now)) {
         this.#rateLimited(rid, now);
         return;
       }
@@ -202,29 +161,29 @@ export class Connection implements Recipient {
           void this.#send(frame);
           return;
         case 'ack':
-          if (this.#phase !== Phase.Authenticated) {
+          if (phase.name !== 'authenticated') {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, undefined, now);
             return;
           }
-          this.#queueAck(frame.ids);
+          phase.delivery.queueAck(frame.ids);
           return;
         case 'ping':
-          this.#write(`{"v":${V},"t":"pong","rid":${frame.rid}}`);
+          this.#write(encodePongFrame(frame.rid));
           return;
         case 'auth':
-          if (this.#phase !== Phase.Open) {
+          if (phase.name !== 'open') {
             this.#reject(ErrorCode.ALREADY_AUTHENTICATED, rid, now);
             return;
           }
-          void this.#guard(this.#auth(frame, now), rid, frame.t);
+          void this.#guard(this.#auth(frame, phase.nonce, now), rid, frame.t);
           return;
         case 'prekeys.publish':
         case 'prekeys.status':
-          if (this.#phase !== Phase.Authenticated) {
+          if (phase.name !== 'authenticated') {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
             return;
           }
-          void this.#guard(this.#prekeysOwn(frame), rid, frame.t);
+          void this.#guard(this.#prekeysOwn(frame, phase.mailbox), rid, frame.t);
           return;
         case 'prekeys.fetch':
           // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
@@ -241,18 +200,6 @@ export class Connection implements Recipient {
     }
   }
 
-  /**
-   * True when every id was delivered here and is acknowledged for the first time; marks them,
-   * so that repeating the same ack (while the first is still on its way) is not free again.
-   */
-  #firstAcks(ids: readonly string[]): boolean {
-    const inflight = this.#inflight;
-    if (inflight === undefined) return false;
-    for (const id of ids) if (inflight.get(id) !== false) return false;
-    for (const id of ids) inflight.set(id, true);
-    return true;
-  }
-
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
   async #guard(work: Promise<void>, rid: number | undefined, frameType: string): Promise<void> {
     try {
@@ -263,12 +210,10 @@ export class Connection implements Recipient {
   }
 
   #internal(err: unknown, rid: number | undefined, frameType: string): void {
-    this.#ctx.logger.error({ err, frameType }, 'frame handler failed');
-    this.#error(ErrorCode.INTERNAL, rid);
+    this.#out.internal(err, rid, frameType);
   }
 
-  async #auth(frame: ClientFrameOf<'auth'>, now: number): Promise<void> {
-    const nonce = this.#nonce;
+  async #auth(frame: ClientFrameOf<'auth'>, nonce: Buffer | undefined, now: number): Promise<void> {
     const pk = fromBase64url(frame.pk);
     const sig = fromBase64url(frame.sig);
     if (nonce === undefined || pk === undefined || sig === undefined) {
@@ -276,7 +221,7 @@ export class Connection implements Recipient {
       return;
     }
     if (!verifyChallenge(pk, frame.pk, sig, nonce)) {
-      this.#nonce = undefined; // single use: a failed attempt spends it
+      this.#phase = { name: 'open', nonce: undefined }; // single use: a failed attempt spends it
       this.#reject(ErrorCode.AUTH_FAILED, frame.rid, now);
       return;
     }
@@ -285,33 +230,32 @@ export class Connection implements Recipient {
       return;
     }
     const mailbox = mailboxIdFromPublicKey(pk);
-    this.#phase = Phase.Authenticating;
+    const authenticating: Phase = { name: 'authenticating', nonce };
+    this.#phase = authenticating;
     this.#ctx.opStarted();
     try {
-      // Subscribe first, then peek (in #refill): the other order misses an envelope enqueued
-      // on another instance between the two.
+      // Subscribe first, then peek (in the delivery's first refill): the other order misses an
+      // envelope enqueued on another instance between the two.
       await this.#ctx.hub.add(mailbox, this);
     } catch (err) {
       // Verified, but the store could not be reached: the nonce stays valid, so the client
       // may retry the same auth frame on this connection.
-      if (this.#phase === Phase.Authenticating) this.#phase = Phase.Open;
+      if (this.#phase === authenticating) this.#phase = { name: 'open', nonce };
       this.#storeFailed(err, frame.rid, 'auth');
       return;
     } finally {
       this.#ctx.opFinished();
     }
-    if (this.#phase !== Phase.Authenticating) {
+    if (this.#phase !== authenticating) {
       // Closed while subscribing.
       this.#ctx.hub.remove(mailbox, this);
       return;
     }
-    this.#nonce = undefined;
-    this.#mailbox = mailbox;
-    this.#phase = Phase.Authenticated;
-    this.#inflight = new Map();
-    this.#write(`{"v":${V},"t":"authed","rid":${frame.rid},"mailbox":"${mailbox}"}`);
-    this.#backlog = true;
-    this.#maybeRefill();
+    const delivery = new Delivery(new MailboxStore(this.#ctx, mailbox), this.#out, this.#settings);
+    this.#phase = { name: 'authenticated', mailbox, delivery };
+    this.#out.drainListener = delivery;
+    this.#write(encodeAuthedFrame(frame.rid, mailbox));
+    delivery.start();
   }
 
   /** The hot path. Never rejects: every failure becomes an error frame. */
@@ -331,7 +275,7 @@ export class Connection implements Recipient {
       // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
       // not the command, was lost). The sender's resend is then a 'duplicate', which is not
       // delivered live, so this relay's connections of the mailbox must look in the store.
-      const code = storeErrorCode(err);
+      const code = wireErrorOf(err);
       if (code === undefined || code === ErrorCode.UNAVAILABLE) ctx.hub.resync(frame.to);
       return;
     }
@@ -340,82 +284,17 @@ export class Connection implements Recipient {
       // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
       // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
       if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
-      this.#write(`{"v":${V},"t":"stored","rid":${frame.rid},"id":"${frame.id}"}`);
+      this.#write(encodeStoredFrame(frame.rid, frame.id));
     } catch (err) {
       this.#internal(err, frame.rid, 'send');
     }
   }
 
-  /**
-   * Queues acknowledged ids; all acks that arrive in one turn of the event loop (one read from
-   * the socket) go to the store as one batch, so a client acking message by message costs one
-   * store round trip per read rather than per message.
-   */
-  #queueAck(ids: string[]): void {
-    const queued = this.#ackQueue;
-    if (queued === undefined) {
-      this.#ackQueue = ids;
-      queueMicrotask(() => this.#flushAcks());
-    } else if (queued.length + ids.length <= MAX_ACK_BATCH) {
-      for (const id of ids) queued.push(id);
-    } else {
-      this.#flushAcks();
-      this.#queueAck(ids);
-    }
-  }
-
-  #flushAcks(): void {
-    const ids = this.#ackQueue;
-    if (ids === undefined) return;
-    this.#ackQueue = undefined;
-    void this.#ack(ids);
-  }
-
-  /** Never rejects: every failure becomes an error frame. */
-  async #ack(ids: readonly string[]): Promise<void> {
-    const ctx = this.#ctx;
-    const mailbox = this.#mailbox;
-    if (mailbox === undefined) return;
-    if (ctx.shuttingDown) {
-      this.#error(ErrorCode.SHUTTING_DOWN, undefined);
-      return;
-    }
-    let failed = false;
-    ctx.opStarted();
-    try {
-      await ctx.store.ack(mailbox, ids);
-    } catch (err) {
-      failed = true;
-      this.#storeFailed(err, undefined, 'ack');
-    }
-    ctx.opFinished();
-    try {
-      const inflight = this.#inflight;
-      if (inflight === undefined) return;
-      // In flight is only left once the store has deleted: a refill peek issued before that
-      // could otherwise list the envelope again and it would be sent twice. That holds for
-      // every id the store deleted, also one this connection did not send (delivered on an
-      // earlier connection and acknowledged right after reconnecting, during the first peek);
-      // those are remembered up to a bound, past which a repeat is the at-least-once fallback.
-      const skip = this.#refilling && !failed ? (this.#ackedDuringPeek ??= new Set()) : undefined;
-      for (const id of ids) {
-        const sentHere = inflight.delete(id);
-        if (skip !== undefined && (sentHere || skip.size < MAX_ACK_BATCH)) skip.add(id);
-      }
-      // A failed ack leaves the envelopes in the store; they go out again with the next refill.
-      if (failed) this.#backlog = true;
-      this.#maybeRefill();
-    } catch (err) {
-      this.#internal(err, undefined, 'ack');
-    }
-  }
-
   async #prekeysOwn(
     frame: ClientFrameOf<'prekeys.publish'> | ClientFrameOf<'prekeys.status'>,
+    mailbox: string,
   ): Promise<void> {
     const ctx = this.#ctx;
-    const mailbox = this.#mailbox;
-    if (mailbox === undefined) return;
     if (ctx.shuttingDown) {
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
@@ -437,7 +316,7 @@ export class Connection implements Recipient {
     } finally {
       ctx.opFinished();
     }
-    this.#write(`{"v":${V},"t":"prekeys.count","rid":${frame.rid},"remaining":${remaining}}`);
+    this.#write(encodePrekeysCountFrame(frame.rid, remaining));
   }
 
   async #prekeysFetch(frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
@@ -456,168 +335,23 @@ export class Connection implements Recipient {
     } finally {
       ctx.opFinished();
     }
-    this.#write(
-      encodeFrame({
-        v: V,
-        t: 'prekeys.bundle',
-        rid: frame.rid,
-        mailbox: frame.mailbox,
-        bundle:
-          fetched === null
-            ? null
-            : {
-                identity: fetched.identity,
-                signedPrekey: fetched.signedPrekey,
-                oneTime: fetched.oneTime,
-              },
-      }),
-    );
+    this.#write(encodePrekeysBundleFrame(frame.rid, frame.mailbox, fetched));
   }
 
   // ---------------------------------------------------------------------------------------
-  // Delivery
+  // Delivery (delivery.ts)
 
   /** See {@link Recipient.deliverLive}; called by the hub for every newly stored envelope. */
   deliverLive(id: string, env: string): void {
-    if (this.#phase !== Phase.Authenticated) return; // the first peek will include it
-    if (this.#refilling) {
-      this.#peekAgain = true;
-      return;
-    }
-    const inflight = this.#inflight!;
-    if (inflight.has(id)) return;
-    if (this.#backlog) {
-      // Older envelopes wait in the store; this one must not overtake them.
-      this.#maybeRefill();
-      return;
-    }
-    if (inflight.size >= this.#settings.maxInflight || !this.#socketHasRoom()) {
-      this.#backlog = true;
-      return;
-    }
-    inflight.set(id, false);
-    this.#write(encodeDeliverFrame(id, env));
+    // Before auth completes there is nothing to do: the first refill's peek will include it.
+    const phase = this.#phase;
+    if (phase.name === 'authenticated') phase.delivery.deliverLive(id, env);
   }
 
-  /**
-   * False while the socket's unsent bytes are over MAX_BUFFERED_BYTES; then deliveries wait in
-   * the store, and the socket's next 'drain' (its buffer written out) looks at the store again.
-   */
-  #socketHasRoom(): boolean {
-    if (this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes) return true;
-    const socket = this.#socket;
-    if (!this.#drainArmed && socket !== undefined) {
-      this.#drainArmed = true;
-      this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
-      socket.once('drain', this.#onDrain);
-    }
-    return false;
-  }
-
-  readonly #onDrain = (): void => {
-    this.#drainArmed = false;
-    this.#maybeRefill();
-  };
-
-  #maybeRefill(): void {
-    if (
-      this.#phase !== Phase.Authenticated ||
-      !this.#backlog ||
-      this.#refilling ||
-      this.#refillRetry !== undefined ||
-      this.#ctx.shuttingDown ||
-      this.#inflight!.size > this.#settings.maxInflight >> 1 ||
-      !this.#socketHasRoom()
-    ) {
-      return;
-    }
-    void this.#guard(this.#refill(), undefined, 'refill');
-  }
-
-  async #refill(): Promise<void> {
-    const ctx = this.#ctx;
-    const mailbox = this.#mailbox!;
-    const inflight = this.#inflight!;
-    const max = this.#settings.maxInflight;
-    this.#refilling = true;
-    try {
-      for (;;) {
-        this.#peekAgain = false;
-        // The oldest envelopes come first and include everything in flight (it was sent in
-        // order), so in-flight count + free slots = `max` covers what may be sent now.
-        ctx.opStarted();
-        let batch;
-        try {
-          batch = await ctx.store.peek(mailbox, max);
-        } catch (err) {
-          this.#scheduleRefillRetry(err);
-          return;
-        } finally {
-          ctx.opFinished();
-        }
-        this.#refillAttempt = 0;
-        if (this.#phase !== Phase.Authenticated) return;
-        const skip = this.#ackedDuringPeek;
-        this.#ackedDuringPeek = undefined;
-        let complete = batch.length < max;
-        for (const message of batch) {
-          if (inflight.has(message.id) || skip?.has(message.id) === true) continue;
-          if (inflight.size >= max || !this.#socketHasRoom()) {
-            complete = false;
-            break;
-          }
-          inflight.set(message.id, false);
-          this.#write(encodeDeliverFrame(message.id, message.env));
-        }
-        this.#backlog = !complete || this.#peekAgain;
-        if (
-          !this.#peekAgain ||
-          ctx.shuttingDown ||
-          inflight.size >= max ||
-          !this.#socketHasRoom()
-        ) {
-          return;
-        }
-      }
-    } finally {
-      this.#refilling = false;
-      this.#ackedDuringPeek = undefined;
-    }
-  }
-
-  #scheduleRefillRetry(err: unknown): void {
-    this.#backlog = true;
-    if (storeErrorCode(err) === undefined) this.#ctx.logger.error({ err }, 'refill failed');
-    if (this.#phase !== Phase.Authenticated) return;
-    const delay = Math.min(REFILL_RETRY_MAX_MS, REFILL_RETRY_MIN_MS * 2 ** this.#refillAttempt);
-    this.#refillAttempt = Math.min(this.#refillAttempt + 1, 16);
-    this.#refillRetry = setTimeout(
-      () => {
-        this.#refillRetry = undefined;
-        this.#maybeRefill();
-      },
-      delay * (0.5 + Math.random() / 2),
-    );
-    this.#refillRetry.unref();
-  }
-
-  /**
-   * The store may hold envelopes this connection was not told about (for instance a
-   * notification from another instance lost while the store was unreachable): look again.
-   */
+  /** See {@link Recipient.resync}. */
   resync(): void {
-    if (this.#phase !== Phase.Authenticated) return;
-    // A refill retry backed off while the store was down may be many seconds away: the store
-    // is back, so look now instead of waiting for it.
-    if (this.#refillRetry !== undefined) {
-      clearTimeout(this.#refillRetry);
-      this.#refillRetry = undefined;
-    }
-    // A peek already on its way may have taken its snapshot too early: it must look once more
-    // (the end of a refill recomputes `backlog`, so setting that alone would be forgotten).
-    if (this.#refilling) this.#peekAgain = true;
-    this.#backlog = true;
-    this.#maybeRefill();
+    const phase = this.#phase;
+    if (phase.name === 'authenticated') phase.delivery.resync();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -628,7 +362,8 @@ export class Connection implements Recipient {
    * stopped reading, ping, and retry a held-back refill.
    */
   tick(nowMs: number): void {
-    if (this.#phase === Phase.Closed) return;
+    const phase = this.#phase;
+    if (phase.name === 'closed') return;
     if (this.#ws.readyState !== OPEN) {
       // A peer that missed its heartbeat and has not finished the close handshake by the next
       // tick is gone: drop the socket rather than hold it for ws's own 30 s close timeout.
@@ -642,7 +377,7 @@ export class Connection implements Recipient {
       return;
     }
     if (nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
-      // Tell a peer that can still read why (4000); one that cannot is dropped next tick.
+      // Tell a peer that can still read why (HEARTBEAT_TIMEOUT); one that cannot is dropped next tick.
       this.#heartbeatCloseMs = nowMs;
       this.#close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       return;
@@ -661,7 +396,8 @@ export class Connection implements Recipient {
     const payload = randomBytes(PING_PAYLOAD_BYTES);
     if (this.#unansweredPings.push(payload) > MAX_UNANSWERED_PINGS) this.#unansweredPings.shift();
     this.#ws.ping(payload);
-    this.#maybeRefill();
+    // Retry a held-back refill (for instance after the socket drained below its bound).
+    if (phase.name === 'authenticated') phase.delivery.resume();
   }
 
   /**
@@ -678,7 +414,7 @@ export class Connection implements Recipient {
     this.#lastPongMs = performance.now();
   }
 
-  /** Closes with 1001 for shutdown. */
+  /** Closes with GOING_AWAY for shutdown. */
   closeGoingAway(): void {
     if (this.#ws.readyState === OPEN) this.#ws.close(CloseCode.GOING_AWAY, 'going away');
   }
@@ -689,21 +425,17 @@ export class Connection implements Recipient {
   }
 
   #close(code: CloseCode, reason: string): void {
-    if (this.#ws.readyState !== OPEN) return;
-    // Debug, not info: anyone can open connections and misbehave, and must not be able to
-    // flood the operator's log with one line per connection.
-    this.#ctx.logger.debug({ closeCode: code }, 'closing connection');
-    this.#ws.close(code, reason);
+    this.#out.close(code, reason);
   }
 
   #onClose(): void {
-    if (this.#phase === Phase.Closed) return;
-    const mailbox = this.#mailbox;
-    this.#phase = Phase.Closed;
-    this.#nonce = undefined;
-    if (this.#refillRetry !== undefined) clearTimeout(this.#refillRetry);
-    this.#refillRetry = undefined;
-    if (mailbox !== undefined) this.#ctx.hub.remove(mailbox, this);
+    const phase = this.#phase;
+    if (phase.name === 'closed') return;
+    this.#phase = CLOSED;
+    if (phase.name === 'authenticated') {
+      phase.delivery.close();
+      this.#ctx.hub.remove(phase.mailbox, this);
+    }
     this.#ctx.connectionClosed(this);
   }
 
@@ -711,40 +443,15 @@ export class Connection implements Recipient {
   // Outgoing frames and abuse accounting
 
   #write(text: string): void {
-    const ws = this.#ws;
-    if (ws.readyState !== OPEN) return;
-    if (ws.bufferedAmount > this.#settings.slowConsumerBytes) {
-      this.#close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-      return;
-    }
-    const socket = this.#socket;
-    if (!this.#corked && socket !== undefined) {
-      // Everything written to this socket in this turn of the event loop (a read's worth of
-      // answers and deliveries) leaves in one writev instead of one syscall per frame.
-      socket.cork();
-      this.#corked = true;
-      process.nextTick(this.#uncork);
-    }
-    ws.send(text);
+    this.#out.write(text);
   }
 
-  /** Ends #write's cork; one function per connection, not a new closure per corked turn. */
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#socket?.uncork();
-  };
-
   #error(code: ErrorCode, rid: number | undefined): void {
-    this.#write(encodeFrame(errorFrame(code, rid)));
+    this.#out.error(code, rid);
   }
 
   #storeFailed(err: unknown, rid: number | undefined, frameType: string): void {
-    const code = storeErrorCode(err);
-    if (code === undefined) {
-      this.#internal(err, rid, frameType);
-      return;
-    }
-    this.#error(code, rid);
+    this.#out.storeFailed(err, rid, frameType);
   }
 
   /** An invalid or out-of-order frame: answer it, and close after too many in the window. */
@@ -767,6 +474,41 @@ export class Connection implements Recipient {
     }
     if (++this.#limited >= this.#settings.floodCloseAfter) {
       this.#close(CloseCode.FLOODING, 'flooding');
+    }
+  }
+}
+
+/**
+ * The store operations of one mailbox that its connection's delivery needs, each bracketed by
+ * `opStarted`/`opFinished` so that shutdown waits for it. A class rather than closures: one
+ * small object per authenticated connection.
+ */
+class MailboxStore implements DeliveryStore {
+  readonly #ctx: RelayContext;
+  readonly #mailbox: string;
+
+  constructor(ctx: RelayContext, mailbox: string) {
+    this.#ctx = ctx;
+    this.#mailbox = mailbox;
+  }
+
+  async peek(limit: number): Promise<readonly QueuedEnvelope[]> {
+    const ctx = this.#ctx;
+    ctx.opStarted();
+    try {
+      return await ctx.store.peek(this.#mailbox, limit);
+    } finally {
+      ctx.opFinished();
+    }
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    const ctx = this.#ctx;
+    ctx.opStarted();
+    try {
+      await ctx.store.ack(this.#mailbox, ids);
+    } finally {
+      ctx.opFinished();
     }
   }
 }

@@ -465,7 +465,40 @@ describe('invalid frames', () => {
     const client = await connect(relay);
     // A text frame with bytes that are not UTF-8: ws refuses it.
     client.socket.send(Buffer.from([0xc3, 0x28]), { binary: false });
-    expect((await client.closed).code).toBe(1007);
+    expect((await client.closed).code).toBe(CloseCode.INVALID_PAYLOAD);
+    await witness.roundTrip();
+  });
+
+  /** Writes raw WebSocket frame bytes past the client's framing (its `_socket`). */
+  function writeWire(client: TestClient, bytes: Buffer): void {
+    (client.socket as unknown as { _socket: { write(b: Buffer): void } })._socket.write(bytes);
+  }
+
+  /** One masked client frame (mask key 0, so the payload goes as it is). */
+  function maskedFrame(firstByte: number, payload: Buffer): Buffer {
+    expect(payload.length).toBeLessThan(126);
+    return Buffer.concat([Buffer.from([firstByte, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+  }
+
+  it('closes a connection that breaks the WebSocket framing with 1002 and others continue', async () => {
+    witness = await online(relay);
+    const client = await connect(relay);
+    await client.nonce();
+    writeWire(client, maskedFrame(0x83, Buffer.alloc(0))); // FIN + reserved opcode 3
+    expect((await client.closed).code).toBe(CloseCode.PROTOCOL_ERROR);
+    await witness.roundTrip();
+  });
+
+  it('closes a message sent in more fragments than ws keeps with 1008 and others continue', async () => {
+    witness = await online(relay);
+    const client = await connect(relay);
+    await client.nonce();
+    // A text message that never ends: a first fragment, then continuation frames without FIN,
+    // past ws's bound of 16,384 fragments per message.
+    const frames = [maskedFrame(0x01, Buffer.from('{'))];
+    for (let i = 0; i < 16_500; i++) frames.push(maskedFrame(0x00, Buffer.from(' ')));
+    writeWire(client, Buffer.concat(frames));
+    expect((await client.closed).code).toBe(CloseCode.POLICY_VIOLATION);
     await witness.roundTrip();
   });
 });

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode } from '@passage/shared/protocol/errors';
 import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
@@ -132,7 +133,7 @@ export class Relay implements RelayContext {
 
   #accept(ws: WebSocket): void {
     if (this.#shuttingDown) {
-      ws.close(1001, 'going away');
+      ws.close(CloseCode.GOING_AWAY, 'going away');
       return;
     }
     try {
@@ -178,7 +179,7 @@ export class Relay implements RelayContext {
   /**
    * Graceful shutdown: refuse new upgrades and store work at once, wait (at most `graceMs`) for
    * the store operations already running so their answers go out, then close every socket
-   * with 1001 "going away" and drop those that do not finish the close handshake in time.
+   * with GOING_AWAY and drop those that do not finish the close handshake in time.
    * Does not close the store or the HTTP server; the caller does, after this resolves.
    */
   shutdown(graceMs: number): Promise<void> {

@@ -69,11 +69,21 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
 };
 
 /**
- * WebSocket close codes the relay uses. 1000–1015 are the standard ones; 4000–4999 are ours.
+ * WebSocket close codes the relay closes with. 1000–1015 are the standard ones (RFC 6455
+ * §7.4.1); 4000–4999 are ours. Besides these, the relay answers a client's own close with the
+ * client's code, and drops the TCP connection without a close frame when a peer that missed
+ * its heartbeat does not finish the closing handshake, or when shutdown's grace period ends.
  */
 export const CloseCode = {
   /** The relay is shutting down (SIGTERM); reconnect, possibly elsewhere. */
   GOING_AWAY: 1001,
+  /** A WebSocket protocol violation: a reserved opcode or bit, an unmasked client frame, a bad
+   * control frame or close code (closed by `ws` itself). */
+  PROTOCOL_ERROR: 1002,
+  /** A text message (or close reason) that is not valid UTF-8 (closed by `ws` itself). */
+  INVALID_PAYLOAD: 1007,
+  /** A message in more fragments or buffered parts than `ws` keeps (closed by `ws` itself). */
+  POLICY_VIOLATION: 1008,
   /** A message larger than `MAX_FRAME_BYTES` (closed by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
   /** No heartbeat answer within the timeout. */

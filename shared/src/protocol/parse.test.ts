@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { toBase64url } from './base64url.js';
+import { encodeDeliverFrame } from './encode.js';
 import { ErrorCode } from './errors.js';
 import type { ClientFrame, ServerFrame } from './frames.js';
 import {
@@ -11,13 +12,7 @@ import {
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
 } from './limits.js';
-import {
-  encodeDeliverFrame,
-  encodeFrame,
-  errorFrame,
-  parseClientFrame,
-  parseServerFrame,
-} from './parse.js';
+import { encodeFrame, errorFrame, parseClientFrame, parseServerFrame } from './parse.js';
 
 const b64 = (n: number, fill = 1) => toBase64url(new Uint8Array(n).fill(fill));
 const MAILBOX = b64(32, 2);

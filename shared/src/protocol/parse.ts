@@ -203,17 +203,12 @@ export function parseServerFrame(text: string): ParseResult<ServerFrame> {
   return parseDataWith<ServerFrame>(parseJson(text), SERVER_FRAME_SCHEMAS);
 }
 
-/** Serialises a frame. Frames are plain JSON; this is the only place that says so. */
+/**
+ * Serialises a frame object. Frames are plain JSON. The relay writes its frames with the
+ * encoders of encode.ts, which give the same text as this for the same frame.
+ */
 export function encodeFrame(frame: ClientFrame | ServerFrame): string {
   return JSON.stringify(frame);
-}
-
-/**
- * The relay's hot path: a `deliver` frame built without re-serialising. Both arguments must
- * already be validated canonical base64url (which needs no JSON escaping).
- */
-export function encodeDeliverFrame(id: string, env: string): string {
-  return `{"v":${PROTOCOL_VERSION},"t":"deliver","id":"${id}","env":"${env}"}`;
 }
 
 /** The error frame for a failure, with the generic message for its code. */

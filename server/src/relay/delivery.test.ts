@@ -1,0 +1,415 @@
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import type { QueuedEnvelope } from '../store/store.js';
+import { StoreError } from '../store/store.js';
+import {
+  Delivery,
+  MAX_ACK_BATCH,
+  REFILL_RETRY_MAX_MS,
+  REFILL_RETRY_MIN_MS,
+  type DeliverySink,
+  type DeliveryStore,
+} from './delivery.js';
+
+/*
+ * Delivery against a fake of its own port (the real stores pass store.contract.ts, and the
+ * relay's integration tests run delivery over them). The fake store keeps one mailbox's queue in
+ * order; a peek takes its snapshot when it is called and may be held open to let things happen
+ * meanwhile, as they can while a real peek is on the network.
+ */
+
+interface Gate {
+  readonly promise: Promise<void>;
+  open(): void;
+}
+
+function gate(): Gate {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+class FakeStore implements DeliveryStore {
+  readonly queue = new Map<string, string>();
+  readonly peeks: number[] = [];
+  readonly acks: string[][] = [];
+  /** When set, the next peek waits for it (after taking its snapshot). */
+  hold: Gate | undefined;
+  /** When set, the next peek (or ack) rejects with it. */
+  peekError: Error | undefined;
+  ackError: Error | undefined;
+
+  add(...ids: string[]): void {
+    for (const id of ids) this.queue.set(id, `env-${id}`);
+  }
+
+  async peek(limit: number): Promise<readonly QueuedEnvelope[]> {
+    this.peeks.push(limit);
+    const error = this.peekError;
+    this.peekError = undefined;
+    if (error !== undefined) throw error;
+    const snapshot = [...this.queue].slice(0, limit).map(([id, env]) => ({ id, env }));
+    const hold = this.hold;
+    this.hold = undefined;
+    if (hold !== undefined) await hold.promise;
+    return snapshot;
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    this.acks.push([...ids]);
+    const error = this.ackError;
+    this.ackError = undefined;
+    await Promise.resolve();
+    if (error !== undefined) throw error;
+    for (const id of ids) this.queue.delete(id);
+  }
+}
+
+class FakeSink implements DeliverySink {
+  readonly delivered: string[] = [];
+  room = true;
+  stopping = false;
+  readonly ackFailures: unknown[] = [];
+  refused = 0;
+  readonly peekFailures: unknown[] = [];
+  readonly bugs: [unknown, string][] = [];
+  /** When set, deliver throws it (a bug in the writer). */
+  deliverError: Error | undefined;
+
+  deliver(id: string, env: string): void {
+    if (this.deliverError !== undefined) throw this.deliverError;
+    expect(env).toBe(`env-${id}`);
+    this.delivered.push(id);
+  }
+  hasRoom(): boolean {
+    return this.room;
+  }
+  ackFailed(err: unknown): void {
+    this.ackFailures.push(err);
+  }
+  ackRefused(): void {
+    this.refused++;
+  }
+  peekFailed(err: unknown): void {
+    this.peekFailures.push(err);
+  }
+  unexpected(err: unknown, during: 'ack' | 'refill'): void {
+    this.bugs.push([err, during]);
+  }
+}
+
+const MAX_INFLIGHT = 4;
+
+/** Lets every pending promise continuation run (the fakes resolve within a few turns). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+function setup(queued: string[] = []) {
+  const store = new FakeStore();
+  store.add(...queued);
+  const sink = new FakeSink();
+  const delivery = new Delivery(store, sink, { maxInflight: MAX_INFLIGHT });
+  return { store, sink, delivery };
+}
+
+/** Delivers what is queued, then acks `ids` and waits for the store and any refill. */
+async function ack(delivery: Delivery, ...ids: string[]): Promise<void> {
+  delivery.queueAck(ids);
+  await settle();
+}
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+describe('Delivery: sending', () => {
+  it('delivers what is queued, oldest first, up to the in-flight window, after start', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(store.peeks).toEqual([]);
+    delivery.start();
+    await settle();
+    expect(store.peeks).toEqual([MAX_INFLIGHT]);
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+    expect(delivery.inflightCount).toBe(MAX_INFLIGHT);
+  });
+
+  it('delivers a live envelope directly once nothing older waits in the store', async () => {
+    const { store, sink, delivery } = setup();
+    delivery.start();
+    await settle();
+    store.add('x');
+    delivery.deliverLive('x', 'env-x');
+    expect(sink.delivered).toEqual(['x']);
+    expect(store.peeks).toHaveLength(1); // the first one only
+  });
+
+  it('refills when acks bring the window to half, sending only what is not in flight', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd', 'e', 'f']);
+    delivery.start();
+    await settle();
+    await ack(delivery, 'a');
+    expect(store.peeks).toHaveLength(1); // 3 in flight: above half of 4
+    await ack(delivery, 'b');
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
+  it('peeks again when an envelope arrives while a peek is out, and loses nothing', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    store.hold = gate();
+    const held = store.hold;
+    delivery.start();
+    await settle();
+    store.add('b'); // stored after the peek's snapshot
+    delivery.deliverLive('b', 'env-b');
+    expect(sink.delivered).toEqual([]);
+    held.open();
+    await settle();
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a', 'b']);
+  });
+
+  it('resumes a refill held back by a full socket once the sink has room again', async () => {
+    const { store, sink, delivery } = setup(['a', 'b']);
+    sink.room = false;
+    delivery.start();
+    await settle();
+    expect(store.peeks).toEqual([]);
+    sink.room = true;
+    delivery.resume();
+    await settle();
+    expect(sink.delivered).toEqual(['a', 'b']);
+  });
+
+  it('looks in the store again on resync, at once even while a retry is backed off', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a']);
+    store.peekError = new StoreError('unavailable');
+    delivery.start();
+    await settle();
+    expect(sink.delivered).toEqual([]);
+    delivery.resync();
+    await settle();
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a']);
+  });
+
+  it('retries a failed peek after a back-off, and tells the sink', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a']);
+    const failure = new Error('bug in the store');
+    store.peekError = failure;
+    delivery.start();
+    await settle();
+    expect(sink.peekFailures).toEqual([failure]);
+    expect(store.peeks).toHaveLength(1);
+    jest.advanceTimersByTime(REFILL_RETRY_MIN_MS);
+    await settle();
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a']);
+  });
+
+  it('backs off at most REFILL_RETRY_MAX_MS between failed peeks', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, delivery } = setup(['a']);
+    store.peekError = new StoreError('unavailable');
+    delivery.start();
+    await settle();
+    for (let attempt = 2; attempt <= 12; attempt++) {
+      store.peekError = new StoreError('unavailable');
+      jest.advanceTimersByTime(REFILL_RETRY_MAX_MS);
+      await settle();
+      expect(store.peeks).toHaveLength(attempt);
+    }
+  });
+});
+
+describe('Delivery: what it must not send', () => {
+  it('holds a live envelope back while older ones wait in the store (no overtaking)', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd', 'e']);
+    delivery.start();
+    await settle();
+    store.add('f');
+    delivery.deliverLive('f', 'env-f');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+    await ack(delivery, 'a', 'b');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
+  it('holds a live envelope back when the window is full, and sends it after acks', async () => {
+    const { store, sink, delivery } = setup();
+    delivery.start();
+    await settle();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) {
+      store.add(id);
+      delivery.deliverLive(id, `env-${id}`);
+    }
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+    await ack(delivery, 'a', 'b');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('holds a live envelope back while the socket is full', async () => {
+    const { store, sink, delivery } = setup();
+    delivery.start();
+    await settle();
+    sink.room = false;
+    store.add('a');
+    delivery.deliverLive('a', 'env-a');
+    expect(sink.delivered).toEqual([]);
+    sink.room = true;
+    delivery.resume();
+    await settle();
+    expect(sink.delivered).toEqual(['a']);
+  });
+
+  it('does not send an envelope twice that is already in flight', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    delivery.deliverLive('a', 'env-a');
+    delivery.resync();
+    await settle();
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a']);
+  });
+
+  it('does not resend an id acknowledged while a peek that still lists it was out', async () => {
+    // Delivered on an earlier connection, acknowledged right after this one authenticated.
+    const { store, sink, delivery } = setup(['old', 'b']);
+    store.hold = gate();
+    const held = store.hold;
+    delivery.start();
+    await settle();
+    await ack(delivery, 'old');
+    held.open();
+    await settle();
+    expect(sink.delivered).toEqual(['b']);
+  });
+
+  it('sends nothing and peeks no more once closed', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a']);
+    store.peekError = new StoreError('unavailable');
+    delivery.start();
+    await settle();
+    delivery.close();
+    jest.advanceTimersByTime(REFILL_RETRY_MAX_MS);
+    delivery.deliverLive('b', 'env-b');
+    delivery.resync();
+    delivery.resume();
+    await settle();
+    expect(store.peeks).toHaveLength(1);
+    expect(sink.delivered).toEqual([]);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('drops a peek answer that arrives after close', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    store.hold = gate();
+    const held = store.hold;
+    delivery.start();
+    await settle();
+    delivery.close();
+    held.open();
+    await settle();
+    expect(sink.delivered).toEqual([]);
+  });
+
+  it('starts no refill while the relay is stopping', async () => {
+    const { store, delivery, sink } = setup(['a']);
+    sink.stopping = true;
+    delivery.start();
+    delivery.resync();
+    await settle();
+    expect(store.peeks).toEqual([]);
+  });
+});
+
+describe('Delivery: acknowledgements', () => {
+  it('sends all acks of one turn to the store as one batch', async () => {
+    const { store, delivery } = setup(['a', 'b', 'c']);
+    delivery.start();
+    await settle();
+    delivery.queueAck(['a']);
+    delivery.queueAck(['b']);
+    delivery.queueAck(['c']);
+    await settle();
+    expect(store.acks).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('splits one turn of acks into store calls of at most MAX_ACK_BATCH ids', async () => {
+    const { store, delivery } = setup();
+    delivery.start();
+    await settle();
+    const ids = Array.from({ length: MAX_ACK_BATCH + 1 }, (_, i) => `m${i}`);
+    delivery.queueAck(ids.slice(0, MAX_ACK_BATCH));
+    delivery.queueAck(ids.slice(MAX_ACK_BATCH));
+    await settle();
+    expect(store.acks.map((batch) => batch.length)).toEqual([MAX_ACK_BATCH, 1]);
+  });
+
+  it('counts an ack as first only for ids delivered here and not yet acknowledged', async () => {
+    const { delivery } = setup(['a', 'b']);
+    delivery.start();
+    await settle();
+    expect(delivery.firstAcks(['a'])).toBe(true);
+    expect(delivery.firstAcks(['a'])).toBe(false); // a repeat while the first is on its way
+  });
+
+  it('does not count as first an ack of an id never delivered here, nor of a mix', async () => {
+    const { delivery } = setup(['a', 'b']);
+    delivery.start();
+    await settle();
+    expect(delivery.firstAcks(['zz'])).toBe(false);
+    expect(delivery.firstAcks(['b', 'zz'])).toBe(false);
+    // The refused mix marked nothing: 'b' alone is still a first ack.
+    expect(delivery.firstAcks(['b'])).toBe(true);
+  });
+
+  it('does not count an ack as first before anything was delivered', () => {
+    const { delivery } = setup(['a']);
+    expect(delivery.firstAcks(['a'])).toBe(false);
+  });
+
+  it('tells the sink about a failed ack and sends the envelopes again with the next refill', async () => {
+    const { store, sink, delivery } = setup(['a', 'b']);
+    delivery.start();
+    await settle();
+    const failure = new StoreError('unavailable');
+    store.ackError = failure;
+    await ack(delivery, 'a', 'b');
+    expect(sink.ackFailures).toEqual([failure]);
+    expect(sink.delivered).toEqual(['a', 'b', 'a', 'b']);
+  });
+
+  it('refuses acks while the relay is stopping, without touching the store', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    sink.stopping = true;
+    await ack(delivery, 'a');
+    expect(sink.refused).toBe(1);
+    expect(store.acks).toEqual([]);
+    expect(delivery.inflightCount).toBe(1);
+  });
+
+  it('still sends acks queued before close to the store', async () => {
+    const { store, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    delivery.queueAck(['a']);
+    delivery.close();
+    await settle();
+    expect(store.acks).toEqual([['a']]);
+  });
+
+  it('reports an exception in the refill path to the sink instead of rejecting', async () => {
+    const { sink, delivery } = setup(['a']);
+    const bug = new Error('writer broke');
+    sink.deliverError = bug;
+    delivery.start();
+    await settle();
+    expect(sink.bugs).toEqual([[bug, 'refill']]);
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * Delivery to one authenticated connection: which envelopes of its mailbox to send when, and the
+ * acknowledgements that free them. Knows nothing of sockets or frames: it talks to the store
+ * through {@link DeliveryStore} and writes through {@link DeliverySink}, both supplied by the
+ * connection (and by a fake in delivery.test.ts).
+ *
+ * The store holds every envelope until it is acknowledged; delivery only decides what to *send*
+ * when. It keeps the ids it sent and that are not yet acknowledged (in flight), at most
+ * `maxInflight`. While the store may hold envelopes this connection has not sent (`backlog`:
+ * right after auth, or after a live envelope was held back because the connection was full or
+ * its socket backed up), live envelopes are not sent directly (that would overtake older ones);
+ * instead acknowledgements that bring the in-flight count under the low watermark trigger a
+ * refill: a `peek` of the oldest envelopes, sending those not already in flight. While a
+ * refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill peeks once
+ * more when it returns, so nothing that arrives meanwhile is lost.
+ */
+import type { QueuedEnvelope } from '../store/store.js';
+
+/**
+ * The store operations delivery needs, bound to the connection's mailbox. The connection's
+ * implementation brackets each for graceful shutdown; the real stores keep their own contract
+ * (store.contract.ts), so the fake in delivery.test.ts need only keep this one. Reading by
+ * cursor (after the last id sent) rather than re-reading the whole window would change this
+ * port and `#refill` only.
+ */
+export interface DeliveryStore {
+  /** `Store.peek`: up to `limit` unexpired, unacknowledged envelopes, oldest first. */
+  peek(limit: number): Promise<readonly QueuedEnvelope[]>;
+  /** `Store.ack`: deletes the envelopes; unknown ids are ignored. */
+  ack(ids: readonly string[]): Promise<void>;
+}
+
+/** Where delivery's output and failures go: the connection's outbox. */
+export interface DeliverySink {
+  /** Writes one `deliver` frame. */
+  deliver(id: string, env: string): void;
+  /**
+   * False while the socket's unsent bytes are over the bound; the sink then calls
+   * {@link Delivery.resume} once they have been written out.
+   */
+  hasRoom(): boolean;
+  /** True from the moment the relay begins shutting down: no new store work starts. */
+  readonly stopping: boolean;
+  /** The store failed an ack (the envelopes stay queued): tell the client. */
+  ackFailed(err: unknown): void;
+  /** An ack was not tried because the relay is shutting down: tell the client. */
+  ackRefused(): void;
+  /** A refill's peek failed; it is retried with back-off. */
+  peekFailed(err: unknown): void;
+  /** An exception delivery did not expect (a bug), in the ack or the refill path. */
+  unexpected(err: unknown, during: 'ack' | 'refill'): void;
+}
+
+/** Bounds of one connection's delivery. */
+export interface DeliveryLimits {
+  /** Most delivered, unacknowledged envelopes; refills start at or under half of it. */
+  readonly maxInflight: number;
+}
+
+/** Most ids acknowledged to the store in one call (several `ack` frames coalesced). */
+export const MAX_ACK_BATCH = 1_024;
+/** First delay after a failed refill peek, in ms; doubles up to the maximum. */
+export const REFILL_RETRY_MIN_MS = 500;
+export const REFILL_RETRY_MAX_MS = 30_000;
+/** Doublings of the retry delay counted; past REFILL_RETRY_MAX_MS they change nothing. */
+const MAX_REFILL_ATTEMPTS = 16;
+
+export class Delivery {
+  readonly #store: DeliveryStore;
+  readonly #sink: DeliverySink;
+  readonly #maxInflight: number;
+  /** Delivered, unacknowledged ids → whether an ack for it is already on its way to the store. */
+  readonly #inflight = new Map<string, boolean>();
+  /** The store may hold envelopes not sent here; true from the start (the queue after auth). */
+  #backlog = true;
+  #refilling = false;
+  #peekAgain = false;
+  /** Acknowledged ids waiting for the end of this turn of the event loop (see queueAck). */
+  #ackQueue: string[] | undefined;
+  /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
+  #ackedDuringPeek: Set<string> | undefined;
+  #refillRetry: NodeJS.Timeout | undefined;
+  #refillAttempt = 0;
+  #closed = false;
+
+  constructor(store: DeliveryStore, sink: DeliverySink, limits: DeliveryLimits) {
+    this.#store = store;
+    this.#sink = sink;
+    this.#maxInflight = limits.maxInflight;
+  }
+
+  /** Envelopes delivered and not yet acknowledged (for tests and metrics). */
+  get inflightCount(): number {
+    return this.#inflight.size;
+  }
+
+  /** Starts delivering what is queued; call once the client knows it is authenticated. */
+  start(): void {
+    this.#maybeRefill();
+  }
+
+  /** Stops for good: no more peeks or sends. Acks already queued still reach the store. */
+  close(): void {
+    this.#closed = true;
+    if (this.#refillRetry !== undefined) clearTimeout(this.#refillRetry);
+    this.#refillRetry = undefined;
+  }
+
+  /**
+   * True when every id was delivered here and is acknowledged for the first time; marks them,
+   * so that repeating the same ack (while the first is still on its way) is not free again.
+   */
+  firstAcks(ids: readonly string[]): boolean {
+    const inflight = this.#inflight;
+    for (const id of ids) if (inflight.get(id) !== false) return false;
+    for (const id of ids) inflight.set(id, true);
+    return true;
+  }
+
+  /**
+   * Queues acknowledged ids; all acks that arrive in one turn of the event loop (one read from
+   * the socket) go to the store as one batch, so a client acking message by message costs one
+   * store round trip per read rather than per message.
+   */
+  queueAck(ids: string[]): void {
+    const queued = this.#ackQueue;
+    if (queued === undefined) {
+      this.#ackQueue = ids;
+      queueMicrotask(() => this.#flushAcks());
+    } else if (queued.length + ids.length <= MAX_ACK_BATCH) {
+      for (const id of ids) queued.push(id);
+    } else {
+      this.#flushAcks();
+      this.queueAck(ids);
+    }
+  }
+
+  #flushAcks(): void {
+    const ids = this.#ackQueue;
+    if (ids === undefined) return;
+    this.#ackQueue = undefined;
+    void this.#ack(ids);
+  }
+
+  /** Never rejects: failures go to the sink. */
+  async #ack(ids: readonly string[]): Promise<void> {
+    const sink = this.#sink;
+    if (sink.stopping) {
+      sink.ackRefused();
+      return;
+    }
+    try {
+      let failed = false;
+      try {
+        await this.#store.ack(ids);
+      } catch (err) {
+        failed = true;
+        sink.ackFailed(err);
+      }
+      const inflight = this.#inflight;
+      // In flight is only left once the store has deleted: a refill peek issued before that
+      // could otherwise list the envelope again and it would be sent twice. That holds for
+      // every id the store deleted, also one this connection did not send (delivered on an
+      // earlier connection and acknowledged right after reconnecting, during the first peek);
+      // those are remembered up to a bound, past which a repeat is the at-least-once fallback.
+      const skip = this.#refilling && !failed ? (this.#ackedDuringPeek ??= new Set()) : undefined;
+      for (const id of ids) {
+        const sentHere = inflight.delete(id);
+        if (skip !== undefined && (sentHere || skip.size < MAX_ACK_BATCH)) skip.add(id);
+      }
+      // A failed ack leaves the envelopes in the store; they go out again with the next refill.
+      if (failed) this.#backlog = true;
+      this.#maybeRefill();
+    } catch (err) {
+      sink.unexpected(err, 'ack');
+    }
+  }
+
+  /** A newly stored envelope for the mailbox (from the hub). Must not throw. */
+  deliverLive(id: string, env: string): void {
+    if (this.#closed) return;
+    if (this.#refilling) {
+      this.#peekAgain = true;
+      return;
+    }
+    const inflight = this.#inflight;
+    if (inflight.has(id)) return;
+    if (this.#backlog) {
+      // Older envelopes wait in the store; this one must not overtake them.
+      this.#maybeRefill();
+      return;
+    }
+    if (inflight.size >= this.#maxInflight || !this.#sink.hasRoom()) {
+      this.#backlog = true;
+      return;
+    }
+    inflight.set(id, false);
+    this.#sink.deliver(id, env);
+  }
+
+  /**
+   * The store may hold envelopes this connection was not told about (for instance a
+   * notification from another instance lost while the store was unreachable): look again.
+   */
+  resync(): void {
+    if (this.#closed) return;
+    // A refill retry backed off while the store was down may be many seconds away: the store
+    // is back, so look now instead of waiting for it.
+    if (this.#refillRetry !== undefined) {
+      clearTimeout(this.#refillRetry);
+      this.#refillRetry = undefined;
+    }
+    // A peek already on its way may have taken its snapshot too early: it must look once more
+    // (the end of a refill recomputes `backlog`, so setting that alone would be forgotten).
+    if (this.#refilling) this.#peekAgain = true;
+    this.#backlog = true;
+    this.#maybeRefill();
+  }
+
+  /** Looks at the store again if there is room now (the socket drained, or the relay's tick). */
+  resume(): void {
+    this.#maybeRefill();
+  }
+
+  #maybeRefill(): void {
+    if (
+      this.#closed ||
+      !this.#backlog ||
+      this.#refilling ||
+      this.#refillRetry !== undefined ||
+      this.#sink.stopping ||
+      this.#inflight.size > this.#maxInflight >> 1 ||
+      !this.#sink.hasRoom()
+    ) {
+      return;
+    }
+    void this.#guardedRefill();
+  }
+
+  async #guardedRefill(): Promise<void> {
+    try {
+      await this.#refill();
+    } catch (err) {
+      this.#sink.unexpected(err, 'refill');
+    }
+  }
+
+  async #refill(): Promise<void> {
+    const inflight = this.#inflight;
+    const max = this.#maxInflight;
+    const sink = this.#sink;
+    this.#refilling = true;
+    try {
+      for (;;) {
+        this.#peekAgain = false;
+        // The oldest envelopes come first and include everything in flight (it was sent in
+        // order), so in-flight count + free slots = `max` covers what may be sent now.
+        let batch;
+        try {
+          batch = await this.#store.peek(max);
+        } catch (err) {
+          this.#scheduleRefillRetry(err);
+          return;
+        }
+        this.#refillAttempt = 0;
+        if (this.#closed) return;
+        const skip = this.#ackedDuringPeek;
+        this.#ackedDuringPeek = undefined;
+        let complete = batch.length < max;
+        for (const message of batch) {
+          if (inflight.has(message.id) || skip?.has(message.id) === true) continue;
+          if (inflight.size >= max || !sink.hasRoom()) {
+            complete = false;
+            break;
+          }
+          inflight.set(message.id, false);
+          sink.deliver(message.id, message.env);
+        }
+        this.#backlog = !complete || this.#peekAgain;
+        if (!this.#peekAgain || sink.stopping || inflight.size >= max || !sink.hasRoom()) {
+          return;
+        }
+      }
+    } finally {
+      this.#refilling = false;
+      this.#ackedDuringPeek = undefined;
+    }
+  }
+
+  #scheduleRefillRetry(err: unknown): void {
+    this.#backlog = true;
+    this.#sink.peekFailed(err);
+    if (this.#closed) return;
+    const delay = Math.min(REFILL_RETRY_MAX_MS, REFILL_RETRY_MIN_MS * 2 ** this.#refillAttempt);
+    this.#refillAttempt = Math.min(this.#refillAttempt + 1, MAX_REFILL_ATTEMPTS);
+    this.#refillRetry = setTimeout(
+      () => {
+        this.#refillRetry = undefined;
+        this.#maybeRefill();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
+    this.#refillRetry.unref();
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The encoder of every relay → client frame: the one place that spells a server frame's text.
+ *
+ * The frames the relay writes per message (`deliver`, `stored`) and the other small ones are
+ * string templates rather than `JSON.stringify` of an object: on the hot path that saves an
+ * object and a generic serialisation per frame. Each template writes exactly what
+ * `JSON.stringify` writes for the frame object with its keys in schema order, so the wire is
+ * the same whichever way a frame is built; encode.test.ts checks that, and that every output
+ * parses with the frame's zod schema and round-trips, differentially over generated values.
+ *
+ * The encoders do not validate. Every string argument must already be canonical base64url
+ * (which needs no JSON escaping): a mailbox id derived by the relay, a nonce it drew, or an id,
+ * envelope or prekey that came in through `parseClientFrame` or out of the store (which only
+ * holds what was parsed). Every number must be an integer in its field's range.
+ */
+import { ERROR_MESSAGES, ErrorCode, RETRYABLE_CODES } from './errors.js';
+import type { FrameOf } from './frames.js';
+import { PROTOCOL_VERSION } from './limits.js';
+
+const V = PROTOCOL_VERSION;
+
+/** `challenge`: the nonce (base64url of AUTH_NONCE_BYTES) the client must sign. */
+export function encodeChallengeFrame(nonce: string): string {
+  return `{"v":${V},"t":"challenge","nonce":"${nonce}"}`;
+}
+
+/** `authed`: the connection now reads `mailbox`. */
+export function encodeAuthedFrame(rid: number, mailbox: string): string {
+  return `{"v":${V},"t":"authed","rid":${rid},"mailbox":"${mailbox}"}`;
+}
+
+/** `stored`: the envelope with message id `id` is in the store. Hot path. */
+export function encodeStoredFrame(rid: number, id: string): string {
+  return `{"v":${V},"t":"stored","rid":${rid},"id":"${id}"}`;
+}
+
+/** `deliver`: an envelope for the authenticated mailbox. Hot path. */
+export function encodeDeliverFrame(id: string, env: string): string {
+  return `{"v":${V},"t":"deliver","id":"${id}","env":"${env}"}`;
+}
+
+/** `pong`: the answer to a `ping` frame. */
+export function encodePongFrame(rid: number): string {
+  return `{"v":${V},"t":"pong","rid":${rid}}`;
+}
+
+/** `prekeys.count`: one-time prekeys left (0 … MAX_ONE_TIME_PREKEYS_STORED). */
+export function encodePrekeysCountFrame(rid: number, remaining: number): string {
+  return `{"v":${V},"t":"prekeys.count","rid":${rid},"remaining":${remaining}}`;
+}
+
+/** The bundle part of a `prekeys.bundle` frame: what a fetch took from the directory. */
+export type EncodableBundle = FrameOf<'prekeys.bundle'>['bundle'];
+
+/**
+ * `prekeys.bundle`: the answer to `prekeys.fetch`, `bundle` null when none is published.
+ * Rare and of several shapes, so `JSON.stringify` of a fresh object in schema order: a store
+ * record with a key of its own is not copied onto the wire.
+ */
+export function encodePrekeysBundleFrame(
+  rid: number,
+  mailbox: string,
+  bundle: EncodableBundle,
+): string {
+  const frame: FrameOf<'prekeys.bundle'> = {
+    v: V,
+    t: 'prekeys.bundle',
+    rid,
+    mailbox,
+    bundle:
+      bundle === null
+        ? null
+        : {
+            identity: bundle.identity,
+            signedPrekey: bundle.signedPrekey,
+            oneTime:
+              bundle.oneTime === null ? null : { id: bundle.oneTime.id, key: bundle.oneTime.key },
+          },
+  };
+  return JSON.stringify(frame);
+}
+
+/**
+ * What follows the optional `rid` in each code's error frame: code, retryable and message,
+ * computed once per code (the message through JSON.stringify, so it is escaped as it would be).
+ */
+const ERROR_FRAME_TAILS: ReadonlyMap<ErrorCode, string> = new Map(
+  Object.values(ErrorCode).map((code) => [
+    code,
+    `,"code":${JSON.stringify(code)},"retryable":${RETRYABLE_CODES.has(code)},"message":${JSON.stringify(ERROR_MESSAGES[code])}}`,
+  ]),
+);
+
+/**
+ * `error`: a request failed or a frame was rejected, with the generic message for `code`;
+ * `rid` when the failed request carried a valid one. Answers floods (`rate_limited`), so it
+ * is a template too.
+ */
+export function encodeErrorFrame(code: ErrorCode, rid?: number): string {
+  const head = rid === undefined ? `{"v":${V},"t":"error"` : `{"v":${V},"t":"error","rid":${rid}`;
+  return head + ERROR_FRAME_TAILS.get(code)!;
+}
