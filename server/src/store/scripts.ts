@@ -1,6 +1,11 @@
 /**
- * The Lua scripts behind RedisStore. Each store operation is ONE script, so it is one round trip
- * and atomic: a crash or a lost connection either leaves the whole change or none of it.
+ * The Lua scripts behind RedisStore.
+ *
+ * Every operation that changes data is ONE script, so it is one round trip and atomic: a crash or
+ * a lost connection either leaves the whole change or none of it. Peek changes nothing and is the
+ * exception: a read-only script returns the live ids of the queue, then one MGET reads their
+ * envelopes (a script may only touch the keys it declares, and only the queue knows the ids);
+ * an envelope acknowledged or expired between the two is skipped.
  *
  * Conventions shared by all scripts (see docs/adr/0001-redis-store-layout.md):
  * - Time is Redis's own clock (`TIME`), in microseconds, plus ARGV[1], an offset in ms that is
@@ -13,9 +18,8 @@
  *   script writes a key without setting its TTL.
  * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
  *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
- * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster). A script
- *   never derives a key name from another, so peek, which learns the ids from the queue, reads
- *   the envelopes with a separate MGET.
+ * - Every key a script touches is in KEYS and shares one hash tag per mailbox (Redis Cluster);
+ *   a script never derives a key name from another.
  * - Each script starts with a Redis 7 shebang whose flags say how it behaves at maxmemory, so a
  *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
