@@ -46,12 +46,12 @@ export const KEY_SUFFIX = {
  * a `:` could collide with another mailbox's key: the key layout must not depend on a caller
  * remembering to validate.
  */
-const MAILBOX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const KEY_SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** True when `mailbox` (or a message id) can be used in a key or a notification payload
- * (base64url, 1–128 characters). */
-export function isKeySafeMailbox(mailbox: string): boolean {
-  return MAILBOX_PATTERN.test(mailbox);
+/** True when `id`, a mailbox id or a message id, can be used in a key name or a notification
+ * payload (base64url, 1–128 characters). */
+export function isKeySafeId(id: string): boolean {
+  return KEY_SAFE_ID.test(id);
 }
 
 /** `passage:v1:{<mailbox>}`: the prefix every key of one mailbox starts with. */
@@ -98,7 +98,7 @@ export function mailboxOfChannel(channel: string): string | null {
     return null;
   }
   const mailbox = channel.slice(CHANNEL_PREFIX_LENGTH, channel.length - CHANNEL_SUFFIX_LENGTH);
-  return isKeySafeMailbox(mailbox) ? mailbox : null;
+  return isKeySafeId(mailbox) ? mailbox : null;
 }
 
 /** Separator in notification payloads and one-time prekey members. Never in base64url. */

@@ -24,7 +24,7 @@ import {
   KEY_SUFFIX,
   PREKEY_MEMBER_SEPARATOR,
   envelopeKey,
-  isKeySafeMailbox,
+  isKeySafeId,
   mailboxChannel,
   mailboxOfChannel,
   mailboxTag,
@@ -330,7 +330,7 @@ export class RedisStore implements Store {
     try {
       checkMailbox(mailbox);
       // The id is part of a key name and travels space-separated in the notification payload.
-      if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
+      if (!isKeySafeId(id)) throw new RangeError('store: message id is not base64url');
       this.#admit();
     } catch (err) {
       return Promise.reject(asError(err));
@@ -374,8 +374,8 @@ export class RedisStore implements Store {
       // An id that cannot be a key was never enqueued: acknowledging it is a no-op.
       let safe = ids;
       for (const id of ids) {
-        if (!isKeySafeMailbox(id)) {
-          safe = ids.filter(isKeySafeMailbox);
+        if (!isKeySafeId(id)) {
+          safe = ids.filter(isKeySafeId);
           break;
         }
       }
@@ -855,7 +855,7 @@ function asError(err: unknown): Error {
 }
 
 function checkMailbox(mailbox: string): string {
-  if (!isKeySafeMailbox(mailbox)) throw new RangeError('store: mailbox id is not base64url');
+  if (!isKeySafeId(mailbox)) throw new RangeError('store: mailbox id is not base64url');
   return mailbox;
 }
 

@@ -24,6 +24,7 @@
  *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
 import { createHash } from 'node:crypto';
+import { FIELD_SEPARATOR, PREKEY_MEMBER_SEPARATOR } from './keys.js';
 
 /** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
 export interface LuaScript {
@@ -145,7 +146,7 @@ for k = 0, #KEYS / 3 - 1 do
       listeners = listeners - 1
     end
     if listeners > 0 then
-      redis.call('SPUBLISH', channel, prefix .. id .. ' ' .. ARGV[a + 1])
+      redis.call('SPUBLISH', channel, prefix .. id .. '${FIELD_SEPARATOR}' .. ARGV[a + 1])
     end
   end
   out[k + 1] = result
@@ -239,7 +240,7 @@ if total > tonumber(ARGV[3]) then
 end
 for i = 6, #ARGV, 2 do
   redis.call('ZREMRANGEBYSCORE', otk, ARGV[i], ARGV[i])
-  redis.call('ZADD', otk, ARGV[i], ARGV[i] .. '.' .. ARGV[i + 1])
+  redis.call('ZADD', otk, ARGV[i], ARGV[i] .. '${PREKEY_MEMBER_SEPARATOR}' .. ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[2])
 redis.call('HSET', pk, 'i', ARGV[4], 's', ARGV[5], 'x', fmt(now + ttl * 1000))
