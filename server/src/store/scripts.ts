@@ -1,5 +1,8 @@
 /**
- * The Lua scripts behind RedisStore.
+ * The Lua scripts behind RedisStore, each with the one function that builds its KEYS and ARGV
+ * from typed input (`…Call` below). RedisStore calls scripts only through those builders, so the
+ * argument layout a script reads is written down once, beside it, and tested on its own
+ * (scripts.test.ts), the refused inputs included.
  *
  * Every operation that changes data is ONE script, so it is one round trip and atomic: a crash or
  * a lost connection either leaves the whole change or none of it. Peek changes nothing and is the
@@ -24,7 +27,18 @@
  *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
 import { createHash } from 'node:crypto';
-import { FIELD_SEPARATOR, PREKEY_MEMBER_SEPARATOR } from './keys.js';
+import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
+import {
+  FIELD_SEPARATOR,
+  KEY_SUFFIX,
+  PREKEY_MEMBER_SEPARATOR,
+  isKeySafeId,
+  mailboxTag,
+  prekeyKeys,
+  queueKey,
+} from './keys.js';
+import type { PrekeyBundle } from './store.js';
 
 /** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
 export interface LuaScript {
@@ -283,3 +297,188 @@ return redis.call('ZCARD', KEYS[2])
 `,
   'read',
 );
+
+// ---------------------------------------------------------------------------------------------
+// Argument builders: the one place each script's KEYS and ARGV layout is written in TypeScript.
+// Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
+// message id, a count past a batch bound, a TTL that would lose µs precision in Lua.
+
+/** Most envelopes one peek returns (each is one id in the reply and one key of the MGET). */
+export const MAX_PEEK_LIMIT = 1_000;
+/** Most enqueues (or acks) sent to one node in one script call. */
+export const MAX_BATCH_OPERATIONS = 128;
+/** Most acknowledged ids in one ack script call (each id is two keys of the call). */
+export const MAX_BATCH_ACK_IDS = 1_024;
+/**
+ * Longest TTL a script is given, in ms (100 years). Lua numbers are doubles: `now + ttl` in µs
+ * must stay an exact integer (below 2^53 µs, the year 2255), and the configuration allows a year.
+ */
+export const MAX_SCRIPT_TTL_MS = 100 * 365 * 86_400_000;
+
+/** One script call as a builder makes it: the script, its KEYS and its ARGV. */
+export interface ScriptCall {
+  readonly script: LuaScript;
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
+}
+
+function integerIn(name: string, value: number, min: number, max: number): string {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`script argument ${name} must be an integer in [${min}, ${max}]`);
+  }
+  return String(value);
+}
+
+function keySafe(what: string, id: string): string {
+  if (!isKeySafeId(id)) throw new RangeError(`script argument ${what} is not base64url`);
+  return id;
+}
+
+/** ARGV[1] of every script: the test clock offset (0 in production), in ms. */
+function offsetArg(offsetMs: number): string {
+  return integerIn('offsetMs', offsetMs, 0, MAX_SCRIPT_TTL_MS);
+}
+
+/** What every enqueue of one call shares. */
+export interface EnqueueSettings {
+  readonly offsetMs: number;
+  readonly queueTtlMs: number;
+  readonly maxQueued: number;
+  /** `<origin instance id><FIELD_SEPARATOR>`, which starts every notification payload. */
+  readonly payloadPrefix: string;
+}
+
+/** One envelope to enqueue. */
+export interface EnqueueItem {
+  readonly mailbox: string;
+  readonly id: string;
+  readonly env: string;
+  /** The origin instance is itself subscribed to the mailbox's channel. */
+  readonly originSubscribed: boolean;
+}
+
+/** KEYS and ARGV of {@link ENQUEUE} for 1 to {@link MAX_BATCH_OPERATIONS} envelopes, in order. */
+export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueItem[]): ScriptCall {
+  integerIn('batch size', batch.length, 1, MAX_BATCH_OPERATIONS);
+  const prefix = settings.payloadPrefix;
+  if (prefix.indexOf(FIELD_SEPARATOR) !== prefix.length - 1 || !isKeySafeId(prefix.slice(0, -1))) {
+    throw new RangeError('script argument payloadPrefix must be an id and one separator');
+  }
+  const keys = new Array<string>(3 * batch.length);
+  const args = new Array<string>(4 + 4 * batch.length);
+  args[0] = offsetArg(settings.offsetMs);
+  args[1] = integerIn('queueTtlMs', settings.queueTtlMs, 1, MAX_SCRIPT_TTL_MS);
+  args[2] = integerIn('maxQueued', settings.maxQueued, 1, Number.MAX_SAFE_INTEGER);
+  args[3] = prefix;
+  for (let i = 0; i < batch.length; i += 1) {
+    const op = batch[i] as EnqueueItem;
+    const id = keySafe('message id', op.id);
+    const tag = mailboxTag(keySafe('mailbox', op.mailbox));
+    keys[3 * i] = tag + KEY_SUFFIX.queue;
+    keys[3 * i + 1] = tag + KEY_SUFFIX.envelope + id;
+    keys[3 * i + 2] = tag + KEY_SUFFIX.tombstone + id;
+    args[4 + 4 * i] = id;
+    args[5 + 4 * i] = op.env;
+    args[6 + 4 * i] = tag + KEY_SUFFIX.channel;
+    args[7 + 4 * i] = op.originSubscribed ? '1' : '0';
+  }
+  return { script: ENQUEUE, keys, args };
+}
+
+/** KEYS and ARGV of {@link PEEK}: up to `limit` (1 to {@link MAX_PEEK_LIMIT}) live ids. */
+export function peekCall(mailbox: string, offsetMs: number, limit: number): ScriptCall {
+  return {
+    script: PEEK,
+    keys: [queueKey(keySafe('mailbox', mailbox))],
+    args: [offsetArg(offsetMs), integerIn('limit', limit, 1, MAX_PEEK_LIMIT)],
+  };
+}
+
+/** What every ack of one call shares. */
+export interface AckSettings {
+  readonly offsetMs: number;
+  readonly dedupTtlMs: number;
+}
+
+/** The acknowledged ids of one mailbox. */
+export interface AckGroup {
+  readonly mailbox: string;
+  readonly ids: readonly string[];
+}
+
+/**
+ * KEYS and ARGV of {@link ACK} for 1 to {@link MAX_BATCH_OPERATIONS} groups holding 1 to
+ * {@link MAX_BATCH_ACK_IDS} ids in all, each group with at least one id.
+ */
+export function ackCall(settings: AckSettings, groups: readonly AckGroup[]): ScriptCall {
+  integerIn('batch size', groups.length, 1, MAX_BATCH_OPERATIONS);
+  let total = 0;
+  for (const group of groups) {
+    integerIn('ids per mailbox', group.ids.length, 1, MAX_BATCH_ACK_IDS);
+    total += group.ids.length;
+  }
+  integerIn('ids per batch', total, 1, MAX_BATCH_ACK_IDS);
+  const keys: string[] = [];
+  const args = [
+    offsetArg(settings.offsetMs),
+    integerIn('dedupTtlMs', settings.dedupTtlMs, 1, MAX_SCRIPT_TTL_MS),
+  ];
+  for (const group of groups) {
+    const tag = mailboxTag(keySafe('mailbox', group.mailbox));
+    keys.push(tag + KEY_SUFFIX.queue);
+    args.push(String(group.ids.length));
+    for (const id of group.ids) {
+      keySafe('message id', id);
+      keys.push(tag + KEY_SUFFIX.envelope + id, tag + KEY_SUFFIX.tombstone + id);
+      args.push(id);
+    }
+  }
+  return { script: ACK, keys, args };
+}
+
+/** The directory bounds a publish is checked against. */
+export interface PublishSettings {
+  readonly offsetMs: number;
+  readonly prekeyTtlMs: number;
+  readonly maxOneTime: number;
+}
+
+/**
+ * KEYS and ARGV of {@link PUBLISH_PREKEYS}. One-time prekey ids must be integers in
+ * [0, MAX_PREKEY_ID] (the score and the `<id>.<key>` member are built from them).
+ */
+export function publishPrekeysCall(
+  mailbox: string,
+  settings: PublishSettings,
+  bundle: PrekeyBundle,
+  oneTime: readonly OneTimePrekey[],
+): ScriptCall {
+  const args = [
+    offsetArg(settings.offsetMs),
+    integerIn('prekeyTtlMs', settings.prekeyTtlMs, 1, MAX_SCRIPT_TTL_MS),
+    integerIn('maxOneTime', settings.maxOneTime, 1, Number.MAX_SAFE_INTEGER),
+    bundle.identity,
+    bundle.signedPrekey,
+  ];
+  for (const key of oneTime)
+    args.push(integerIn('one-time prekey id', key.id, 0, MAX_PREKEY_ID), key.key);
+  return { script: PUBLISH_PREKEYS, keys: prekeyKeys(keySafe('mailbox', mailbox)), args };
+}
+
+/** KEYS and ARGV of {@link FETCH_PREKEYS}. */
+export function fetchPrekeysCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: FETCH_PREKEYS,
+    keys: prekeyKeys(keySafe('mailbox', mailbox)),
+    args: [offsetArg(offsetMs)],
+  };
+}
+
+/** KEYS and ARGV of {@link COUNT_PREKEYS}. */
+export function countPrekeysCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: COUNT_PREKEYS,
+    keys: prekeyKeys(keySafe('mailbox', mailbox)),
+    args: [offsetArg(offsetMs)],
+  };
+}
