@@ -16,12 +16,13 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, Socket } from 'node:net';
 import { RedisStore } from '@passage/server/store/redis';
-import type { StoreLimits } from '@passage/server/store/store';
+import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from '@passage/server/store/store';
 
 const LIMITS: StoreLimits = {
   queueTtlSeconds: 3_600,
   maxQueuedPerMailbox: 100_000,
   dedupTtlSeconds: 3_600,
+  maxDedupIdsPerMailbox: MAX_DEDUP_IDS_PER_MAILBOX,
   prekeyTtlSeconds: 3_600,
   maxOneTimePrekeys: 100,
 };

@@ -597,7 +597,7 @@ export class RedisStore implements Store {
     const acks = this.#acks;
     if (acks.length > 0) {
       this.#acks = [];
-      // Batches are bounded in operations and in ids (each id is two keys of the call).
+      // Batches are bounded in operations and in ids (each id is a key of the call).
       let start = 0;
       let ids = 0;
       for (let i = 0; i < acks.length; i += 1) {
@@ -663,7 +663,11 @@ export class RedisStore implements Store {
     let call: ScriptCall;
     try {
       call = ackCall(
-        { offsetMs: this.#offsetMs(), dedupTtlMs: this.#limits.dedupTtlSeconds * 1000 },
+        {
+          offsetMs: this.#offsetMs(),
+          dedupTtlMs: this.#limits.dedupTtlSeconds * 1000,
+          maxDedupIds: this.#limits.maxDedupIdsPerMailbox,
+        },
         batch,
       );
     } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
-import { envelopeKey, mailboxChannel, prekeyKeys, queueKey, tombstoneKey } from './keys.js';
+import { dedupKey, envelopeKey, mailboxChannel, prekeyKeys, queueKey } from './keys.js';
 import {
   ACK,
   COUNT_PREKEYS,
@@ -50,10 +50,10 @@ describe('enqueueCall', () => {
     expect(call.keys).toEqual([
       queueKey(A),
       envelopeKey(A, 'x'),
-      tombstoneKey(A, 'x'),
+      dedupKey(A),
       queueKey(B),
       envelopeKey(B, 'y'),
-      tombstoneKey(B, 'y'),
+      dedupKey(B),
     ]);
     expect(call.args).toEqual([
       '7',
@@ -126,30 +126,29 @@ describe('peekCall', () => {
 });
 
 describe('ackCall', () => {
-  const SETTINGS_ACK = { offsetMs: 0, dedupTtlMs: 30_000 };
+  const SETTINGS_ACK = { offsetMs: 0, dedupTtlMs: 30_000, maxDedupIds: 20 };
 
-  it('lays out per mailbox its queue, then two keys per id; ARGV holds each count and its ids', () => {
-    const call = ackCall({ offsetMs: 5, dedupTtlMs: 30_000 }, [
+  it('lays out per mailbox its queue and its acknowledged set, then one key per id; ARGV holds each count and its ids', () => {
+    const call = ackCall({ offsetMs: 5, dedupTtlMs: 30_000, maxDedupIds: 20 }, [
       { mailbox: A, ids: ['x', 'y'] },
       { mailbox: B, ids: ['z'] },
     ]);
     expect(call.script).toBe(ACK);
     expect(call.keys).toEqual([
       queueKey(A),
+      dedupKey(A),
       envelopeKey(A, 'x'),
-      tombstoneKey(A, 'x'),
       envelopeKey(A, 'y'),
-      tombstoneKey(A, 'y'),
       queueKey(B),
+      dedupKey(B),
       envelopeKey(B, 'z'),
-      tombstoneKey(B, 'z'),
     ]);
-    expect(call.args).toEqual(['5', '30000', '2', 'x', 'y', '1', 'z']);
+    expect(call.args).toEqual(['5', '30000', '20', '2', 'x', 'y', '1', 'z']);
   });
 
   it('takes MAX_BATCH_ACK_IDS ids in one call', () => {
     const call = ackCall(SETTINGS_ACK, [{ mailbox: A, ids: ids(MAX_BATCH_ACK_IDS) }]);
-    expect(call.args).toHaveLength(3 + MAX_BATCH_ACK_IDS);
+    expect(call.args).toHaveLength(4 + MAX_BATCH_ACK_IDS);
   });
 
   it('refuses no groups, an empty group, too many groups and one id past MAX_BATCH_ACK_IDS', () => {
@@ -164,15 +163,18 @@ describe('ackCall', () => {
     expect(() => ackCall(SETTINGS_ACK, split)).toThrow(RangeError);
   });
 
-  it('refuses a key-unsafe id or mailbox and a dedup TTL out of range', () => {
+  it('refuses a key-unsafe id or mailbox, and a dedup TTL or bound out of range', () => {
     expect(() => ackCall(SETTINGS_ACK, [{ mailbox: A, ids: ['x', 'a}b'] }])).toThrow(RangeError);
     expect(() => ackCall(SETTINGS_ACK, [{ mailbox: 'a b', ids: ['x'] }])).toThrow(RangeError);
-    expect(() => ackCall({ offsetMs: 0, dedupTtlMs: 0 }, [{ mailbox: A, ids: ['x'] }])).toThrow(
-      RangeError,
-    );
-    expect(() =>
-      ackCall({ offsetMs: 0, dedupTtlMs: MAX_SCRIPT_TTL_MS + 1 }, [{ mailbox: A, ids: ['x'] }]),
-    ).toThrow(RangeError);
+    const group = [{ mailbox: A, ids: ['x'] }];
+    for (const patch of [
+      { dedupTtlMs: 0 },
+      { dedupTtlMs: MAX_SCRIPT_TTL_MS + 1 },
+      { maxDedupIds: 0 },
+      { maxDedupIds: 2.5 },
+    ]) {
+      expect(() => ackCall({ ...SETTINGS_ACK, ...patch }, group)).toThrow(RangeError);
+    }
   });
 });
 

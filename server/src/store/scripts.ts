@@ -14,11 +14,12 @@
  * - Time is Redis's own clock (`TIME`), in microseconds, plus ARGV[1], an offset in ms that is
  *   always 0 outside tests (the contract suite moves it to exercise expiry without sleeping).
  *   Redis 7 replicates script effects, not the script, so reading TIME is safe.
- * - Expiry is decided by data (scores, tombstone values and the bundle's `x` field compared with
- *   now), so it follows the test clock offset; physically, every envelope and every tombstone is
- *   its own key with its own PX, so Redis itself removes each one when its time has come, and
- *   the keys that hold several items carry a TTL at least as long as their latest item. No
- *   script writes a key without setting its TTL.
+ * - Expiry is decided by data (scores and the bundle's `x` field compared with now), so it
+ *   follows the test clock offset. Physically, every envelope is its own key with its own PX, so
+ *   Redis itself removes each one when its time has come; the keys that hold several items (the
+ *   queue and the acknowledged ids of a mailbox) drop their expired items on every enqueue and
+ *   ack and carry a TTL as long as their latest item. No script writes a key without setting its
+ *   TTL.
  * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
  *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
  * - Every key a script touches is in KEYS and shares one hash tag per mailbox (Redis Cluster);
@@ -83,18 +84,20 @@ end
 
 /**
  * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
- * KEYS: three per envelope: its mailbox's queue, its envelope key, its tombstone key. ARGV:
- * offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "), then four per envelope: id, env,
- * channel, and '1' if the origin instance is subscribed to that channel itself, else '0'.
- * Returns one result per envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
+ * KEYS (built by {@link enqueueCall}): three per envelope: its mailbox's queue, its envelope key,
+ * its mailbox's set of acknowledged ids. ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix
+ * ("<origin> "), then four per envelope: id, env, channel, and '1' if the origin instance is
+ * subscribed to that channel itself, else '0'. Returns one result per envelope: 1 stored,
+ * 0 duplicate, -1 full (nothing stored for it).
  *
- * Every call first drops the mailbox's expired ids from the queue (ZREMRANGEBYSCORE; O(log n)
- * when none expired), so expired ids do not linger in a mailbox that keeps receiving; their
- * envelope keys expire by themselves. An id whose envelope expired unacknowledged, or whose
- * tombstone's window ended, is stored again. The score is the envelope's expiry in µs, forced
- * above the newest score so ZSET order is arrival order even within one microsecond or if the
- * clock steps back; the envelope key's PX is the same expiry, so Redis removes the envelope when
- * the queue stops counting it.
+ * Every call first drops the mailbox's expired ids from the queue and from the acknowledged set
+ * (ZREMRANGEBYSCORE; O(log n) when none expired), so expired ids do not linger in a mailbox that
+ * keeps receiving; envelope keys expire by themselves. An id whose envelope expired
+ * unacknowledged, or whose dedup window ended, or that the acknowledged set forgot at its bound
+ * (see ACK), is stored again. The score is the envelope's expiry in µs, forced above the newest
+ * score so ZSET order is arrival order even within one microsecond or if the clock steps back;
+ * the envelope key's PX is the same expiry, so Redis removes the envelope when the queue stops
+ * counting it.
  *
  * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
  * subscriber connections; each instance has one per shard). A subscription still on its way
@@ -117,20 +120,10 @@ for k = 0, #KEYS / 3 - 1 do
   local a = 5 + 4 * k
   local id = ARGV[a]
   redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
+  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
   local result = 1
-  local staleTombstone = false
-  if redis.call('ZSCORE', q, id) then
+  if redis.call('ZSCORE', q, id) or redis.call('ZSCORE', d, id) then
     result = 0
-  else
-    -- A tombstone counts until the time it holds, whether or not Redis removed it yet.
-    local t = redis.call('GET', d)
-    if t then
-      if tonumber(t) > now then
-        result = 0
-      else
-        staleTombstone = true
-      end
-    end
   end
   local count = 0
   if result == 1 then
@@ -151,9 +144,6 @@ for k = 0, #KEYS / 3 - 1 do
     redis.call('ZADD', q, fmt(score), id)
     redis.call('SET', m, ARGV[a + 1], 'PX', px)
     redis.call('PEXPIRE', q, px)
-    if staleTombstone then
-      redis.call('DEL', d)
-    end
     local channel = ARGV[a + 2]
     local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
     if ARGV[a + 3] == '1' then
@@ -187,35 +177,59 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0,
 );
 
 /**
- * Acknowledges ids of one or many mailboxes in one round trip. KEYS per group: the mailbox's
- * queue, then for each of its n ids that id's envelope key and tombstone key. ARGV: offsetMs,
- * dedupTtlMs, then per group: n, then the n ids. First drops the mailbox's expired ids from the
- * queue; then each queued id leaves the queue, its envelope key is deleted, and a tombstone
- * holding the end of its dedup window is written with PX = dedupTtl. Ids that are not queued (or
- * whose envelope expired) are ignored and leave no tombstone. Returns how many were acknowledged.
+ * Acknowledges ids of one or many mailboxes in one round trip. KEYS (built by {@link ackCall})
+ * per group: the mailbox's queue, its set of acknowledged ids, then the envelope key of each of
+ * its n ids. ARGV: offsetMs, dedupTtlMs, maxDedupIds, then per group: n, then the n ids.
+ *
+ * Per group, first drops the expired ids from the queue and from the acknowledged set; then each
+ * queued id leaves the queue, its envelope key is deleted, and the id joins the acknowledged set
+ * with the end of its dedup window as its score, forced above the newest score so that the set's
+ * order is acknowledgement order (as the queue's is arrival order). Then the set is trimmed to
+ * its newest maxDedupIds (the oldest acknowledged are forgotten first, as MemoryStore does) and
+ * its TTL is set to its newest score. Ids that are not queued (or whose envelope expired) are
+ * ignored and are not remembered. Returns how many were acknowledged.
  */
 export const ACK = script(
   'ack',
   `
 local now = now_us()
 local nowS = fmt(now)
-local ttl = ARGV[2]
-local untilS = fmt(now + tonumber(ttl) * 1000)
+local untilUs = now + tonumber(ARGV[2]) * 1000
+local maxIds = tonumber(ARGV[3])
 local total = 0
-local a = 3
+local a = 4
 local k = 1
 while k <= #KEYS do
-  local q = KEYS[k]
+  local q, d = KEYS[k], KEYS[k + 1]
   redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
+  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
   local n = tonumber(ARGV[a])
+  local last = nil
   for i = 1, n do
-    if redis.call('ZREM', q, ARGV[a + i]) == 1 then
-      redis.call('DEL', KEYS[k + 2 * i - 1])
-      redis.call('SET', KEYS[k + 2 * i], untilS, 'PX', ttl)
+    local id = ARGV[a + i]
+    if redis.call('ZREM', q, id) == 1 then
+      redis.call('DEL', KEYS[k + 1 + i])
+      if last == nil then
+        local top = redis.call('ZRANGE', d, -1, -1, 'WITHSCORES')
+        last = top[2] and tonumber(top[2]) or 0
+      end
+      local score = untilUs
+      if last >= score then
+        score = last + 1
+      end
+      last = score
+      redis.call('ZADD', d, fmt(score), id)
       total = total + 1
     end
   end
-  k = k + 1 + 2 * n
+  if last ~= nil then
+    local over = redis.call('ZCARD', d) - maxIds
+    if over > 0 then
+      redis.call('ZREMRANGEBYRANK', d, 0, over - 1)
+    end
+    redis.call('PEXPIRE', d, math.ceil((last - now) / 1000))
+  end
+  k = k + 2 + n
   a = a + 1 + n
 end
 return total
@@ -307,7 +321,7 @@ return redis.call('ZCARD', KEYS[2])
 export const MAX_PEEK_LIMIT = 1_000;
 /** Most enqueues (or acks) sent to one node in one script call. */
 export const MAX_BATCH_OPERATIONS = 128;
-/** Most acknowledged ids in one ack script call (each id is two keys of the call). */
+/** Most acknowledged ids in one ack script call (each id is one key and one argument of it). */
 export const MAX_BATCH_ACK_IDS = 1_024;
 /**
  * Longest TTL a script is given, in ms (100 years). Lua numbers are doubles: `now + ttl` in µs
@@ -376,7 +390,7 @@ export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueIt
     const tag = mailboxTag(keySafe('mailbox', op.mailbox));
     keys[3 * i] = tag + KEY_SUFFIX.queue;
     keys[3 * i + 1] = tag + KEY_SUFFIX.envelope + id;
-    keys[3 * i + 2] = tag + KEY_SUFFIX.tombstone + id;
+    keys[3 * i + 2] = tag + KEY_SUFFIX.dedup;
     args[4 + 4 * i] = id;
     args[5 + 4 * i] = op.env;
     args[6 + 4 * i] = tag + KEY_SUFFIX.channel;
@@ -398,6 +412,8 @@ export function peekCall(mailbox: string, offsetMs: number, limit: number): Scri
 export interface AckSettings {
   readonly offsetMs: number;
   readonly dedupTtlMs: number;
+  /** Most acknowledged ids remembered per mailbox (StoreLimits.maxDedupIdsPerMailbox). */
+  readonly maxDedupIds: number;
 }
 
 /** The acknowledged ids of one mailbox. */
@@ -422,14 +438,15 @@ export function ackCall(settings: AckSettings, groups: readonly AckGroup[]): Scr
   const args = [
     offsetArg(settings.offsetMs),
     integerIn('dedupTtlMs', settings.dedupTtlMs, 1, MAX_SCRIPT_TTL_MS),
+    integerIn('maxDedupIds', settings.maxDedupIds, 1, Number.MAX_SAFE_INTEGER),
   ];
   for (const group of groups) {
     const tag = mailboxTag(keySafe('mailbox', group.mailbox));
-    keys.push(tag + KEY_SUFFIX.queue);
+    keys.push(tag + KEY_SUFFIX.queue, tag + KEY_SUFFIX.dedup);
     args.push(String(group.ids.length));
     for (const id of group.ids) {
       keySafe('message id', id);
-      keys.push(tag + KEY_SUFFIX.envelope + id, tag + KEY_SUFFIX.tombstone + id);
+      keys.push(tag + KEY_SUFFIX.envelope + id);
       args.push(id);
     }
   }
