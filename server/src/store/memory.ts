@@ -213,7 +213,7 @@ export class MemoryStore implements Store {
     if (box === undefined) return Promise.resolve();
     const rememberUntil = this.#clock() + this.#limits.dedupTtlSeconds * 1000;
     for (const id of ids) {
-      // Only ids that were queued are remembered: an ack cannot plant tombstones for ids
+      // Only ids that were queued are remembered: an ack cannot plant remembered ids for ids
       // that never arrived, so the dedup memory stays bounded by what was actually stored.
       const queued = box.queue.get(id);
       if (queued === undefined) continue;
