@@ -3,7 +3,9 @@
  * script starts on a free loopback port (no persistence): for each workload, a fresh server,
  * `used_memory` from `INFO memory` before and after enqueueing and acknowledging the ids through
  * RedisStore, divided by the ids acknowledged (main dict and expires dict included); and
- * `MEMORY USAGE` of one key that remembers ids, per id it holds (the key's own bytes only).
+ * `MEMORY USAGE` of one key that remembers ids, per id it holds (the key's own bytes only); and
+ * Redis's CPU time (`INFO cpu`) per id enqueued and acknowledged (batched as the relay does: the
+ * enqueues and acks of one event-loop turn go as one script call each).
  *
  *   node bench/dist/dedup-memory.js [--ids=100000]
  *
@@ -89,6 +91,15 @@ async function usedMemory(port: number): Promise<number> {
   return Number(match[1]);
 }
 
+/** Redis's CPU time so far (user + system), in µs. */
+async function redisCpuMicros(port: number): Promise<number> {
+  const info = await command(port, ['INFO', 'cpu']);
+  const user = /^used_cpu_user:([\d.]+)/m.exec(info);
+  const sys = /^used_cpu_sys:([\d.]+)/m.exec(info);
+  if (user === null || sys === null) throw new Error('INFO cpu: no used_cpu_user/sys');
+  return (Number(user[1]) + Number(sys[1])) * 1e6;
+}
+
 async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const child = spawn(
@@ -122,6 +133,7 @@ interface Row {
   readonly bytesPerAckedId: number;
   readonly keys: number;
   readonly sampleBytesPerId: number;
+  readonly redisCpuMicrosPerId: number;
 }
 
 /** Enqueues and acknowledges `perMailbox` ids in each of `mailboxes` mailboxes on a fresh Redis. */
@@ -135,6 +147,7 @@ async function measure(mailboxes: number, perMailbox: number): Promise<Row> {
     // Let the connection settle (scripts loaded, client buffers allocated) before the baseline.
     await store.enqueue(randomBytes(32).toString('base64url'), 'warmup', env);
     const before = await usedMemory(redis.port);
+    const cpuBefore = await redisCpuMicros(redis.port);
     for (const mb of boxes) {
       for (let start = 0; start < perMailbox; start += CHUNK) {
         const ids = Array.from({ length: Math.min(CHUNK, perMailbox - start) }, () =>
@@ -148,6 +161,7 @@ async function measure(mailboxes: number, perMailbox: number): Promise<Row> {
         await Promise.all(acks);
       }
     }
+    const cpuAfter = await redisCpuMicros(redis.port);
     const after = await usedMemory(redis.port);
     const keys = Number(await command(redis.port, ['DBSIZE']));
     // The first key found that remembers ids of the first mailbox, as MEMORY USAGE counts it,
@@ -174,6 +188,7 @@ async function measure(mailboxes: number, perMailbox: number): Promise<Row> {
       bytesPerAckedId: (after - before) / acked,
       keys,
       sampleBytesPerId,
+      redisCpuMicrosPerId: (cpuAfter - cpuBefore) / acked,
     };
   } finally {
     await store.close();
@@ -220,12 +235,13 @@ async function main(): Promise<void> {
   rows.push(await measure(100, Math.max(1, Math.floor(total / 100))));
   rows.push(await measure(Math.max(1, Math.floor(total / 10)), 10));
   const lines = [
-    '| workload | acknowledged | used_memory per id | keys | MEMORY USAGE per id (one key) |',
-    '|---|---|---|---|---|',
+    '| workload | acknowledged | used_memory per id | keys | MEMORY USAGE per id (one key) | Redis CPU per enqueue + ack |',
+    '|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
         `| ${r.workload} | ${r.acked.toLocaleString('en')} | ${r.bytesPerAckedId.toFixed(1)} | ` +
-        `${r.keys.toLocaleString('en')} | ${r.sampleBytesPerId.toFixed(1)} |`,
+        `${r.keys.toLocaleString('en')} | ${r.sampleBytesPerId.toFixed(1)} | ` +
+        `${r.redisCpuMicrosPerId.toFixed(1)} µs |`,
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');
