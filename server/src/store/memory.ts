@@ -19,6 +19,7 @@
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import {
   StoreError,
+  assertValidLimits,
   type EnqueueResult,
   type FetchedBundle,
   type PrekeyBundle,
@@ -119,15 +120,6 @@ interface Directory {
   readonly oneTime: Map<number, string>;
   /** Clock time (ms) at which bundle and one-time prekeys expire together. */
   expiresAt: number;
-}
-
-/** Throws unless every limit is a positive safe integer (a zero TTL would store nothing). */
-export function assertValidLimits(limits: StoreLimits): void {
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
-      throw new RangeError(`store limit ${name} must be a positive integer`);
-    }
-  }
 }
 
 /** What every operation on a closed store returns. */

@@ -28,7 +28,6 @@ import {
   mailboxOfChannel,
   queueKey,
 } from './keys.js';
-import { assertValidLimits } from './memory.js';
 import {
   ACK,
   COUNT_PREKEYS,
@@ -50,6 +49,7 @@ import {
 } from './scripts.js';
 import {
   StoreError,
+  assertValidLimits,
   type EnqueueResult,
   type FetchedBundle,
   type PrekeyBundle,

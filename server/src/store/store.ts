@@ -81,6 +81,15 @@ export interface StoreLimits {
   readonly maxOneTimePrekeys: number;
 }
 
+/** Throws unless every limit is a positive safe integer (a zero TTL would store nothing). */
+export function assertValidLimits(limits: StoreLimits): void {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+      throw new RangeError(`store limit ${name} must be a positive integer`);
+    }
+  }
+}
+
 /** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */
 export type RemoteDeliveryListener = (mailbox: string, message: QueuedEnvelope) => void;
 
