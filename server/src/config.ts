@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CloseCode } from '@passage/shared/protocol/errors';
 import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
-import type { StoreLimits } from './store/store.js';
+import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** One documented environment variable. */
@@ -149,6 +149,12 @@ const VARIABLES = {
     description:
       'How long an acknowledged message id is remembered so that a late resend is not delivered again, in seconds.',
     schema: int(1, YEAR_SECONDS),
+  },
+  MAX_DEDUP_IDS_PER_MAILBOX: {
+    default: String(MAX_DEDUP_IDS_PER_MAILBOX),
+    description:
+      'Most acknowledged message ids remembered per mailbox within DEDUP_TTL_SECONDS (the oldest is forgotten first; a resend of a forgotten id is delivered again and the client drops it by its id). The same bound for the embedded store and Redis.',
+    schema: int(1, 10_000_000),
   },
   PREKEY_TTL_SECONDS: {
     default: String(30 * DAY_SECONDS),
@@ -325,6 +331,7 @@ export function loadConfig(
       queueTtlSeconds: p.QUEUE_TTL_SECONDS,
       maxQueuedPerMailbox: p.MAX_QUEUED_PER_MAILBOX,
       dedupTtlSeconds: p.DEDUP_TTL_SECONDS,
+      maxDedupIdsPerMailbox: p.MAX_DEDUP_IDS_PER_MAILBOX,
       prekeyTtlSeconds: p.PREKEY_TTL_SECONDS,
       maxOneTimePrekeys: p.MAX_ONE_TIME_PREKEYS,
     },

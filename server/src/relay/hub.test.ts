@@ -8,6 +8,7 @@ const LIMITS = {
   queueTtlSeconds: 60,
   maxQueuedPerMailbox: 10,
   dedupTtlSeconds: 60,
+  maxDedupIdsPerMailbox: 100,
   prekeyTtlSeconds: 60,
   maxOneTimePrekeys: 10,
 };

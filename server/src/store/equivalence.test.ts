@@ -19,6 +19,8 @@ const LIMITS: StoreLimits = {
   queueTtlSeconds: 30,
   maxQueuedPerMailbox: 3,
   dedupTtlSeconds: 20,
+  // Below the three ids the operations use, so random sequences reach the bound and pass it.
+  maxDedupIdsPerMailbox: 2,
   prekeyTtlSeconds: 40,
   maxOneTimePrekeys: 4,
 };

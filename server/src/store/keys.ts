@@ -10,21 +10,22 @@
  *
  *   passage:v1:{<mb>}:q       ZSET    message id → expiry (µs since epoch); queue order, bound
  *   passage:v1:{<mb>}:m:<id>  STRING  the envelope (canonical base64url), PX = its own expiry
- *   passage:v1:{<mb>}:d:<id>  STRING  tombstone of an acknowledged id: end of its dedup window
- *                                     (µs), PX = dedup TTL
+ *   passage:v1:{<mb>}:d       ZSET    acknowledged message id → end of its dedup window (µs);
+ *                                     at most maxDedupIdsPerMailbox, the newest kept
  *   passage:v1:{<mb>}:pk      HASH    i → identity, s → signed prekey, x → expiry (µs)
  *   passage:v1:{<mb>}:otk     ZSET    "<id>.<key>" with score id; one-time prekeys
  *   passage:v1:{<mb>}:ch      sharded pub/sub channel of enqueue notifications
  *
- * Every key is written with a TTL in the same script that writes it. Envelopes and tombstones
- * are one key each so that Redis removes each of them physically when its own time has come: a
- * seized server holds nothing older than its expiry, even in a mailbox that keeps receiving and
- * is never read (ADR 0001, "Expiry").
+ * Every key is written with a TTL in the same script that writes it. Envelopes are one key each
+ * so that Redis removes each of them physically when its own time has come: a seized server holds
+ * no ciphertext older than its expiry, even in a mailbox that keeps receiving and is never read.
+ * The ids (no content) live in two ZSETs per mailbox that every enqueue and ack prunes by time
+ * (ADR 0001, "Expiry").
  */
 
 /**
- * Version-scoped prefix of every key and channel. The move to one key per envelope and per
- * tombstone kept `v1` (ADR 0001, "Consequences": relays of the two layouts must not share a Redis).
+ * Version-scoped prefix of every key and channel. The layout changes so far kept `v1` (ADR 0001,
+ * "Consequences": relays of different layouts must not share a Redis).
  */
 export const KEY_NAMESPACE = 'passage:v1:';
 
@@ -33,8 +34,7 @@ export const KEY_SUFFIX = {
   queue: ':q',
   /** Followed by the message id. */
   envelope: ':m:',
-  /** Followed by the message id. */
-  tombstone: ':d:',
+  dedup: ':d',
   prekeyBundle: ':pk',
   oneTimePrekeys: ':otk',
   channel: ':ch',
@@ -46,12 +46,12 @@ export const KEY_SUFFIX = {
  * a `:` could collide with another mailbox's key: the key layout must not depend on a caller
  * remembering to validate.
  */
-const MAILBOX_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const KEY_SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** True when `mailbox` (or a message id) can be used in a key or a notification payload
- * (base64url, 1–128 characters). */
-export function isKeySafeMailbox(mailbox: string): boolean {
-  return MAILBOX_PATTERN.test(mailbox);
+/** True when `id`, a mailbox id or a message id, can be used in a key name or a notification
+ * payload (base64url, 1–128 characters). */
+export function isKeySafeId(id: string): boolean {
+  return KEY_SAFE_ID.test(id);
 }
 
 /** `passage:v1:{<mailbox>}`: the prefix every key of one mailbox starts with. */
@@ -69,9 +69,9 @@ export function envelopeKey(mailbox: string, id: string): string {
   return mailboxTag(mailbox) + KEY_SUFFIX.envelope + id;
 }
 
-/** The tombstone that remembers the acknowledged `id` of `mailbox` for deduplication. */
-export function tombstoneKey(mailbox: string, id: string): string {
-  return mailboxTag(mailbox) + KEY_SUFFIX.tombstone + id;
+/** The ZSET that remembers the acknowledged ids of `mailbox` for deduplication. */
+export function dedupKey(mailbox: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.dedup;
 }
 
 /** The prekey directory keys of one mailbox. */
@@ -98,7 +98,7 @@ export function mailboxOfChannel(channel: string): string | null {
     return null;
   }
   const mailbox = channel.slice(CHANNEL_PREFIX_LENGTH, channel.length - CHANNEL_SUFFIX_LENGTH);
-  return isKeySafeMailbox(mailbox) ? mailbox : null;
+  return isKeySafeId(mailbox) ? mailbox : null;
 }
 
 /** Separator in notification payloads and one-time prekey members. Never in base64url. */

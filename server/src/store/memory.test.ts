@@ -1,11 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  MAX_DEDUP_IDS_PER_MAILBOX,
   MEMORY_ENTRY_OVERHEAD_BYTES as ENTRY,
   MEMORY_MAILBOX_OVERHEAD_BYTES as BOX,
   MemoryStore,
 } from './memory.js';
-import type { StoreErrorCode } from './store.js';
+import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreErrorCode } from './store.js';
 import {
   CONTRACT_LIMITS,
   newEnvelope,
@@ -154,7 +153,7 @@ describe('MemoryStore global byte bound: queued envelopes', () => {
   it('refuses limits and options that are not positive integers', () => {
     expect(() => new MemoryStore(limits, Date.now, { maxBytes: 0 })).toThrow(RangeError);
     expect(() => new MemoryStore(limits, Date.now, { maxBytes: Infinity })).toThrow(RangeError);
-    expect(() => new MemoryStore(limits, Date.now, { maxDedupIdsPerMailbox: -1 })).toThrow(
+    expect(() => new MemoryStore({ ...limits, maxDedupIdsPerMailbox: -1 }, Date.now)).toThrow(
       RangeError,
     );
   });
@@ -209,7 +208,7 @@ describe('MemoryStore global byte bound: acknowledged ids', () => {
 
   it('remembers at most maxDedupIdsPerMailbox ids per mailbox, forgetting the oldest first', async () => {
     let now = 0;
-    const store = new MemoryStore(limits, () => now, { maxDedupIdsPerMailbox: 3 });
+    const store = new MemoryStore({ ...limits, maxDedupIdsPerMailbox: 3 }, () => now);
     const mb = newMailbox();
     const ids = ['i0', 'i1', 'i2', 'i3', 'i4'];
     for (const m of ids) {
@@ -225,7 +224,7 @@ describe('MemoryStore global byte bound: acknowledged ids', () => {
   });
 
   it('keeps the per-mailbox dedup cap apart between mailboxes', async () => {
-    const store = new MemoryStore(limits, Date.now, { maxDedupIdsPerMailbox: 2 });
+    const store = new MemoryStore({ ...limits, maxDedupIdsPerMailbox: 2 }, Date.now);
     const a = newMailbox();
     const b = newMailbox();
     for (const m of ['a0', 'a1']) {
@@ -241,8 +240,11 @@ describe('MemoryStore global byte bound: acknowledged ids', () => {
     await store.close();
   });
 
-  it('bounds remembered ids by default at MAX_DEDUP_IDS_PER_MAILBOX', async () => {
-    const store = new MemoryStore({ ...limits, maxQueuedPerMailbox: 500 }, Date.now);
+  it('bounds remembered ids at the default MAX_DEDUP_IDS_PER_MAILBOX', async () => {
+    const store = new MemoryStore(
+      { ...limits, maxQueuedPerMailbox: 500, maxDedupIdsPerMailbox: MAX_DEDUP_IDS_PER_MAILBOX },
+      Date.now,
+    );
     const mb = newMailbox();
     const n = MAX_DEDUP_IDS_PER_MAILBOX + 5;
     for (let start = 0; start < n; start += 500) {

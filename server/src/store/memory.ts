@@ -19,6 +19,7 @@
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import {
   StoreError,
+  assertValidLimits,
   type EnqueueResult,
   type FetchedBundle,
   type PrekeyBundle,
@@ -56,25 +57,12 @@ export const MEMORY_ENTRY_OVERHEAD_BYTES = 128;
  */
 export const MEMORY_MAILBOX_OVERHEAD_BYTES = 512;
 
-/**
- * Most acknowledged ids remembered per mailbox; past it the oldest is forgotten first. Without it
- * one mailbox that sends to itself and acknowledges (about 100 records a second) could take the
- * whole byte budget for `dedupTtlSeconds`, and every other mailbox would be refused. 10,000 is far
- * more than a real case receives within the dedup window; forgetting an id early only means a
- * very late resend of it is delivered again, which the recipient's ratchet rejects as a replay.
- * RedisStore has no such cap: it remembers every acknowledged id for the whole dedup window (ADR
- * 0001, "Consequences").
- */
-export const MAX_DEDUP_IDS_PER_MAILBOX = 10_000;
-
 /** Options of {@link MemoryStore} beyond its limits and clock. */
 export interface MemoryStoreOptions {
   /** How often to drop expired items nobody touches, in ms. */
   readonly sweepIntervalMs?: number;
   /** Most bytes held at once, everything counted (see {@link MEMORY_STORE_MAX_BYTES}). */
   readonly maxBytes?: number;
-  /** Most acknowledged ids remembered per mailbox (see {@link MAX_DEDUP_IDS_PER_MAILBOX}). */
-  readonly maxDedupIdsPerMailbox?: number;
 }
 
 /** Bytes counted for a queued envelope (base64url text is one byte per character in V8). */
@@ -134,15 +122,6 @@ interface Directory {
   expiresAt: number;
 }
 
-/** Throws unless every limit is a positive safe integer (a zero TTL would store nothing). */
-export function assertValidLimits(limits: StoreLimits): void {
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
-      throw new RangeError(`store limit ${name} must be a positive integer`);
-    }
-  }
-}
-
 /** What every operation on a closed store returns. */
 function closedError(): Promise<never> {
   return Promise.reject(new StoreError('unavailable'));
@@ -155,7 +134,6 @@ export class MemoryStore implements Store {
   readonly #directory = new Map<string, Directory>();
   readonly #subscribed = new Set<string>();
   readonly #maxBytes: number;
-  readonly #maxDedupIds: number;
   /** Bytes of everything held: mailboxes, queued envelopes, remembered ids, directory entries
    * (see the *Bytes functions above). Every change to those maps goes with a change here. */
   #bytes = 0;
@@ -176,14 +154,8 @@ export class MemoryStore implements Store {
     this.#limits = limits;
     this.#clock = clock;
     this.#maxBytes = options.maxBytes ?? MEMORY_STORE_MAX_BYTES;
-    this.#maxDedupIds = options.maxDedupIdsPerMailbox ?? MAX_DEDUP_IDS_PER_MAILBOX;
-    for (const [name, value] of [
-      ['maxBytes', this.#maxBytes],
-      ['maxDedupIdsPerMailbox', this.#maxDedupIds],
-    ] as const) {
-      if (!Number.isSafeInteger(value) || value <= 0) {
-        throw new RangeError(`MemoryStore option ${name} must be a positive integer`);
-      }
+    if (!Number.isSafeInteger(this.#maxBytes) || this.#maxBytes <= 0) {
+      throw new RangeError('MemoryStore option maxBytes must be a positive integer');
     }
     this.#sweepTimer = setInterval(
       () => this.sweep(),
@@ -233,7 +205,7 @@ export class MemoryStore implements Store {
     if (box === undefined) return Promise.resolve();
     const rememberUntil = this.#clock() + this.#limits.dedupTtlSeconds * 1000;
     for (const id of ids) {
-      // Only ids that were queued are remembered: an ack cannot plant tombstones for ids
+      // Only ids that were queued are remembered: an ack cannot plant remembered ids for ids
       // that never arrived, so the dedup memory stays bounded by what was actually stored.
       const queued = box.queue.get(id);
       if (queued === undefined) continue;
@@ -377,7 +349,8 @@ export class MemoryStore implements Store {
 
   /**
    * Remembers an acknowledged id, forgetting the mailbox's oldest remembered ids first while it
-   * holds `maxDedupIdsPerMailbox` of them or the record would not fit under `maxBytes`. The
+   * holds `limits.maxDedupIdsPerMailbox` of them (the bound RedisStore keeps too) or the
+   * record would not fit under `maxBytes`. The
    * caller has just freed the envelope, which counts at least as much as the record, so the
    * byte condition holds off today; it stays so that an ack, which frees memory, is never
    * refused. Forgetting the oldest first is safe: a remembered id only stops a late resend from
@@ -387,7 +360,12 @@ export class MemoryStore implements Store {
   #remember(box: Mailbox, id: string, until: number): void {
     const size = dedupBytes(id);
     for (const [oldest] of box.acked) {
-      if (box.acked.size < this.#maxDedupIds && this.#bytes + size <= this.#maxBytes) break;
+      if (
+        box.acked.size < this.#limits.maxDedupIdsPerMailbox &&
+        this.#bytes + size <= this.#maxBytes
+      ) {
+        break;
+      }
       box.acked.delete(oldest);
       this.#bytes -= dedupBytes(oldest);
     }

@@ -7,7 +7,7 @@ import {
   startRedis,
   type RedisServer,
 } from '@passage/testing/redis';
-import { envelopeKey, prekeyKeys, queueKey, tombstoneKey } from './keys.js';
+import { dedupKey, envelopeKey, prekeyKeys, queueKey } from './keys.js';
 import { RedisStore, type StoreLogger } from './redis.js';
 import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
 import {
@@ -87,7 +87,7 @@ describe('RedisStore on one node', () => {
     await store.enqueue(mb, 'a', 'env');
     await store.enqueue(mb, 'b', 'env');
     await store.ack(mb, ['a']);
-    const keys = [queueKey(mb), envelopeKey(mb, 'b'), tombstoneKey(mb, 'a')];
+    const keys = [queueKey(mb), envelopeKey(mb, 'b'), dedupKey(mb)];
     expect(await existingKeys(redis.url, keys)).toBe(3);
     expect(await existingKeys(redis.url, [envelopeKey(mb, 'a')])).toBe(0);
     await until(async () => (await existingKeys(redis.url, keys)) === 0);
@@ -390,15 +390,20 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
       newer.push(id);
       expect(await store.enqueue(mb, id, newEnvelope(1_024))).toBe('stored');
     };
-    await untilRedisTime(redis.url, expiresAt + 50, enqueueNewer);
-    await enqueueNewer();
-    expect(await keysHolding(redis.url, [old.env, old.id])).toEqual([]);
-    // The mailbox itself is still there, holding the newest envelope.
-    expect(await keysHolding(redis.url, [newer.at(-1) as string])).toContain(queueKey(mb));
-    await store.close();
+    try {
+      await untilRedisTime(redis.url, expiresAt + 50, enqueueNewer);
+      await enqueueNewer();
+      // The mailbox itself is still there, holding the newest envelope. Checked first and by name:
+      // the full-content scan below can take longer than the 1 s TTL on a loaded machine.
+      const newest = newer.at(-1) as string;
+      expect(await existingKeys(redis.url, [queueKey(mb), envelopeKey(mb, newest)])).toBe(2);
+      expect(await keysHolding(redis.url, [old.env, old.id])).toEqual([]);
+    } finally {
+      await store.close();
+    }
   }, 60_000);
 
-  it('REGRESSION acknowledged ids outlive their dedup window: an expired tombstone is gone from Redis while the mailbox keeps being used', async () => {
+  it('REGRESSION acknowledged ids outlive their dedup window: an expired acknowledged id is gone from Redis while the mailbox keeps being used', async () => {
     // A second instance with a long dedup window acknowledges another id of the same mailbox
     // afterwards, so anything per mailbox that remembers acknowledged ids stays alive.
     const short = await openStore(SHORT);
@@ -407,21 +412,25 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
     const acked = newMessageId();
     const later = newMessageId();
     await short.enqueue(mb, acked, newEnvelope());
-    const forgetAt = (await redisNowMs(redis.url)) + SHORT.dedupTtlSeconds * 1000;
     await short.ack(mb, [acked]);
+    // Read after the ack, so no later than the end of its dedup window.
+    const forgetAt = (await redisNowMs(redis.url)) + SHORT.dedupTtlSeconds * 1000;
     expect(await short.enqueue(mb, acked, newEnvelope())).toBe('duplicate');
-    const ttl = Number(await redisCommand(redis.url, ['PTTL', tombstoneKey(mb, acked)]));
+    const ttl = Number(await redisCommand(redis.url, ['PTTL', dedupKey(mb)]));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(SHORT.dedupTtlSeconds * 1000);
     await long.enqueue(mb, later, newEnvelope());
     await long.ack(mb, [later]);
     await untilRedisTime(redis.url, forgetAt + 50, () => short.enqueue(mb, newMessageId(), 'e'));
+    // The mailbox is used once more after the window ended (expired ids leave the acknowledged
+    // set on every enqueue and ack of its mailbox).
+    await short.enqueue(mb, newMessageId(), 'e');
     expect(await keysHolding(redis.url, [acked])).toEqual([]);
-    expect(await keysHolding(redis.url, [later])).toEqual([tombstoneKey(mb, later)]);
+    expect(await keysHolding(redis.url, [later])).toEqual([dedupKey(mb)]);
     await Promise.all([short.close(), long.close()]);
   }, 60_000);
 
-  it('keeps each envelope and each tombstone in its own key with its own TTL', async () => {
+  it('keeps each envelope in its own key and the acknowledged ids in one set, each with a TTL', async () => {
     const store = await openStore();
     const mb = newMailbox();
     await store.enqueue(mb, 'kept', 'k');
@@ -429,20 +438,59 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
     await store.ack(mb, ['acked']);
     expect(await redisCommand(redis.url, ['GET', envelopeKey(mb, 'kept')])).toBe('k');
     expect(await existingKeys(redis.url, [envelopeKey(mb, 'acked')])).toBe(0);
-    expect(await existingKeys(redis.url, [tombstoneKey(mb, 'kept')])).toBe(0);
+    expect(await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1'])).toEqual(['acked']);
     const pttl = async (key: string) => Number(await redisCommand(redis.url, ['PTTL', key]));
     // Read in this order, each later reading can only be lower than it would have been earlier.
     const queueTtl = await pttl(queueKey(mb));
     const envelopeTtl = await pttl(envelopeKey(mb, 'kept'));
-    const tombstoneTtl = await pttl(tombstoneKey(mb, 'acked'));
+    const dedupTtl = await pttl(dedupKey(mb));
     await store.close();
     expect(envelopeTtl).toBeGreaterThan(0);
     expect(envelopeTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
-    expect(tombstoneTtl).toBeGreaterThan(0);
-    expect(tombstoneTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.dedupTtlSeconds * 1000);
+    expect(dedupTtl).toBeGreaterThan(0);
+    expect(dedupTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.dedupTtlSeconds * 1000);
     // The queue lives as long as its newest envelope ('acked' was enqueued last), not longer.
     expect(queueTtl).toBeGreaterThanOrEqual(envelopeTtl);
     expect(queueTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
+  });
+
+  it('regression: RedisStore remembered every acknowledged id for the whole dedup window, one key each, with no bound per mailbox', async () => {
+    const limits = { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 100, maxDedupIdsPerMailbox: 3 };
+    const store = await openStore(limits);
+    try {
+      const mb = newMailbox();
+      const ids = Array.from({ length: 8 }, newMessageId);
+      for (const id of ids) await store.enqueue(mb, id, 'e');
+      await store.ack(mb, ids.slice(0, 5));
+      await store.ack(mb, ids.slice(5));
+      // One key remembers the mailbox's acknowledged ids (the queue is gone, it is empty), and it
+      // holds the newest three, in acknowledgement order.
+      expect(await keysHolding(redis.url, ids)).toEqual([dedupKey(mb)]);
+      expect(await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1'])).toEqual(
+        ids.slice(5),
+      );
+      expect(await keysWithoutTtl(redis.url)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the remembered ids of each mailbox under its own bound', async () => {
+    const limits = { ...CONTRACT_LIMITS, maxDedupIdsPerMailbox: 2 };
+    const store = await openStore(limits);
+    try {
+      const [a, b] = [newMailbox(), newMailbox()];
+      // One script call for both mailboxes (one event-loop turn, one node).
+      for (const id of ['a1', 'a2', 'a3']) await store.enqueue(a, id, 'e');
+      await store.enqueue(b, 'b1', 'e');
+      await Promise.all([store.ack(a, ['a1', 'a2', 'a3']), store.ack(b, ['b1'])]);
+      const members = async (mb: string) =>
+        await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1']);
+      expect(await members(a)).toEqual(['a2', 'a3']);
+      expect(await members(b)).toEqual(['b1']);
+    } finally {
+      await store.close();
+    }
   });
 
   it('skips a queued id whose envelope key is gone when peeking', async () => {

@@ -21,28 +21,35 @@ import { createClient, createCluster, ErrorReply } from 'redis';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import {
   FIELD_SEPARATOR,
-  KEY_SUFFIX,
   PREKEY_MEMBER_SEPARATOR,
   envelopeKey,
-  isKeySafeMailbox,
+  isKeySafeId,
   mailboxChannel,
   mailboxOfChannel,
-  mailboxTag,
-  prekeyKeys,
   queueKey,
 } from './keys.js';
-import { assertValidLimits } from './memory.js';
 import {
   ACK,
   COUNT_PREKEYS,
   ENQUEUE,
   FETCH_PREKEYS,
+  MAX_BATCH_ACK_IDS,
+  MAX_BATCH_OPERATIONS,
+  MAX_PEEK_LIMIT,
   PEEK,
   PUBLISH_PREKEYS,
+  ackCall,
+  countPrekeysCall,
+  enqueueCall,
+  fetchPrekeysCall,
+  peekCall,
+  publishPrekeysCall,
   type LuaScript,
+  type ScriptCall,
 } from './scripts.js';
 import {
   StoreError,
+  assertValidLimits,
   type EnqueueResult,
   type FetchedBundle,
   type PrekeyBundle,
@@ -65,8 +72,6 @@ export interface StoreLogger {
 
 /** Most store commands in flight at once; beyond it operations fail with 'overloaded'. */
 export const MAX_PENDING_STORE_OPS = 4_096;
-/** Most envelopes one peek returns (bounds the Lua stack in the peek script). */
-export const MAX_PEEK_LIMIT = 1_000;
 /** How often the watchdog looks at the connection, in ms. */
 export const WATCHDOG_INTERVAL_MS = 1_000;
 /** A connection with commands in flight and no reply for this long is replaced, in ms. */
@@ -76,10 +81,6 @@ export const RECONNECT_MIN_DELAY_MS = 50;
 export const RECONNECT_MAX_DELAY_MS = 2_000;
 /** TCP connect timeout, in ms. */
 export const CONNECT_TIMEOUT_MS = 2_000;
-/** Most enqueues (or acks) sent to one node in one script call. */
-export const MAX_BATCH_OPERATIONS = 128;
-/** Most acknowledged ids in one ack script call (each id is two keys of the call). */
-export const MAX_BATCH_ACK_IDS = 1_024;
 /** After the subscriber reconnects, each subscribed mailbox is re-peeked up to this many. */
 export const RESYNC_PEEK_LIMIT = 64;
 
@@ -330,7 +331,7 @@ export class RedisStore implements Store {
     try {
       checkMailbox(mailbox);
       // The id is part of a key name and travels space-separated in the notification payload.
-      if (!isKeySafeMailbox(id)) throw new RangeError('store: message id is not base64url');
+      if (!isKeySafeId(id)) throw new RangeError('store: message id is not base64url');
       this.#admit();
     } catch (err) {
       return Promise.reject(asError(err));
@@ -344,12 +345,13 @@ export class RedisStore implements Store {
   async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
     const n = Math.min(Math.floor(limit), MAX_PEEK_LIMIT);
     if (!(n > 0)) return [];
-    const q = queueKey(checkMailbox(mailbox));
+    const call = peekCall(checkMailbox(mailbox), this.#offsetMs(), n);
+    const q = queueKey(mailbox);
     this.#admit();
     try {
       // Two round trips: a script may only touch keys it declares, and only the queue knows the
       // ids. Both keys share the mailbox's hash tag, so MGET is one slot on a Cluster too.
-      const ids = await this.#run(PEEK, [q], [String(this.#offsetMs()), String(n)]);
+      const ids = await this.#run(call);
       if (!Array.isArray(ids) || ids.length === 0) return [];
       const command = ['MGET'];
       for (const id of ids as string[]) command.push(envelopeKey(mailbox, id));
@@ -374,12 +376,20 @@ export class RedisStore implements Store {
       // An id that cannot be a key was never enqueued: acknowledging it is a no-op.
       let safe = ids;
       for (const id of ids) {
-        if (!isKeySafeMailbox(id)) {
-          safe = ids.filter(isKeySafeMailbox);
+        if (!isKeySafeId(id)) {
+          safe = ids.filter(isKeySafeId);
           break;
         }
       }
       if (safe.length === 0) return Promise.resolve();
+      if (safe.length > MAX_BATCH_ACK_IDS) {
+        // More than one script call may take; acks are idempotent, so parts may land apart.
+        const parts: Promise<void>[] = [];
+        for (let i = 0; i < safe.length; i += MAX_BATCH_ACK_IDS) {
+          parts.push(this.ack(mailbox, safe.slice(i, i + MAX_BATCH_ACK_IDS)));
+        }
+        return Promise.all(parts).then(() => undefined);
+      }
       this.#admit();
       return new Promise<void>((resolve, reject) => {
         this.#acks.push({ mailbox, ids: safe, resolve, reject });
@@ -431,24 +441,25 @@ export class RedisStore implements Store {
     bundle: PrekeyBundle,
     oneTime: readonly OneTimePrekey[],
   ): Promise<number> {
-    const args = [
-      String(this.#offsetMs()),
-      String(this.#limits.prekeyTtlSeconds * 1000),
-      String(this.#limits.maxOneTimePrekeys),
-      bundle.identity,
-      bundle.signedPrekey,
-    ];
-    for (const key of oneTime) args.push(String(key.id), key.key);
-    const result = await this.#eval(PUBLISH_PREKEYS, prekeyKeys(checkMailbox(mailbox)), args);
+    const call = publishPrekeysCall(
+      checkMailbox(mailbox),
+      {
+        offsetMs: this.#offsetMs(),
+        prekeyTtlMs: this.#limits.prekeyTtlSeconds * 1000,
+        maxOneTime: this.#limits.maxOneTimePrekeys,
+      },
+      bundle,
+      oneTime,
+    );
+    const result = await this.#eval(call);
     if (typeof result !== 'number') throw new Error('publishPrekeys: unexpected script reply');
     if (result < 0) throw new StoreError('prekeys_full');
     return result;
   }
 
   async fetchPrekeys(mailbox: string): Promise<FetchedBundle | null> {
-    const reply = (await this.#eval(FETCH_PREKEYS, prekeyKeys(checkMailbox(mailbox)), [
-      String(this.#offsetMs()),
-    ])) as string[] | null;
+    const reply = (await this.#eval(fetchPrekeysCall(checkMailbox(mailbox), this.#offsetMs()))) as
+      string[] | null;
     if (reply === null) return null;
     const [identity, signedPrekey, member] = reply;
     if (identity === undefined || signedPrekey === undefined) {
@@ -463,9 +474,7 @@ export class RedisStore implements Store {
   }
 
   async countPrekeys(mailbox: string): Promise<number> {
-    const result = await this.#eval(COUNT_PREKEYS, prekeyKeys(checkMailbox(mailbox)), [
-      String(this.#offsetMs()),
-    ]);
+    const result = await this.#eval(countPrekeysCall(checkMailbox(mailbox), this.#offsetMs()));
     if (typeof result !== 'number') throw new Error('countPrekeys: unexpected script reply');
     return result;
   }
@@ -522,29 +531,26 @@ export class RedisStore implements Store {
     this.#completed += operations;
   }
 
-  /** One admitted operation, one script. */
-  async #eval(
-    script: LuaScript,
-    keys: readonly string[],
-    args: readonly string[],
-  ): Promise<unknown> {
+  /** One admitted operation, one script call (built by a builder in scripts.ts). */
+  async #eval(call: ScriptCall): Promise<unknown> {
     this.#admit();
     try {
-      return await this.#run(script, keys, args);
+      return await this.#run(call);
     } finally {
       this.#release(1);
     }
   }
 
-  /** Runs a script on the current connection; tracks it for close(). */
-  #run(script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const command: string[] = [
-      script.readOnly ? 'EVALSHA_RO' : 'EVALSHA',
-      script.sha1,
-      String(keys.length),
-    ];
-    for (const key of keys) command.push(key);
-    for (const arg of args) command.push(arg);
+  /** Runs a script call on the current connection; tracks it for close(). */
+  #run(call: ScriptCall): Promise<unknown> {
+    const { script, keys, args } = call;
+    const command = new Array<string>(3 + keys.length + args.length);
+    command[0] = script.readOnly ? 'EVALSHA_RO' : 'EVALSHA';
+    command[1] = script.sha1;
+    command[2] = String(keys.length);
+    let i = 3;
+    for (const key of keys) command[i++] = key;
+    for (const arg of args) command[i++] = arg;
     return this.#track(this.#send(this.#backend, script, keys[0], command));
   }
 
@@ -591,7 +597,7 @@ export class RedisStore implements Store {
     const acks = this.#acks;
     if (acks.length > 0) {
       this.#acks = [];
-      // Batches are bounded in operations and in ids (each id is two keys of the call).
+      // Batches are bounded in operations and in ids (each id is a key of the call).
       let start = 0;
       let ids = 0;
       for (let i = 0; i < acks.length; i += 1) {
@@ -607,33 +613,32 @@ export class RedisStore implements Store {
     }
   }
 
-  /** One ENQUEUE call: KEYS q, m:<id>, d:<id> per envelope (see scripts.ts). */
+  /** One ENQUEUE call for the batch (layout: enqueueCall in scripts.ts). */
   #flushEnqueues(batch: readonly PendingEnqueue[]): void {
     const n = batch.length;
-    // EVALSHA sha numkeys, 3 keys per envelope, 4 fixed arguments, 4 arguments per envelope.
-    const command = new Array<string>(3 + 3 * n + 4 + 4 * n);
-    command[0] = 'EVALSHA';
-    command[1] = ENQUEUE.sha1;
-    command[2] = String(3 * n);
-    let a = 3 + 3 * n;
-    command[a] = String(this.#offsetMs());
-    command[a + 1] = String(this.#limits.queueTtlSeconds * 1000);
-    command[a + 2] = String(this.#limits.maxQueuedPerMailbox);
-    command[a + 3] = this.#payloadPrefix;
-    a += 4;
-    for (let i = 0; i < n; i += 1) {
-      const op = batch[i] as PendingEnqueue;
-      const tag = mailboxTag(op.mailbox);
-      command[3 + 3 * i] = tag + KEY_SUFFIX.queue;
-      command[4 + 3 * i] = tag + KEY_SUFFIX.envelope + op.id;
-      command[5 + 3 * i] = tag + KEY_SUFFIX.tombstone + op.id;
-      command[a] = op.id;
-      command[a + 1] = op.env;
-      command[a + 2] = tag + KEY_SUFFIX.channel;
-      command[a + 3] = this.#subscriptions.has(op.mailbox) ? '1' : '0';
-      a += 4;
+    let call: ScriptCall;
+    try {
+      call = enqueueCall(
+        {
+          offsetMs: this.#offsetMs(),
+          queueTtlMs: this.#limits.queueTtlSeconds * 1000,
+          maxQueued: this.#limits.maxQueuedPerMailbox,
+          payloadPrefix: this.#payloadPrefix,
+        },
+        batch.map((op) => ({
+          mailbox: op.mailbox,
+          id: op.id,
+          env: op.env,
+          originSubscribed: this.#subscriptions.has(op.mailbox),
+        })),
+      );
+    } catch (err) {
+      // Not reached: enqueue() checked every id before admitting it.
+      this.#release(n);
+      for (const op of batch) op.reject(err);
+      return;
     }
-    this.#track(this.#send(this.#backend, ENQUEUE, command[3], command)).then(
+    this.#run(call).then(
       (results) => {
         this.#release(n);
         const list = Array.isArray(results) ? (results as unknown[]) : [];
@@ -653,20 +658,25 @@ export class RedisStore implements Store {
     );
   }
 
-  /** One ACK call: per mailbox its queue, then m:<id> and d:<id> per id (see scripts.ts). */
+  /** One ACK call for the batch (layout: ackCall in scripts.ts). */
   #flushAcks(batch: readonly PendingAck[]): void {
-    const keys: string[] = [];
-    const args = [String(this.#offsetMs()), String(this.#limits.dedupTtlSeconds * 1000)];
-    for (const op of batch) {
-      const tag = mailboxTag(op.mailbox);
-      keys.push(tag + KEY_SUFFIX.queue);
-      args.push(String(op.ids.length));
-      for (const id of op.ids) {
-        keys.push(tag + KEY_SUFFIX.envelope + id, tag + KEY_SUFFIX.tombstone + id);
-        args.push(id);
-      }
+    let call: ScriptCall;
+    try {
+      call = ackCall(
+        {
+          offsetMs: this.#offsetMs(),
+          dedupTtlMs: this.#limits.dedupTtlSeconds * 1000,
+          maxDedupIds: this.#limits.maxDedupIdsPerMailbox,
+        },
+        batch,
+      );
+    } catch (err) {
+      // Not reached: ack() kept key-safe ids only, and #flush bounds the batch.
+      this.#release(batch.length);
+      for (const op of batch) op.reject(err);
+      return;
     }
-    this.#run(ACK, keys, args).then(
+    this.#run(call).then(
       () => {
         this.#release(batch.length);
         for (const op of batch) op.resolve();
@@ -855,7 +865,7 @@ function asError(err: unknown): Error {
 }
 
 function checkMailbox(mailbox: string): string {
-  if (!isKeySafeMailbox(mailbox)) throw new RangeError('store: mailbox id is not base64url');
+  if (!isKeySafeId(mailbox)) throw new RangeError('store: mailbox id is not base64url');
   return mailbox;
 }
 

@@ -1,25 +1,45 @@
 /**
- * The Lua scripts behind RedisStore. Each store operation is ONE script, so it is one round trip
- * and atomic: a crash or a lost connection either leaves the whole change or none of it.
+ * The Lua scripts behind RedisStore, each with the one function that builds its KEYS and ARGV
+ * from typed input (`…Call` below). RedisStore calls scripts only through those builders, so the
+ * argument layout a script reads is written down once, beside it, and tested on its own
+ * (scripts.test.ts), the refused inputs included.
+ *
+ * Every operation that changes data is ONE script, so it is one round trip and atomic: a crash or
+ * a lost connection either leaves the whole change or none of it. Peek changes nothing and is the
+ * exception: a read-only script returns the live ids of the queue, then one MGET reads their
+ * envelopes (a script may only touch the keys it declares, and only the queue knows the ids);
+ * an envelope acknowledged or expired between the two is skipped.
  *
  * Conventions shared by all scripts (see docs/adr/0001-redis-store-layout.md):
  * - Time is Redis's own clock (`TIME`), in microseconds, plus ARGV[1], an offset in ms that is
  *   always 0 outside tests (the contract suite moves it to exercise expiry without sleeping).
  *   Redis 7 replicates script effects, not the script, so reading TIME is safe.
- * - Expiry is decided by data (scores, tombstone values and the bundle's `x` field compared with
- *   now), so it follows the test clock offset; physically, every envelope and every tombstone is
- *   its own key with its own PX, so Redis itself removes each one when its time has come, and
- *   the keys that hold several items carry a TTL at least as long as their latest item. No
- *   script writes a key without setting its TTL.
+ * - Expiry is decided by data (scores and the bundle's `x` field compared with now), so it
+ *   follows the test clock offset. Physically, every envelope is its own key with its own PX, so
+ *   Redis itself removes each one when its time has come; the keys that hold several items (the
+ *   queue and the acknowledged ids of a mailbox) drop their expired items on every enqueue and
+ *   ack and carry a TTL as long as their latest item. No script writes a key without setting its
+ *   TTL.
  * - Numbers above 2^31 are passed to redis.call as strings formatted with '%.0f': Lua would
  *   otherwise turn them into '%.14g' text and lose the low digits of a µs timestamp.
- * - Every key a script touches is in KEYS and shares one hash tag (Redis Cluster). A script
- *   never derives a key name from another, so peek, which learns the ids from the queue, reads
- *   the envelopes with a separate MGET.
+ * - Every key a script touches is in KEYS and shares one hash tag per mailbox (Redis Cluster);
+ *   a script never derives a key name from another.
  * - Each script starts with a Redis 7 shebang whose flags say how it behaves at maxmemory, so a
  *   script that adds data is refused before it runs instead of failing half-way (see OomMode).
  */
 import { createHash } from 'node:crypto';
+import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
+import {
+  FIELD_SEPARATOR,
+  KEY_SUFFIX,
+  PREKEY_MEMBER_SEPARATOR,
+  isKeySafeId,
+  mailboxTag,
+  prekeyKeys,
+  queueKey,
+} from './keys.js';
+import type { PrekeyBundle } from './store.js';
 
 /** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
 export interface LuaScript {
@@ -64,18 +84,20 @@ end
 
 /**
  * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
- * KEYS: three per envelope: its mailbox's queue, its envelope key, its tombstone key. ARGV:
- * offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "), then four per envelope: id, env,
- * channel, and '1' if the origin instance is subscribed to that channel itself, else '0'.
- * Returns one result per envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
+ * KEYS (built by {@link enqueueCall}): three per envelope: its mailbox's queue, its envelope key,
+ * its mailbox's set of acknowledged ids. ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix
+ * ("<origin> "), then four per envelope: id, env, channel, and '1' if the origin instance is
+ * subscribed to that channel itself, else '0'. Returns one result per envelope: 1 stored,
+ * 0 duplicate, -1 full (nothing stored for it).
  *
- * Every call first drops the mailbox's expired ids from the queue (ZREMRANGEBYSCORE; O(log n)
- * when none expired), so expired ids do not linger in a mailbox that keeps receiving; their
- * envelope keys expire by themselves. An id whose envelope expired unacknowledged, or whose
- * tombstone's window ended, is stored again. The score is the envelope's expiry in µs, forced
- * above the newest score so ZSET order is arrival order even within one microsecond or if the
- * clock steps back; the envelope key's PX is the same expiry, so Redis removes the envelope when
- * the queue stops counting it.
+ * Every call first drops the mailbox's expired ids from the queue and from the acknowledged set
+ * (ZREMRANGEBYSCORE; O(log n) when none expired), so expired ids do not linger in a mailbox that
+ * keeps receiving; envelope keys expire by themselves. An id whose envelope expired
+ * unacknowledged, or whose dedup window ended, or that the acknowledged set forgot at its bound
+ * (see ACK), is stored again. The score is the envelope's expiry in µs, forced above the newest
+ * score so ZSET order is arrival order even within one microsecond or if the clock steps back;
+ * the envelope key's PX is the same expiry, so Redis removes the envelope when the queue stops
+ * counting it.
  *
  * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
  * subscriber connections; each instance has one per shard). A subscription still on its way
@@ -98,20 +120,10 @@ for k = 0, #KEYS / 3 - 1 do
   local a = 5 + 4 * k
   local id = ARGV[a]
   redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
+  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
   local result = 1
-  local staleTombstone = false
-  if redis.call('ZSCORE', q, id) then
+  if redis.call('ZSCORE', q, id) or redis.call('ZSCORE', d, id) then
     result = 0
-  else
-    -- A tombstone counts until the time it holds, whether or not Redis removed it yet.
-    local t = redis.call('GET', d)
-    if t then
-      if tonumber(t) > now then
-        result = 0
-      else
-        staleTombstone = true
-      end
-    end
   end
   local count = 0
   if result == 1 then
@@ -132,16 +144,13 @@ for k = 0, #KEYS / 3 - 1 do
     redis.call('ZADD', q, fmt(score), id)
     redis.call('SET', m, ARGV[a + 1], 'PX', px)
     redis.call('PEXPIRE', q, px)
-    if staleTombstone then
-      redis.call('DEL', d)
-    end
     local channel = ARGV[a + 2]
     local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
     if ARGV[a + 3] == '1' then
       listeners = listeners - 1
     end
     if listeners > 0 then
-      redis.call('SPUBLISH', channel, prefix .. id .. ' ' .. ARGV[a + 1])
+      redis.call('SPUBLISH', channel, prefix .. id .. '${FIELD_SEPARATOR}' .. ARGV[a + 1])
     end
   end
   out[k + 1] = result
@@ -168,35 +177,59 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0,
 );
 
 /**
- * Acknowledges ids of one or many mailboxes in one round trip. KEYS per group: the mailbox's
- * queue, then for each of its n ids that id's envelope key and tombstone key. ARGV: offsetMs,
- * dedupTtlMs, then per group: n, then the n ids. First drops the mailbox's expired ids from the
- * queue; then each queued id leaves the queue, its envelope key is deleted, and a tombstone
- * holding the end of its dedup window is written with PX = dedupTtl. Ids that are not queued (or
- * whose envelope expired) are ignored and leave no tombstone. Returns how many were acknowledged.
+ * Acknowledges ids of one or many mailboxes in one round trip. KEYS (built by {@link ackCall})
+ * per group: the mailbox's queue, its set of acknowledged ids, then the envelope key of each of
+ * its n ids. ARGV: offsetMs, dedupTtlMs, maxDedupIds, then per group: n, then the n ids.
+ *
+ * Per group, first drops the expired ids from the queue and from the acknowledged set; then each
+ * queued id leaves the queue, its envelope key is deleted, and the id joins the acknowledged set
+ * with the end of its dedup window as its score, forced above the newest score so that the set's
+ * order is acknowledgement order (as the queue's is arrival order). Then the set is trimmed to
+ * its newest maxDedupIds (the oldest acknowledged are forgotten first, as MemoryStore does) and
+ * its TTL is set to its newest score. Ids that are not queued (or whose envelope expired) are
+ * ignored and are not remembered. Returns how many were acknowledged.
  */
 export const ACK = script(
   'ack',
   `
 local now = now_us()
 local nowS = fmt(now)
-local ttl = ARGV[2]
-local untilS = fmt(now + tonumber(ttl) * 1000)
+local untilUs = now + tonumber(ARGV[2]) * 1000
+local maxIds = tonumber(ARGV[3])
 local total = 0
-local a = 3
+local a = 4
 local k = 1
 while k <= #KEYS do
-  local q = KEYS[k]
+  local q, d = KEYS[k], KEYS[k + 1]
   redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
+  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
   local n = tonumber(ARGV[a])
+  local last = nil
   for i = 1, n do
-    if redis.call('ZREM', q, ARGV[a + i]) == 1 then
-      redis.call('DEL', KEYS[k + 2 * i - 1])
-      redis.call('SET', KEYS[k + 2 * i], untilS, 'PX', ttl)
+    local id = ARGV[a + i]
+    if redis.call('ZREM', q, id) == 1 then
+      redis.call('DEL', KEYS[k + 1 + i])
+      if last == nil then
+        local top = redis.call('ZRANGE', d, -1, -1, 'WITHSCORES')
+        last = top[2] and tonumber(top[2]) or 0
+      end
+      local score = untilUs
+      if last >= score then
+        score = last + 1
+      end
+      last = score
+      redis.call('ZADD', d, fmt(score), id)
       total = total + 1
     end
   end
-  k = k + 1 + 2 * n
+  if last ~= nil then
+    local over = redis.call('ZCARD', d) - maxIds
+    if over > 0 then
+      redis.call('ZREMRANGEBYRANK', d, 0, over - 1)
+    end
+    redis.call('PEXPIRE', d, math.ceil((last - now) / 1000))
+  end
+  k = k + 2 + n
   a = a + 1 + n
 end
 return total
@@ -235,7 +268,7 @@ if total > tonumber(ARGV[3]) then
 end
 for i = 6, #ARGV, 2 do
   redis.call('ZREMRANGEBYSCORE', otk, ARGV[i], ARGV[i])
-  redis.call('ZADD', otk, ARGV[i], ARGV[i] .. '.' .. ARGV[i + 1])
+  redis.call('ZADD', otk, ARGV[i], ARGV[i] .. '${PREKEY_MEMBER_SEPARATOR}' .. ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[2])
 redis.call('HSET', pk, 'i', ARGV[4], 's', ARGV[5], 'x', fmt(now + ttl * 1000))
@@ -278,3 +311,191 @@ return redis.call('ZCARD', KEYS[2])
 `,
   'read',
 );
+
+// ---------------------------------------------------------------------------------------------
+// Argument builders: the one place each script's KEYS and ARGV layout is written in TypeScript.
+// Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
+// message id, a count past a batch bound, a TTL that would lose µs precision in Lua.
+
+/** Most envelopes one peek returns (each is one id in the reply and one key of the MGET). */
+export const MAX_PEEK_LIMIT = 1_000;
+/** Most enqueues (or acks) sent to one node in one script call. */
+export const MAX_BATCH_OPERATIONS = 128;
+/** Most acknowledged ids in one ack script call (each id is one key and one argument of it). */
+export const MAX_BATCH_ACK_IDS = 1_024;
+/**
+ * Longest TTL a script is given, in ms (100 years). Lua numbers are doubles: `now + ttl` in µs
+ * must stay an exact integer (below 2^53 µs, the year 2255), and the configuration allows a year.
+ */
+export const MAX_SCRIPT_TTL_MS = 100 * 365 * 86_400_000;
+
+/** One script call as a builder makes it: the script, its KEYS and its ARGV. */
+export interface ScriptCall {
+  readonly script: LuaScript;
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
+}
+
+function integerIn(name: string, value: number, min: number, max: number): string {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`script argument ${name} must be an integer in [${min}, ${max}]`);
+  }
+  return String(value);
+}
+
+function keySafe(what: string, id: string): string {
+  if (!isKeySafeId(id)) throw new RangeError(`script argument ${what} is not base64url`);
+  return id;
+}
+
+/** ARGV[1] of every script: the test clock offset (0 in production), in ms. */
+function offsetArg(offsetMs: number): string {
+  return integerIn('offsetMs', offsetMs, 0, MAX_SCRIPT_TTL_MS);
+}
+
+/** What every enqueue of one call shares. */
+export interface EnqueueSettings {
+  readonly offsetMs: number;
+  readonly queueTtlMs: number;
+  readonly maxQueued: number;
+  /** `<origin instance id><FIELD_SEPARATOR>`, which starts every notification payload. */
+  readonly payloadPrefix: string;
+}
+
+/** One envelope to enqueue. */
+export interface EnqueueItem {
+  readonly mailbox: string;
+  readonly id: string;
+  readonly env: string;
+  /** The origin instance is itself subscribed to the mailbox's channel. */
+  readonly originSubscribed: boolean;
+}
+
+/** KEYS and ARGV of {@link ENQUEUE} for 1 to {@link MAX_BATCH_OPERATIONS} envelopes, in order. */
+export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueItem[]): ScriptCall {
+  integerIn('batch size', batch.length, 1, MAX_BATCH_OPERATIONS);
+  const prefix = settings.payloadPrefix;
+  if (prefix.indexOf(FIELD_SEPARATOR) !== prefix.length - 1 || !isKeySafeId(prefix.slice(0, -1))) {
+    throw new RangeError('script argument payloadPrefix must be an id and one separator');
+  }
+  const keys = new Array<string>(3 * batch.length);
+  const args = new Array<string>(4 + 4 * batch.length);
+  args[0] = offsetArg(settings.offsetMs);
+  args[1] = integerIn('queueTtlMs', settings.queueTtlMs, 1, MAX_SCRIPT_TTL_MS);
+  args[2] = integerIn('maxQueued', settings.maxQueued, 1, Number.MAX_SAFE_INTEGER);
+  args[3] = prefix;
+  for (let i = 0; i < batch.length; i += 1) {
+    const op = batch[i] as EnqueueItem;
+    const id = keySafe('message id', op.id);
+    const tag = mailboxTag(keySafe('mailbox', op.mailbox));
+    keys[3 * i] = tag + KEY_SUFFIX.queue;
+    keys[3 * i + 1] = tag + KEY_SUFFIX.envelope + id;
+    keys[3 * i + 2] = tag + KEY_SUFFIX.dedup;
+    args[4 + 4 * i] = id;
+    args[5 + 4 * i] = op.env;
+    args[6 + 4 * i] = tag + KEY_SUFFIX.channel;
+    args[7 + 4 * i] = op.originSubscribed ? '1' : '0';
+  }
+  return { script: ENQUEUE, keys, args };
+}
+
+/** KEYS and ARGV of {@link PEEK}: up to `limit` (1 to {@link MAX_PEEK_LIMIT}) live ids. */
+export function peekCall(mailbox: string, offsetMs: number, limit: number): ScriptCall {
+  return {
+    script: PEEK,
+    keys: [queueKey(keySafe('mailbox', mailbox))],
+    args: [offsetArg(offsetMs), integerIn('limit', limit, 1, MAX_PEEK_LIMIT)],
+  };
+}
+
+/** What every ack of one call shares. */
+export interface AckSettings {
+  readonly offsetMs: number;
+  readonly dedupTtlMs: number;
+  /** Most acknowledged ids remembered per mailbox (StoreLimits.maxDedupIdsPerMailbox). */
+  readonly maxDedupIds: number;
+}
+
+/** The acknowledged ids of one mailbox. */
+export interface AckGroup {
+  readonly mailbox: string;
+  readonly ids: readonly string[];
+}
+
+/**
+ * KEYS and ARGV of {@link ACK} for 1 to {@link MAX_BATCH_OPERATIONS} groups holding 1 to
+ * {@link MAX_BATCH_ACK_IDS} ids in all, each group with at least one id.
+ */
+export function ackCall(settings: AckSettings, groups: readonly AckGroup[]): ScriptCall {
+  integerIn('batch size', groups.length, 1, MAX_BATCH_OPERATIONS);
+  let total = 0;
+  for (const group of groups) {
+    integerIn('ids per mailbox', group.ids.length, 1, MAX_BATCH_ACK_IDS);
+    total += group.ids.length;
+  }
+  integerIn('ids per batch', total, 1, MAX_BATCH_ACK_IDS);
+  const keys: string[] = [];
+  const args = [
+    offsetArg(settings.offsetMs),
+    integerIn('dedupTtlMs', settings.dedupTtlMs, 1, MAX_SCRIPT_TTL_MS),
+    integerIn('maxDedupIds', settings.maxDedupIds, 1, Number.MAX_SAFE_INTEGER),
+  ];
+  for (const group of groups) {
+    const tag = mailboxTag(keySafe('mailbox', group.mailbox));
+    keys.push(tag + KEY_SUFFIX.queue, tag + KEY_SUFFIX.dedup);
+    args.push(String(group.ids.length));
+    for (const id of group.ids) {
+      keySafe('message id', id);
+      keys.push(tag + KEY_SUFFIX.envelope + id);
+      args.push(id);
+    }
+  }
+  return { script: ACK, keys, args };
+}
+
+/** The directory bounds a publish is checked against. */
+export interface PublishSettings {
+  readonly offsetMs: number;
+  readonly prekeyTtlMs: number;
+  readonly maxOneTime: number;
+}
+
+/**
+ * KEYS and ARGV of {@link PUBLISH_PREKEYS}. One-time prekey ids must be integers in
+ * [0, MAX_PREKEY_ID] (the score and the `<id>.<key>` member are built from them).
+ */
+export function publishPrekeysCall(
+  mailbox: string,
+  settings: PublishSettings,
+  bundle: PrekeyBundle,
+  oneTime: readonly OneTimePrekey[],
+): ScriptCall {
+  const args = [
+    offsetArg(settings.offsetMs),
+    integerIn('prekeyTtlMs', settings.prekeyTtlMs, 1, MAX_SCRIPT_TTL_MS),
+    integerIn('maxOneTime', settings.maxOneTime, 1, Number.MAX_SAFE_INTEGER),
+    bundle.identity,
+    bundle.signedPrekey,
+  ];
+  for (const key of oneTime)
+    args.push(integerIn('one-time prekey id', key.id, 0, MAX_PREKEY_ID), key.key);
+  return { script: PUBLISH_PREKEYS, keys: prekeyKeys(keySafe('mailbox', mailbox)), args };
+}
+
+/** KEYS and ARGV of {@link FETCH_PREKEYS}. */
+export function fetchPrekeysCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: FETCH_PREKEYS,
+    keys: prekeyKeys(keySafe('mailbox', mailbox)),
+    args: [offsetArg(offsetMs)],
+  };
+}
+
+/** KEYS and ARGV of {@link COUNT_PREKEYS}. */
+export function countPrekeysCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: COUNT_PREKEYS,
+    keys: prekeyKeys(keySafe('mailbox', mailbox)),
+    args: [offsetArg(offsetMs)],
+  };
+}

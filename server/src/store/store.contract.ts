@@ -22,6 +22,7 @@ export const CONTRACT_LIMITS: StoreLimits = {
   queueTtlSeconds: 60,
   maxQueuedPerMailbox: 5,
   dedupTtlSeconds: 30,
+  maxDedupIdsPerMailbox: 20,
   prekeyTtlSeconds: 120,
   maxOneTimePrekeys: 10,
 };
@@ -251,6 +252,70 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         advance(1_001);
         expect(await store.enqueue(mb, 'id', 'v2')).toBe('stored');
         expect(await store.peek(mb, 10)).toEqual([{ id: 'id', env: 'v2' }]);
+      });
+
+      describe('remembered ids at maxDedupIdsPerMailbox', () => {
+        const limits = { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 50 };
+        const bound = CONTRACT_LIMITS.maxDedupIdsPerMailbox;
+
+        /** Enqueues and acknowledges `ids` in `mb`, one ack call per id. */
+        async function ackEach(store: Store, mb: string, ids: readonly string[]): Promise<void> {
+          for (const id of ids) {
+            expect(await store.enqueue(mb, id, 'e')).toBe('stored');
+            await store.ack(mb, [id]);
+          }
+        }
+
+        it('remembers exactly maxDedupIdsPerMailbox acknowledged ids: each resend is a duplicate', async () => {
+          const { store } = await make(limits);
+          const mb = newMailbox();
+          const ids = Array.from({ length: bound }, newMessageId);
+          await ackEach(store, mb, ids);
+          for (const id of ids) expect(await store.enqueue(mb, id, 'again')).toBe('duplicate');
+          expect(await store.peek(mb, 50)).toEqual([]);
+        });
+
+        it('one past the bound forgets the oldest acknowledged id: its resend is stored and delivered again', async () => {
+          const { store } = await make(limits);
+          const mb = newMailbox();
+          const ids = Array.from({ length: bound + 1 }, newMessageId);
+          await ackEach(store, mb, ids);
+          const [oldest, ...kept] = ids as [string, ...string[]];
+          for (const id of kept) expect(await store.enqueue(mb, id, 'again')).toBe('duplicate');
+          expect(await store.enqueue(mb, oldest, 'again')).toBe('stored');
+          expect(await store.peek(mb, 50)).toEqual([{ id: oldest, env: 'again' }]);
+        });
+
+        it('forgets in acknowledgement order within one ack, not in the order of the ids', async () => {
+          const { store } = await make(limits);
+          const mb = newMailbox();
+          // Acknowledged in one call, in the reverse of their sort order: the first is the oldest.
+          const ids = Array.from({ length: bound + 2 }, (_, i) => `id${String(99 - i)}`);
+          for (const id of ids) await store.enqueue(mb, id, 'e');
+          await store.ack(mb, ids);
+          expect(await store.enqueue(mb, ids[0] as string, 'e')).toBe('stored');
+          expect(await store.enqueue(mb, ids[1] as string, 'e')).toBe('stored');
+          expect(await store.enqueue(mb, ids[2] as string, 'e')).toBe('duplicate');
+          expect(await store.enqueue(mb, ids.at(-1) as string, 'e')).toBe('duplicate');
+        });
+
+        it('keeps the bound per mailbox: a full mailbox does not make another forget', async () => {
+          const { store } = await make(limits);
+          const [full, other] = [newMailbox(), newMailbox()];
+          const first = newMessageId();
+          await ackEach(store, other, [first]);
+          await ackEach(store, full, Array.from({ length: bound + 1 }, newMessageId));
+          expect(await store.enqueue(other, first, 'e')).toBe('duplicate');
+        });
+
+        it('does not count an id acknowledged twice, or one never queued, against the bound', async () => {
+          const { store } = await make(limits);
+          const mb = newMailbox();
+          const ids = Array.from({ length: bound }, newMessageId);
+          await ackEach(store, mb, ids);
+          await store.ack(mb, [ids[0] as string, ids[0] as string, newMessageId(), newMessageId()]);
+          for (const id of ids) expect(await store.enqueue(mb, id, 'e')).toBe('duplicate');
+        });
       });
 
       it('does not acknowledge (or remember) an envelope that already expired', async () => {

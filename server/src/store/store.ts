@@ -51,6 +51,16 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * Default of {@link StoreLimits.maxDedupIdsPerMailbox} (`MAX_DEDUP_IDS_PER_MAILBOX` in the
+ * configuration). Without a bound one mailbox that sends to itself and acknowledges (about 100
+ * records a second at the default rate limit) would hold 60 million ids over the 7-day dedup
+ * window. 10,000 is far more than a real case receives within the window; forgetting an id early
+ * only means that a very late resend of it is delivered again, which the recipient's ratchet
+ * rejects as a replay and the client drops by its id (ADR 0001, "Remembered ids").
+ */
+export const MAX_DEDUP_IDS_PER_MAILBOX = 10_000;
+
 /** Expiries and bounds; the same for every implementation. */
 export interface StoreLimits {
   /** How long a queued envelope lives unacknowledged. */
@@ -59,10 +69,25 @@ export interface StoreLimits {
   readonly maxQueuedPerMailbox: number;
   /** How long an acknowledged id is remembered so that a late resend is not stored again. */
   readonly dedupTtlSeconds: number;
+  /**
+   * Most acknowledged ids remembered per mailbox; past it the oldest acknowledged is forgotten
+   * first, and a resend of a forgotten id is stored and delivered again (at least once: the
+   * recipient deduplicates). Default {@link MAX_DEDUP_IDS_PER_MAILBOX}.
+   */
+  readonly maxDedupIdsPerMailbox: number;
   /** How long a published bundle and its one-time prekeys live without a new publish. */
   readonly prekeyTtlSeconds: number;
   /** Most one-time prekeys kept per mailbox. */
   readonly maxOneTimePrekeys: number;
+}
+
+/** Throws unless every limit is a positive safe integer (a zero TTL would store nothing). */
+export function assertValidLimits(limits: StoreLimits): void {
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+      throw new RangeError(`store limit ${name} must be a positive integer`);
+    }
+  }
 }
 
 /** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */

@@ -1,0 +1,250 @@
+/**
+ * The argument builders of scripts.ts, on their own (no Redis): the KEYS and ARGV layout each
+ * script reads, and the inputs each refuses. The scripts themselves run against a real Redis in
+ * redis.test.ts, equivalence.test.ts and the cluster test.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
+import { dedupKey, envelopeKey, mailboxChannel, prekeyKeys, queueKey } from './keys.js';
+import {
+  ACK,
+  COUNT_PREKEYS,
+  ENQUEUE,
+  FETCH_PREKEYS,
+  MAX_BATCH_ACK_IDS,
+  MAX_BATCH_OPERATIONS,
+  MAX_PEEK_LIMIT,
+  MAX_SCRIPT_TTL_MS,
+  PEEK,
+  PUBLISH_PREKEYS,
+  ackCall,
+  countPrekeysCall,
+  enqueueCall,
+  fetchPrekeysCall,
+  peekCall,
+  publishPrekeysCall,
+  type EnqueueItem,
+  type EnqueueSettings,
+} from './scripts.js';
+
+const A = 'mailboxA';
+const B = 'mailboxB';
+const SETTINGS: EnqueueSettings = {
+  offsetMs: 0,
+  queueTtlMs: 60_000,
+  maxQueued: 5,
+  payloadPrefix: 'origin ',
+};
+const item = (mailbox: string, id: string, originSubscribed = false): EnqueueItem => ({
+  mailbox,
+  id,
+  env: `env-${id}`,
+  originSubscribed,
+});
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `id${i}`);
+
+describe('enqueueCall', () => {
+  it('lays out three keys and four arguments per envelope, in batch order', () => {
+    const call = enqueueCall({ ...SETTINGS, offsetMs: 7 }, [item(A, 'x', true), item(B, 'y')]);
+    expect(call.script).toBe(ENQUEUE);
+    expect(call.keys).toEqual([
+      queueKey(A),
+      envelopeKey(A, 'x'),
+      dedupKey(A),
+      queueKey(B),
+      envelopeKey(B, 'y'),
+      dedupKey(B),
+    ]);
+    expect(call.args).toEqual([
+      '7',
+      '60000',
+      '5',
+      'origin ',
+      'x',
+      'env-x',
+      mailboxChannel(A),
+      '1',
+      'y',
+      'env-y',
+      mailboxChannel(B),
+      '0',
+    ]);
+  });
+
+  it('takes a full batch of MAX_BATCH_OPERATIONS envelopes', () => {
+    const batch = ids(MAX_BATCH_OPERATIONS).map((id) => item(A, id));
+    expect(enqueueCall(SETTINGS, batch).keys).toHaveLength(3 * MAX_BATCH_OPERATIONS);
+  });
+
+  it('refuses an empty batch and one past MAX_BATCH_OPERATIONS', () => {
+    expect(() => enqueueCall(SETTINGS, [])).toThrow(RangeError);
+    const batch = ids(MAX_BATCH_OPERATIONS + 1).map((id) => item(A, id));
+    expect(() => enqueueCall(SETTINGS, batch)).toThrow(RangeError);
+  });
+
+  it('refuses a mailbox or message id that would change the key layout', () => {
+    for (const bad of ['a}b', 'a{b', 'a:b', 'has space', '', 'x'.repeat(129)]) {
+      expect(() => enqueueCall(SETTINGS, [item(bad, 'id')])).toThrow(RangeError);
+      expect(() => enqueueCall(SETTINGS, [item(A, bad)])).toThrow(RangeError);
+    }
+  });
+
+  it('refuses a TTL, bound or clock offset that is not an integer in range', () => {
+    const bad: Array<Partial<EnqueueSettings>> = [
+      { queueTtlMs: 0 },
+      { queueTtlMs: 1.5 },
+      { queueTtlMs: MAX_SCRIPT_TTL_MS + 1 },
+      { maxQueued: 0 },
+      { maxQueued: Number.NaN },
+      { offsetMs: -1 },
+      { offsetMs: Number.POSITIVE_INFINITY },
+    ];
+    for (const patch of bad) {
+      expect(() => enqueueCall({ ...SETTINGS, ...patch }, [item(A, 'x')])).toThrow(RangeError);
+    }
+  });
+
+  it('refuses a payload prefix that is not one id and one separator', () => {
+    for (const payloadPrefix of ['origin', 'or igin ', ' ', 'origin  ', 'a}b ']) {
+      expect(() => enqueueCall({ ...SETTINGS, payloadPrefix }, [item(A, 'x')])).toThrow(RangeError);
+    }
+  });
+});
+
+describe('peekCall', () => {
+  it('declares the queue and passes the offset and the limit', () => {
+    expect(peekCall(A, 3, 10)).toEqual({ script: PEEK, keys: [queueKey(A)], args: ['3', '10'] });
+    expect(peekCall(A, 0, MAX_PEEK_LIMIT).args).toEqual(['0', String(MAX_PEEK_LIMIT)]);
+  });
+
+  it('refuses a limit below 1 or past MAX_PEEK_LIMIT, and a key-unsafe mailbox', () => {
+    expect(() => peekCall(A, 0, 0)).toThrow(RangeError);
+    expect(() => peekCall(A, 0, MAX_PEEK_LIMIT + 1)).toThrow(RangeError);
+    expect(() => peekCall(A, 0, 2.5)).toThrow(RangeError);
+    expect(() => peekCall('x:y', 0, 1)).toThrow(RangeError);
+  });
+});
+
+describe('ackCall', () => {
+  const SETTINGS_ACK = { offsetMs: 0, dedupTtlMs: 30_000, maxDedupIds: 20 };
+
+  it('lays out per mailbox its queue and its acknowledged set, then one key per id; ARGV holds each count and its ids', () => {
+    const call = ackCall({ offsetMs: 5, dedupTtlMs: 30_000, maxDedupIds: 20 }, [
+      { mailbox: A, ids: ['x', 'y'] },
+      { mailbox: B, ids: ['z'] },
+    ]);
+    expect(call.script).toBe(ACK);
+    expect(call.keys).toEqual([
+      queueKey(A),
+      dedupKey(A),
+      envelopeKey(A, 'x'),
+      envelopeKey(A, 'y'),
+      queueKey(B),
+      dedupKey(B),
+      envelopeKey(B, 'z'),
+    ]);
+    expect(call.args).toEqual(['5', '30000', '20', '2', 'x', 'y', '1', 'z']);
+  });
+
+  it('takes MAX_BATCH_ACK_IDS ids in one call', () => {
+    const call = ackCall(SETTINGS_ACK, [{ mailbox: A, ids: ids(MAX_BATCH_ACK_IDS) }]);
+    expect(call.args).toHaveLength(4 + MAX_BATCH_ACK_IDS);
+  });
+
+  it('refuses no groups, an empty group, too many groups and one id past MAX_BATCH_ACK_IDS', () => {
+    expect(() => ackCall(SETTINGS_ACK, [])).toThrow(RangeError);
+    expect(() => ackCall(SETTINGS_ACK, [{ mailbox: A, ids: [] }])).toThrow(RangeError);
+    const many = ids(MAX_BATCH_OPERATIONS + 1).map((mailbox) => ({ mailbox, ids: ['x'] }));
+    expect(() => ackCall(SETTINGS_ACK, many)).toThrow(RangeError);
+    const split = [
+      { mailbox: A, ids: ids(MAX_BATCH_ACK_IDS) },
+      { mailbox: B, ids: ['x'] },
+    ];
+    expect(() => ackCall(SETTINGS_ACK, split)).toThrow(RangeError);
+  });
+
+  it('refuses a key-unsafe id or mailbox, and a dedup TTL or bound out of range', () => {
+    expect(() => ackCall(SETTINGS_ACK, [{ mailbox: A, ids: ['x', 'a}b'] }])).toThrow(RangeError);
+    expect(() => ackCall(SETTINGS_ACK, [{ mailbox: 'a b', ids: ['x'] }])).toThrow(RangeError);
+    const group = [{ mailbox: A, ids: ['x'] }];
+    for (const patch of [
+      { dedupTtlMs: 0 },
+      { dedupTtlMs: MAX_SCRIPT_TTL_MS + 1 },
+      { maxDedupIds: 0 },
+      { maxDedupIds: 2.5 },
+    ]) {
+      expect(() => ackCall({ ...SETTINGS_ACK, ...patch }, group)).toThrow(RangeError);
+    }
+  });
+});
+
+describe('publishPrekeysCall', () => {
+  const SETTINGS_PUB = { offsetMs: 0, prekeyTtlMs: 120_000, maxOneTime: 10 };
+  const bundle = { identity: 'IDENTITY', signedPrekey: 'SIGNED' };
+
+  it('passes the bounds, the bundle, then id and key of each one-time prekey', () => {
+    const call = publishPrekeysCall(A, SETTINGS_PUB, bundle, [
+      { id: 0, key: 'k0' },
+      { id: MAX_PREKEY_ID, key: 'kmax' },
+    ]);
+    expect(call.script).toBe(PUBLISH_PREKEYS);
+    expect(call.keys).toEqual(prekeyKeys(A));
+    expect(call.args).toEqual([
+      '0',
+      '120000',
+      '10',
+      'IDENTITY',
+      'SIGNED',
+      '0',
+      'k0',
+      String(MAX_PREKEY_ID),
+      'kmax',
+    ]);
+  });
+
+  it('refuses a one-time prekey id below 0, past MAX_PREKEY_ID or not an integer', () => {
+    for (const id of [-1, MAX_PREKEY_ID + 1, 1.5, Number.NaN]) {
+      expect(() => publishPrekeysCall(A, SETTINGS_PUB, bundle, [{ id, key: 'k' }])).toThrow(
+        RangeError,
+      );
+    }
+  });
+
+  it('refuses a TTL or bound out of range and a key-unsafe mailbox', () => {
+    for (const patch of [{ prekeyTtlMs: 0 }, { maxOneTime: 0 }, { offsetMs: -5 }]) {
+      expect(() => publishPrekeysCall(A, { ...SETTINGS_PUB, ...patch }, bundle, [])).toThrow(
+        RangeError,
+      );
+    }
+    expect(() => publishPrekeysCall('{A}', SETTINGS_PUB, bundle, [])).toThrow(RangeError);
+  });
+});
+
+describe('fetchPrekeysCall and countPrekeysCall', () => {
+  it('declare the two prekey keys and pass the clock offset', () => {
+    expect(fetchPrekeysCall(A, 9)).toEqual({
+      script: FETCH_PREKEYS,
+      keys: prekeyKeys(A),
+      args: ['9'],
+    });
+    expect(countPrekeysCall(A, 0)).toEqual({
+      script: COUNT_PREKEYS,
+      keys: prekeyKeys(A),
+      args: ['0'],
+    });
+  });
+
+  it('refuse a key-unsafe mailbox and a negative or fractional offset', () => {
+    expect(() => fetchPrekeysCall('', 0)).toThrow(RangeError);
+    expect(() => countPrekeysCall('a:b', 0)).toThrow(RangeError);
+    expect(() => fetchPrekeysCall(A, -1)).toThrow(RangeError);
+    expect(() => countPrekeysCall(A, 0.5)).toThrow(RangeError);
+  });
+});
+
+describe('script sources', () => {
+  it('build notification payloads and one-time prekey members with the separators of keys.ts', () => {
+    expect(ENQUEUE.source).toContain("prefix .. id .. ' ' .. ARGV[a + 1]");
+    expect(PUBLISH_PREKEYS.source).toContain("ARGV[i] .. '.' .. ARGV[i + 1]");
+  });
+});
