@@ -27,6 +27,7 @@ import {
   parseClientFrame,
 } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
+import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
 import { StoreError, type EnqueueResult, type Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
@@ -284,7 +285,7 @@ export class Connection implements Recipient {
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
-    const mailbox = mailboxIdFromPublicKey(pk);
+    const mailbox = mailboxIdFromPublicKey(pk, sha256);
     this.#phase = Phase.Authenticating;
     this.#ctx.opStarted();
     try {
