@@ -119,6 +119,20 @@ const CASES: readonly Case[] = [
     rules: [RESTRICTED],
   },
   {
+    name: 'proof-of-work (which the server may import) importing crypto',
+    file: 'shared/src/pow/{p}/hash.ts',
+    bad: "export { sha256 } from '../../crypto/noble.js';\n",
+    good: "export type { Sha256 } from '../../protocol/sha256.js';\n",
+    rules: [RESTRICTED],
+  },
+  {
+    name: 'the server importing something other than protocol and pow from shared',
+    file: 'server/src/{p}/pow.ts',
+    bad: "export { utf8ToBytes } from '@passage/shared/crypto/noble';\n",
+    good: "export { verifyPow } from '@passage/shared/pow/pow';\n",
+    rules: [RESTRICTED],
+  },
+  {
     name: '@noble/hashes imported by a crypto file other than noble.ts',
     file: 'shared/src/crypto/{p}/hash.ts',
     bad: "export { sha256 } from '@noble/hashes/sha2.js';\n",
