@@ -1,7 +1,7 @@
 // Jest runs the TypeScript sources directly (the `source` export condition) as native ES
 // modules, transformed by swc. Three projects:
 //  - unit: tests beside the code in shared/, server/ and testing/ (no external processes except
-//    where a test starts its own redis-server);
+//    where a test starts its own redis-server), and lint/ (the import boundaries, on planted files);
 //  - integration: test/, which starts real relays and redis-servers on free ports;
 //  - vectors: the Wycheproof suite, run on its own by `npm run test:vectors` (npm test selects
 //    unit and integration only).
@@ -36,6 +36,7 @@ export default {
         '<rootDir>/shared/src/**/*.test.ts',
         '<rootDir>/server/src/**/*.test.ts',
         '<rootDir>/testing/src/**/*.test.ts',
+        '<rootDir>/lint/**/*.test.ts',
       ],
       testPathIgnorePatterns: ['\\.vectors\\.test\\.ts$'],
     },

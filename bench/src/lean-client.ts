@@ -5,7 +5,7 @@
  * relay's own parser is tested elsewhere; here a frame that does not look right is simply
  * counted as an error.
  */
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   MESSAGE_ID_BYTES,
@@ -186,7 +186,9 @@ export async function openRecipient(
   // The JWK `x` of an Ed25519 key is its raw 32-byte public key in base64url.
   const pk = publicKey.export({ format: 'jwk' }).x;
   if (pk === undefined) throw new Error('no raw public key');
-  const mailbox = mailboxIdFromPublicKey(Buffer.from(pk, 'base64url'));
+  const mailbox = mailboxIdFromPublicKey(Buffer.from(pk, 'base64url'), (data) =>
+    createHash('sha256').update(data).digest(),
+  );
   const sig = sign(null, authChallengeMessage(Buffer.from(nonce, 'base64url')), privateKey);
   const authed = conn.expect('authed');
   conn.ws.send(

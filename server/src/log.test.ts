@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import { createLogger, redact, scrub, type Logger } from './log.js';
+import { sha256 } from './sha256.js';
 
 function capture(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -12,7 +13,7 @@ function capture(): { logger: Logger; lines: string[] } {
 
 // Real-looking secrets, fixed so that a failure is reproducible.
 const PUBLIC_KEY = createHash('sha256').update('log test key').digest();
-const MAILBOX = mailboxIdFromPublicKey(PUBLIC_KEY);
+const MAILBOX = mailboxIdFromPublicKey(PUBLIC_KEY, sha256);
 const KEY = toBase64url(PUBLIC_KEY);
 const MESSAGE_ID = toBase64url(createHash('sha256').update('log test id').digest().subarray(0, 16));
 const ENVELOPE = toBase64url(createHash('sha512').update('log test envelope').digest());

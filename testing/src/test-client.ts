@@ -13,7 +13,14 @@
  * Frames are queued as they arrive. `next(type)` takes the oldest queued frame of that type
  * (others stay queued, in order); `next()` takes the oldest frame of any type.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import WebSocket from 'ws';
 import { fromBase64url, toBase64url } from '@passage/shared/protocol/base64url';
 import type { FrameOf, ServerFrame, ServerFrameType } from '@passage/shared/protocol/frames';
@@ -51,7 +58,9 @@ export function identity(seed: Uint8Array = randomBytes(32)): TestIdentity {
   return {
     seed,
     publicKey,
-    mailbox: mailboxIdFromPublicKey(publicKey),
+    mailbox: mailboxIdFromPublicKey(publicKey, (data) =>
+      createHash('sha256').update(data).digest(),
+    ),
     sign: (message) => new Uint8Array(sign(null, message, privateKey)),
   };
 }

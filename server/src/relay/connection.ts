@@ -20,6 +20,7 @@ import {
 } from '@passage/shared/protocol/encode';
 import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
+import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
 import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
@@ -229,7 +230,7 @@ export class Connection implements Recipient {
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
-    const mailbox = mailboxIdFromPublicKey(pk);
+    const mailbox = mailboxIdFromPublicKey(pk, sha256);
     const authenticating: Phase = { name: 'authenticating', nonce };
     this.#phase = authenticating;
     this.#ctx.opStarted();

@@ -42,7 +42,7 @@ import { DeviceIdentity } from './identity.js';
 import { KDF_LABELS } from './kdf.js';
 import type { Ed25519Seed, X25519SecretKey } from './keys.js';
 import { asEd25519Seed, asX25519SecretKey } from './keys.js';
-import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { utf8ToBytes } from './noble.js';
 
 /** Words in a new codename; 7 × log2(7776) ≈ 90.5 bits. */
 export const CODENAME_WORDS = 7;

@@ -4,8 +4,8 @@
  * bytes. Every decoder in this folder goes through `ByteReader`, so "strict" means the same thing
  * everywhere: one value has exactly one encoding, and anything else is a `CryptoError('bad_encoding')`.
  */
-import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
+import { utf8ToBytes } from './noble.js';
 
 /** Concatenates byte arrays into a fresh array. */
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {

@@ -294,3 +294,11 @@ export function createNobleBackend(): Primitives {
 export function loadNobleBackend(): Promise<Primitives> {
   return Promise.resolve(createNobleBackend());
 }
+
+// The noble functions the rest of this folder uses outside the `Primitives` interface: UTF-8 for
+// labels and codenames (encoding.ts, codename.ts), and ChaCha20 and SHA-256 for the test-only
+// seeded generator (random.ts), which must give the same bytes whichever backend is loaded.
+// They are re-exported here so that this file stays the one import of the @noble libraries.
+export { chacha20 } from '@noble/ciphers/chacha.js';
+export { utf8ToBytes } from '@noble/hashes/utils.js';
+export { sha256 };

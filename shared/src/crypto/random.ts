@@ -5,11 +5,9 @@
  * `dangerousTestOnlySeededRandom`, which refuses to run outside tests, and `withRandom`, which
  * swaps the random source of a set of primitives.
  */
-import { chacha20 } from '@noble/ciphers/chacha.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { checkByteCount, checkUniformBound, uniformFromBytes } from './checks.js';
 import { CryptoError, CryptoErrorCode, requireBytes } from './errors.js';
+import { chacha20, sha256, utf8ToBytes } from './noble.js';
 import type { Primitives, RandomSource } from './primitives.js';
 
 /** Domain separation of the seeded generator's key; changing it changes every golden transcript. */
