@@ -293,7 +293,13 @@ export default tseslint.config(
   },
   {
     // Tests may use Node and jest freely, but test code, too, stays honest about types.
-    files: ['**/*.test.ts', 'test/src/**/*.ts', 'testing/src/**/*.ts', 'bench/src/**/*.ts', 'lint/**/*.ts'],
+    files: [
+      '**/*.test.ts',
+      'test/src/**/*.ts',
+      'testing/src/**/*.ts',
+      'bench/src/**/*.ts',
+      'lint/**/*.ts',
+    ],
     languageOptions: { globals: globals.node },
   },
 );
