@@ -45,6 +45,8 @@ export interface RelayContext {
   readonly prekeyFetchLimiter: KeyedRateLimiter;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
+  /** The store operations of delivery, bracketed (a TrackedDeliveryStore of this context). */
+  readonly deliveryStore: DeliveryStore;
   /** Brackets every store operation so that shutdown can wait for them. */
   opStarted(): void;
   opFinished(): void;
@@ -252,7 +254,8 @@ export class Connection implements Recipient {
       this.#ctx.hub.remove(mailbox, this);
       return;
     }
-    const delivery = new Delivery(new MailboxStore(this.#ctx, mailbox), this.#out, this.#settings);
+    const ctx = this.#ctx;
+    const delivery = new Delivery(mailbox, ctx.deliveryStore, this.#out, this.#settings);
     this.#phase = { name: 'authenticated', mailbox, delivery };
     this.#out.drainListener = delivery;
     this.#write(encodeAuthedFrame(frame.rid, mailbox));
@@ -480,34 +483,31 @@ export class Connection implements Recipient {
 }
 
 /**
- * The store operations of one mailbox that its connection's delivery needs, each bracketed by
- * `opStarted`/`opFinished` so that shutdown waits for it. A class rather than closures: one
- * small object per authenticated connection.
+ * The store operations delivery needs, each bracketed by `opStarted`/`opFinished` so that
+ * shutdown waits for it. One per relay, shared by its connections.
  */
-class MailboxStore implements DeliveryStore {
-  readonly #ctx: RelayContext;
-  readonly #mailbox: string;
+export class TrackedDeliveryStore implements DeliveryStore {
+  readonly #ctx: Pick<RelayContext, 'store' | 'opStarted' | 'opFinished'>;
 
-  constructor(ctx: RelayContext, mailbox: string) {
+  constructor(ctx: Pick<RelayContext, 'store' | 'opStarted' | 'opFinished'>) {
     this.#ctx = ctx;
-    this.#mailbox = mailbox;
   }
 
-  async peek(limit: number): Promise<readonly QueuedEnvelope[]> {
+  async peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]> {
     const ctx = this.#ctx;
     ctx.opStarted();
     try {
-      return await ctx.store.peek(this.#mailbox, limit);
+      return await ctx.store.peek(mailbox, limit);
     } finally {
       ctx.opFinished();
     }
   }
 
-  async ack(ids: readonly string[]): Promise<void> {
+  async ack(mailbox: string, ids: readonly string[]): Promise<void> {
     const ctx = this.#ctx;
     ctx.opStarted();
     try {
-      await ctx.store.ack(this.#mailbox, ids);
+      await ctx.store.ack(mailbox, ids);
     } finally {
       ctx.opFinished();
     }

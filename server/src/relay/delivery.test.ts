@@ -17,6 +17,8 @@ import {
  * meanwhile, as they can while a real peek is on the network.
  */
 
+const MAILBOX = 'mailbox-of-this-connection';
+
 interface Gate {
   readonly promise: Promise<void>;
   open(): void;
@@ -42,7 +44,8 @@ class FakeStore implements DeliveryStore {
     for (const id of ids) this.queue.set(id, `env-${id}`);
   }
 
-  async peek(limit: number): Promise<readonly QueuedEnvelope[]> {
+  async peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]> {
+    expect(mailbox).toBe(MAILBOX);
     this.peeks.push(limit);
     const error = this.peekError;
     this.peekError = undefined;
@@ -54,7 +57,8 @@ class FakeStore implements DeliveryStore {
     return snapshot;
   }
 
-  async ack(ids: readonly string[]): Promise<void> {
+  async ack(mailbox: string, ids: readonly string[]): Promise<void> {
+    expect(mailbox).toBe(MAILBOX);
     this.acks.push([...ids]);
     const error = this.ackError;
     this.ackError = undefined;
@@ -108,7 +112,7 @@ function setup(queued: string[] = []) {
   const store = new FakeStore();
   store.add(...queued);
   const sink = new FakeSink();
-  const delivery = new Delivery(store, sink, { maxInflight: MAX_INFLIGHT });
+  const delivery = new Delivery(MAILBOX, store, sink, { maxInflight: MAX_INFLIGHT });
   return { store, sink, delivery };
 }
 

@@ -17,17 +17,17 @@
 import type { QueuedEnvelope } from '../store/store.js';
 
 /**
- * The store operations delivery needs, bound to the connection's mailbox. The connection's
- * implementation brackets each for graceful shutdown; the real stores keep their own contract
+ * The store operations delivery needs. The relay's implementation (one for all connections)
+ * brackets each for graceful shutdown; the real stores keep their own contract
  * (store.contract.ts), so the fake in delivery.test.ts need only keep this one. Reading by
  * cursor (after the last id sent) rather than re-reading the whole window would change this
  * port and `#refill` only.
  */
 export interface DeliveryStore {
   /** `Store.peek`: up to `limit` unexpired, unacknowledged envelopes, oldest first. */
-  peek(limit: number): Promise<readonly QueuedEnvelope[]>;
+  peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]>;
   /** `Store.ack`: deletes the envelopes; unknown ids are ignored. */
-  ack(ids: readonly string[]): Promise<void>;
+  ack(mailbox: string, ids: readonly string[]): Promise<void>;
 }
 
 /** Where delivery's output and failures go: the connection's outbox. */
@@ -66,6 +66,8 @@ export const REFILL_RETRY_MAX_MS = 30_000;
 const MAX_REFILL_ATTEMPTS = 16;
 
 export class Delivery {
+  /** The mailbox whose envelopes this delivers. */
+  readonly mailbox: string;
   readonly #store: DeliveryStore;
   readonly #sink: DeliverySink;
   readonly #maxInflight: number;
@@ -83,7 +85,8 @@ export class Delivery {
   #refillAttempt = 0;
   #closed = false;
 
-  constructor(store: DeliveryStore, sink: DeliverySink, limits: DeliveryLimits) {
+  constructor(mailbox: string, store: DeliveryStore, sink: DeliverySink, limits: DeliveryLimits) {
+    this.mailbox = mailbox;
     this.#store = store;
     this.#sink = sink;
     this.#maxInflight = limits.maxInflight;
@@ -152,7 +155,7 @@ export class Delivery {
     try {
       let failed = false;
       try {
-        await this.#store.ack(ids);
+        await this.#store.ack(this.mailbox, ids);
       } catch (err) {
         failed = true;
         sink.ackFailed(err);
@@ -257,7 +260,7 @@ export class Delivery {
         // order), so in-flight count + free slots = `max` covers what may be sent now.
         let batch;
         try {
-          batch = await this.#store.peek(max);
+          batch = await this.#store.peek(this.mailbox, max);
         } catch (err) {
           this.#scheduleRefillRetry(err);
           return;

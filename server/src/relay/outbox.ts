@@ -26,7 +26,6 @@ export interface OutboxContext {
 export class Outbox implements DeliverySink {
   readonly #ws: WebSocket;
   readonly #ctx: OutboxContext;
-  readonly #settings: RelaySettings;
   /**
    * The net.Socket `ws` writes to (its `_socket`, set before the 'connection' event): `ws` exposes
    * no cork and no 'drain' of its own. Looked up once here rather than on every write.
@@ -42,7 +41,6 @@ export class Outbox implements DeliverySink {
   constructor(ws: WebSocket, ctx: OutboxContext) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.#settings = ctx.settings;
     this.#socket = (ws as unknown as { _socket?: Duplex })._socket;
   }
 
@@ -50,7 +48,7 @@ export class Outbox implements DeliverySink {
   write(text: string): void {
     const ws = this.#ws;
     if (ws.readyState !== OPEN) return;
-    if (ws.bufferedAmount > this.#settings.slowConsumerBytes) {
+    if (ws.bufferedAmount > this.#ctx.settings.slowConsumerBytes) {
       this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
     }
@@ -113,7 +111,7 @@ export class Outbox implements DeliverySink {
    * the store, and the socket's next 'drain' (its buffer written out) looks at the store again.
    */
   hasRoom(): boolean {
-    if (this.#ws.bufferedAmount <= this.#settings.maxBufferedBytes) return true;
+    if (this.#ws.bufferedAmount <= this.#ctx.settings.maxBufferedBytes) return true;
     const socket = this.#socket;
     if (!this.#drainArmed && socket !== undefined) {
       this.#drainArmed = true;

@@ -11,7 +11,7 @@ import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { Connection, type RelayContext } from './connection.js';
+import { Connection, TrackedDeliveryStore, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 
@@ -48,6 +48,7 @@ export class Relay implements RelayContext {
   readonly settings: RelaySettings;
   readonly mailboxLimiter: KeyedRateLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  readonly deliveryStore: TrackedDeliveryStore;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
@@ -63,6 +64,7 @@ export class Relay implements RelayContext {
     this.logger = options.logger;
     this.settings = options.settings;
     this.hub = new Hub(this.store, this.logger);
+    this.deliveryStore = new TrackedDeliveryStore(this);
     this.mailboxLimiter = new KeyedRateLimiter(
       this.settings.mailboxSendsPerSecond,
       this.settings.mailboxSendBurst,
