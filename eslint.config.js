@@ -264,6 +264,18 @@ export default tseslint.config(
   ...dependencies('test', ['test/**/*.ts'], { shipped: false }),
   ...dependencies('bench', ['bench/**/*.ts'], { shipped: false }),
   {
+    // The test infrastructure package is test code (outside the layers), but it still declares
+    // what it imports: its own dependencies, and the root's tooling (jest, fast-check).
+    name: 'passage/dependencies/testing',
+    files: ['testing/**/*.ts'],
+    rules: {
+      'import-x/no-extraneous-dependencies': [
+        'error',
+        { packageDir: [repo('testing'), ROOT], devDependencies: true },
+      ],
+    },
+  },
+  {
     name: 'passage/dependencies/root',
     files: ['*.js', 'lint/**/*.ts'],
     rules: {
