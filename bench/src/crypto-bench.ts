@@ -7,6 +7,12 @@
  * - encryptDecryptMs: a 1 KiB message in an established session, sealed envelope included
  *   (what a message really costs: ratchet + sealed sender on both sides).
  * - ratchetEncryptDecryptMs: the same without the sealed envelope (ratchet only), for reference.
+ * - decryptMs: a legitimate in-order 1 KiB message through the whole receive path (envelope
+ *   opened, sender looked up, session decrypts), encryption untimed.
+ * - forgedRejectMs: the worst forgery an outsider can construct against a device: an envelope
+ *   sealed to it that names a peer held with the most sessions (current + archived), whose
+ *   ratchet header carries a fresh ratchet key and asks for the most skips allowed on both the
+ *   old and the new receiving chain. Timed until it is rejected.
  * - fanout10Ms: one 1 KiB message encrypted for 10 devices with established sessions.
  * - codenameDeriveMs: codename → keys at the default Argon2id parameters (t = 3, 32 MiB).
  */
@@ -23,6 +29,10 @@ import type { PrekeyBundle, PublicIdentity } from '@passage/shared/crypto/identi
 import type { Primitives } from '@passage/shared/crypto/primitives';
 import { Ratchet } from '@passage/shared/crypto/ratchet';
 import { generateX25519KeyPair } from '@passage/shared/crypto/keys';
+import { MAX_ARCHIVED_SESSIONS } from '@passage/shared/crypto/fanout';
+import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from '@passage/shared/crypto/ratchet';
+import { sealEnvelope } from '@passage/shared/crypto/envelope';
+import { concatBytes, u32, u8 } from '@passage/shared/crypto/encoding';
 
 const NOW_SECONDS = 1_800_000_000;
 const MESSAGE = new Uint8Array(1024).fill(0x61);
@@ -32,6 +42,8 @@ interface Result {
   readonly handshakeMs: number;
   readonly encryptDecryptMs: number;
   readonly ratchetEncryptDecryptMs: number;
+  readonly decryptMs: number;
+  readonly forgedRejectMs: number;
   readonly fanout10Ms: number;
   readonly codenameDeriveMs: number;
   readonly runs: Readonly<Record<string, number>>;
@@ -87,10 +99,45 @@ function connect(p: Primitives, a: Device, b: Device): void {
   a.sessions.decrypt(b.sessions.encryptFor(a.pub, MESSAGE));
 }
 
+/**
+ * A victim device holding a peer with the most sessions (each of which has received, so each
+ * has an old receiving chain to walk), and an envelope an outsider can seal to it: it names that
+ * peer as the sender, and its ratchet header has a fresh ratchet key, pn = the most the old chain
+ * may skip, n = the most the new chain may skip. Every held session is a candidate.
+ */
+function forgery(p: Primitives): { victim: Device; envelope: Uint8Array } {
+  const victim = device(p);
+  const peer = device(p);
+  for (let i = 0; i <= MAX_ARCHIVED_SESSIONS; i++) {
+    peer.sessions.startSession(bundle(p, victim));
+    victim.sessions.decrypt(peer.sessions.encryptFor(victim.pub, MESSAGE));
+  }
+  const header = concatBytes(
+    u8(RATCHET_MESSAGE_VERSION),
+    generateX25519KeyPair(p).publicKey,
+    u32(1 + MAX_SKIP),
+    u32(MAX_SKIP),
+  );
+  const message = concatBytes(header, p.random.bytes(1024 + 16));
+  const envelope = sealEnvelope(p, victim.pub, { sender: peer.pub, initial: null, message });
+  return { victim, envelope };
+}
+
+function rejects(f: { victim: Device; envelope: Uint8Array }): void {
+  try {
+    f.victim.sessions.decrypt(f.envelope);
+  } catch {
+    return;
+  }
+  throw new Error('the forgery was accepted');
+}
+
 function benchBackend(p: Primitives, scale: number): Result {
   const runs = {
     handshake: Math.round(200 * scale),
     encryptDecrypt: Math.round(2000 * scale),
+    decrypt: Math.round(2000 * scale),
+    forged: Math.round(200 * scale),
     fanout10: Math.round(200 * scale),
     codenameDerive: Math.max(5, Math.round(15 * scale)),
   };
@@ -117,6 +164,17 @@ function benchBackend(p: Primitives, scale: number): Result {
       b.sessions.decrypt(a.sessions.encryptFor(b.pub, MESSAGE));
     },
   );
+
+  const decryptMs = measure(
+    runs.decrypt,
+    50,
+    () => a.sessions.encryptFor(b.pub, MESSAGE),
+    (envelope) => {
+      b.sessions.decrypt(envelope);
+    },
+  );
+
+  const forgedRejectMs = measure(runs.forged, 5, () => forgery(p), rejects);
 
   const sk = p.random.bytes(32);
   const bobKey = generateX25519KeyPair(p);
@@ -160,6 +218,8 @@ function benchBackend(p: Primitives, scale: number): Result {
     handshakeMs,
     encryptDecryptMs,
     ratchetEncryptDecryptMs,
+    decryptMs,
+    forgedRejectMs,
     fanout10Ms,
     codenameDeriveMs,
     runs,
@@ -176,10 +236,10 @@ async function main(): Promise<void> {
 
   const fmt = (x: number): string => x.toFixed(3).padStart(10);
   const lines = [
-    'backend      handshake  enc+dec 1K  ratchet-only  fan-out 10  codename',
+    'backend      handshake  enc+dec 1K  ratchet-only  fan-out 10  codename     decrypt    forged  forged/decrypt',
     ...results.map(
       (r) =>
-        `${r.backend.padEnd(10)} ${fmt(r.handshakeMs)} ${fmt(r.encryptDecryptMs)} ${fmt(r.ratchetEncryptDecryptMs)}   ${fmt(r.fanout10Ms)} ${fmt(r.codenameDeriveMs)}`,
+        `${r.backend.padEnd(10)} ${fmt(r.handshakeMs)} ${fmt(r.encryptDecryptMs)} ${fmt(r.ratchetEncryptDecryptMs)}   ${fmt(r.fanout10Ms)} ${fmt(r.codenameDeriveMs)} ${fmt(r.decryptMs)} ${fmt(r.forgedRejectMs)} ${fmt(r.forgedRejectMs / r.decryptMs)}`,
     ),
     `targets    ${fmt(TARGETS.handshakeMs)} ${fmt(TARGETS.encryptDecryptMs)}                ${fmt(TARGETS.fanout10Ms)}   (libsodium, ms, medians)`,
   ];
