@@ -24,8 +24,11 @@ import {
   generateCodename,
 } from '@passage/shared/crypto/codename';
 import { DeviceSessions } from '@passage/shared/crypto/fanout';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from '@passage/shared/crypto/identity';
-import type { PrekeyBundle, PublicIdentity } from '@passage/shared/crypto/identity';
+import { DeviceIdentity } from '@passage/shared/crypto/identity';
+import { decodePrekeyBundle, publicationOf } from '@passage/shared/crypto/bundle';
+import { DevicePrekeys } from '@passage/shared/crypto/prekeys';
+import type { PublicIdentity } from '@passage/shared/crypto/identity';
+import type { VerifiedPrekeyBundle } from '@passage/shared/crypto/bundle';
 import type { Primitives } from '@passage/shared/crypto/primitives';
 import { Ratchet } from '@passage/shared/crypto/ratchet';
 import { generateX25519KeyPair } from '@passage/shared/crypto/keys';
@@ -85,11 +88,11 @@ function device(p: Primitives): Device {
 }
 
 function publishedParts(d: Device) {
-  const pub = d.prekeys.publication(d.prekeys.addOneTimePrekeys(1));
+  const pub = publicationOf(d.prekeys, d.prekeys.addOneTimePrekeys(1));
   return { identity: pub.identity, signedPrekey: pub.signedPrekey, oneTime: pub.oneTime[0]! };
 }
 
-function bundle(p: Primitives, d: Device): PrekeyBundle {
+function bundle(p: Primitives, d: Device): VerifiedPrekeyBundle {
   return decodePrekeyBundle(p, publishedParts(d));
 }
 

@@ -10,8 +10,11 @@ import fc from 'fast-check';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
 import { DeviceSessions, MAX_ARCHIVED_SESSIONS } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
-import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys } from './prekeys.js';
+import type { PublicIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { Primitives } from './primitives.js';
 
 const backends = {} as Record<Primitives['backend'], Primitives>;
@@ -51,8 +54,8 @@ function party(p: Primitives, name: 'A' | 'B'): Party {
   };
 }
 
-function bundleOf(p: Primitives, of: Party, withOneTime: boolean): PrekeyBundle {
-  const pub = of.prekeys.publication(withOneTime ? of.prekeys.addOneTimePrekeys(1) : []);
+function bundleOf(p: Primitives, of: Party, withOneTime: boolean): VerifiedPrekeyBundle {
+  const pub = publicationOf(of.prekeys, withOneTime ? of.prekeys.addOneTimePrekeys(1) : []);
   return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0] ?? null });
 }
 

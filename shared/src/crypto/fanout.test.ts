@@ -8,13 +8,11 @@ import {
   MAX_PEER_DEVICES,
   MAX_REMEMBERED_HANDSHAKES_PER_PEER,
 } from './fanout.js';
-import {
-  DeviceIdentity,
-  DevicePrekeys,
-  SIGNED_PREKEY_ROTATION_SECONDS,
-  decodePrekeyBundle,
-} from './identity.js';
-import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys, SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
+import type { PublicIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
 import { bytesEqual } from './encoding.js';
@@ -34,7 +32,7 @@ const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 interface Device {
   readonly sessions: DeviceSessions;
   readonly prekeys: DevicePrekeys;
-  bundle(withOneTime?: boolean): PrekeyBundle;
+  bundle(withOneTime?: boolean): VerifiedPrekeyBundle;
   readonly pub: PublicIdentity;
 }
 
@@ -46,7 +44,7 @@ function device(): Device {
     prekeys,
     pub: id.publicIdentity,
     bundle(withOneTime = true) {
-      const pub = prekeys.publication(withOneTime ? prekeys.addOneTimePrekeys(1) : []);
+      const pub = publicationOf(prekeys, withOneTime ? prekeys.addOneTimePrekeys(1) : []);
       return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0] ?? null });
     },
   };

@@ -25,7 +25,8 @@ import type { Primitives } from './primitives.js';
 import { ED25519_PUBLIC_KEY_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, toHex, u32, u8 } from './encoding.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
-import type { DeviceIdentity, PrekeyBundle } from './identity.js';
+import type { DeviceIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { Roster } from './roster.js';
 import { Session } from './session.js';
@@ -154,7 +155,7 @@ export class DeviceSessions {
    * with that device is archived, so its messages still in flight can be read. Throws
    * `limit_exceeded` for a new device when `MAX_PEER_DEVICES` are held.
    */
-  startSession(bundle: PrekeyBundle): Session {
+  startSession(bundle: VerifiedPrekeyBundle): Session {
     const record = this.recordFor(bundle.identity);
     const session = Session.initiate(this.p, this.identity, bundle);
     install(record, session);
@@ -329,9 +330,9 @@ export class DeviceSessions {
   fanOut(
     recipients: readonly PublicIdentity[],
     plaintext: Uint8Array,
-    bundleFor: (device: PublicIdentity) => PrekeyBundle | undefined = () => undefined,
+    bundleFor: (device: PublicIdentity) => VerifiedPrekeyBundle | undefined = () => undefined,
   ): AddressedEnvelope[] {
-    const bundles = new Map<string, PrekeyBundle>();
+    const bundles = new Map<string, VerifiedPrekeyBundle>();
     for (const device of recipients) {
       if (this.session(device)?.canSend === true) continue;
       const bundle = bundleFor(device);
@@ -364,7 +365,7 @@ export class DeviceSessions {
     roster: Roster,
     nowSeconds: number,
     plaintext: Uint8Array,
-    bundleFor?: (device: PublicIdentity) => PrekeyBundle | undefined,
+    bundleFor?: (device: PublicIdentity) => VerifiedPrekeyBundle | undefined,
   ): AddressedEnvelope[] {
     if (nowSeconds >= roster.expiresAtSeconds)
       throw new CryptoError(CryptoErrorCode.ROSTER_EXPIRED);

@@ -10,7 +10,9 @@ import { loadPrimitives } from './backend.js';
 import { deriveCodenameKeys, generateCodename, identityFromCodename } from './codename.js';
 import { toHex } from './encoding.js';
 import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys } from './prekeys.js';
 import { asEd25519Seed } from './keys.js';
 import type { Primitives } from './primitives.js';
 import { dangerousTestOnlySeededRandom, withRandom } from './random.js';
@@ -41,7 +43,7 @@ function transcript(base: Primitives): Record<string, string> {
   const coordinator = DeviceIdentity.generate(p);
   put('coordinator.identity', coordinator.publicIdentity.encode());
   const prekeys = DevicePrekeys.create(p, coordinator, NOW);
-  const publication = prekeys.publication(prekeys.addOneTimePrekeys(2));
+  const publication = publicationOf(prekeys, prekeys.addOneTimePrekeys(2));
   put('publication.signedPrekey', publication.signedPrekey);
   put('publication.oneTime0', publication.oneTime[0]!.key);
 

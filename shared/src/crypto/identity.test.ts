@@ -1,18 +1,16 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
 import { parseClientFrame } from '../protocol/parse.js';
+import { DeviceIdentity, PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import {
-  DeviceIdentity,
-  DevicePrekeys,
   ONE_TIME_PREKEY_BYTES,
-  PUBLIC_IDENTITY_BYTES,
-  PublicIdentity,
   SIGNED_PREKEY_PART_BYTES,
-  SIGNED_PREKEY_ROTATION_SECONDS,
   decodePrekeyBundle,
   decodeWirePrekeyBundle,
   toWirePublication,
-} from './identity.js';
+  publicationOf,
+} from './bundle.js';
+import { DevicePrekeys, SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
 
@@ -30,7 +28,7 @@ function device(): { id: DeviceIdentity; prekeys: DevicePrekeys } {
 
 function publication(d: ReturnType<typeof device>) {
   const oneTime = d.prekeys.addOneTimePrekeys(2);
-  const pub = d.prekeys.publication(oneTime);
+  const pub = publicationOf(d.prekeys, oneTime);
   return { identity: pub.identity, signedPrekey: pub.signedPrekey, oneTime: pub.oneTime[0]! };
 }
 
@@ -194,7 +192,9 @@ describe('stored device secrets', () => {
     d.prekeys.rotate(NOW + 1);
     const restored = DevicePrekeys.decode(p, d.id, d.prekeys.encode());
     expect(restored.encode()).toEqual(d.prekeys.encode());
-    expect(restored.publication([]).signedPrekey).toEqual(d.prekeys.publication([]).signedPrekey);
+    expect(publicationOf(restored, []).signedPrekey).toEqual(
+      publicationOf(d.prekeys, []).signedPrekey,
+    );
     expect(restored.findSignedPrekey(0)?.keyPair.secretKey).toEqual(
       d.prekeys.findSignedPrekey(0)?.keyPair.secretKey,
     );
@@ -253,7 +253,7 @@ describe('stored device secrets', () => {
 describe('prekey bundles on the wire', () => {
   it('round-trips a publication through the frame schemas', () => {
     const d = device();
-    const wire = toWirePublication(d.prekeys.publication(d.prekeys.addOneTimePrekeys(2)));
+    const wire = toWirePublication(publicationOf(d.prekeys, d.prekeys.addOneTimePrekeys(2)));
     const frame = parseClientFrame(JSON.stringify({ v: 1, t: 'prekeys.publish', rid: 1, ...wire }));
     expect(frame.ok).toBe(true);
     const bundle = decodeWirePrekeyBundle(p, { ...wire, oneTime: wire.oneTime[0]! });
@@ -263,7 +263,7 @@ describe('prekey bundles on the wire', () => {
 
   it('rejects a bundle part that is not canonical base64url', () => {
     const d = device();
-    const wire = toWirePublication(d.prekeys.publication([]));
+    const wire = toWirePublication(publicationOf(d.prekeys, []));
     expect(
       codeOf(() =>
         decodeWirePrekeyBundle(p, { ...wire, oneTime: null, identity: wire.identity + '=' }),

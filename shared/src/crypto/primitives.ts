@@ -11,10 +11,10 @@
  * backend-specific exception.
  */
 
+/** Ed25519 key and signature sizes are the wire protocol's (one definition, in limits.ts). */
+export { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from '../protocol/limits.js';
 export const X25519_KEY_BYTES = 32;
 export const ED25519_SEED_BYTES = 32;
-export const ED25519_PUBLIC_KEY_BYTES = 32;
-export const ED25519_SIGNATURE_BYTES = 64;
 export const XCHACHA20POLY1305_KEY_BYTES = 32;
 export const XCHACHA20POLY1305_NONCE_BYTES = 24;
 export const POLY1305_TAG_BYTES = 16;

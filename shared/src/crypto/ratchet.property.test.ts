@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
 import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys } from './prekeys.js';
 import type { PublicIdentity } from './identity.js';
 import type { Primitives } from './primitives.js';
 import { generateX25519KeyPair } from './keys.js';
@@ -41,7 +43,7 @@ function party(p: Primitives): Party {
 }
 
 function bundleOf(p: Primitives, b: Party) {
-  const pub = b.prekeys.publication(b.prekeys.addOneTimePrekeys(1));
+  const pub = publicationOf(b.prekeys, b.prekeys.addOneTimePrekeys(1));
   return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0]! });
 }
 

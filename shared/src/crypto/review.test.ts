@@ -6,8 +6,11 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
-import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys } from './prekeys.js';
+import type { PublicIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import { createNobleBackend } from './noble.js';
 import type { Primitives } from './primitives.js';
@@ -30,7 +33,7 @@ interface Device {
   readonly sessions: DeviceSessions;
   readonly prekeys: DevicePrekeys;
   readonly pub: PublicIdentity;
-  bundle(withOneTime?: boolean): PrekeyBundle;
+  bundle(withOneTime?: boolean): VerifiedPrekeyBundle;
 }
 
 function device(): Device {
@@ -41,7 +44,7 @@ function device(): Device {
     prekeys,
     pub: id.publicIdentity,
     bundle(withOneTime = true) {
-      const pub = prekeys.publication(withOneTime ? prekeys.addOneTimePrekeys(1) : []);
+      const pub = publicationOf(prekeys, withOneTime ? prekeys.addOneTimePrekeys(1) : []);
       return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0] ?? null });
     },
   };

@@ -18,7 +18,8 @@ import type { Primitives } from './primitives.js';
 import { SHA256_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, u16, u32, u8 } from './encoding.js';
 import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, ROOT_KEY_BYTES } from './kdf.js';
-import type { DeviceIdentity, PrekeyBundle } from './identity.js';
+import type { DeviceIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, asX25519SecretKey } from './keys.js';
@@ -48,7 +49,7 @@ export class Session {
   ) {}
 
   /** Starts a session as initiator, from a verified bundle (see `decodePrekeyBundle`). */
-  static initiate(p: Primitives, me: DeviceIdentity, bundle: PrekeyBundle): Session {
+  static initiate(p: Primitives, me: DeviceIdentity, bundle: VerifiedPrekeyBundle): Session {
     const hs = initiatePqxdh(p, me, bundle);
     const ratchet = Ratchet.initiator(p, hs.sharedSecret, hs.remoteSignedPrekey);
     return new Session(

@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
-import type { PrekeyBundle } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { DevicePrekeys } from './prekeys.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
 import {
@@ -23,13 +25,13 @@ function setup(withOneTime = true): {
   alice: DeviceIdentity;
   bob: DeviceIdentity;
   bobPrekeys: DevicePrekeys;
-  bundle: PrekeyBundle;
+  bundle: VerifiedPrekeyBundle;
 } {
   const alice = DeviceIdentity.generate(p);
   const bob = DeviceIdentity.generate(p);
   const bobPrekeys = DevicePrekeys.create(p, bob, NOW);
   const oneTime = bobPrekeys.addOneTimePrekeys(3);
-  const pub = bobPrekeys.publication(oneTime);
+  const pub = publicationOf(bobPrekeys, oneTime);
   const bundle = decodePrekeyBundle(p, {
     identity: pub.identity,
     signedPrekey: pub.signedPrekey,
