@@ -23,16 +23,16 @@ import {
   deriveCodenameKeys,
   generateCodename,
 } from '@passage/shared/crypto/codename';
-import { DeviceSessions } from '@passage/shared/crypto/fanout';
+import { SessionCipher } from '@passage/shared/crypto/session-cipher';
+import { MemoryDeviceStore } from '@passage/shared/crypto/memory-store';
 import { DeviceIdentity } from '@passage/shared/crypto/identity';
 import { decodePrekeyBundle, publicationOf } from '@passage/shared/crypto/bundle';
-import { DevicePrekeys } from '@passage/shared/crypto/prekeys';
 import type { PublicIdentity } from '@passage/shared/crypto/identity';
 import type { VerifiedPrekeyBundle } from '@passage/shared/crypto/bundle';
 import type { Primitives } from '@passage/shared/crypto/primitives';
 import { Ratchet } from '@passage/shared/crypto/ratchet';
 import { generateX25519KeyPair } from '@passage/shared/crypto/keys';
-import { MAX_ARCHIVED_SESSIONS } from '@passage/shared/crypto/fanout';
+import { MAX_ARCHIVED_SESSIONS } from '@passage/shared/crypto/limits';
 import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from '@passage/shared/crypto/ratchet';
 import { sealEnvelope } from '@passage/shared/crypto/envelope';
 import { concatBytes, u32, u8 } from '@passage/shared/crypto/encoding';
@@ -72,16 +72,16 @@ function measure<T>(runs: number, warmup: number, setup: () => T, run: (input: T
 }
 
 interface Device {
-  readonly sessions: DeviceSessions;
-  readonly prekeys: DevicePrekeys;
+  readonly sessions: SessionCipher;
+  readonly prekeys: MemoryDeviceStore;
   readonly pub: PublicIdentity;
 }
 
 function device(p: Primitives): Device {
   const identity = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, identity, NOW_SECONDS);
+  const prekeys = MemoryDeviceStore.create(p, identity, NOW_SECONDS);
   return {
-    sessions: new DeviceSessions(p, identity, prekeys),
+    sessions: new SessionCipher(p, prekeys),
     prekeys,
     pub: identity.publicIdentity,
   };

@@ -83,21 +83,21 @@ export function encodePrekeyPublication(
   };
 }
 
-/** The parts to publish now: identity, current signed prekeys, the given one-time prekeys. */
+/**
+ * The parts to publish now: identity, current signed prekeys, the given one-time prekeys.
+ * Throws `internal` for a store without prekeys (a caller's bug: it has nothing to publish).
+ */
 export function publicationOf(
   prekeys: {
     readonly publicIdentity: PublicIdentity;
-    readonly currentSignedPrekey: SignedPrekeyPublic;
-    readonly currentKemPrekey: KemPrekeyPublic;
+    readonly currentSignedPrekey: SignedPrekeyPublic | undefined;
+    readonly currentKemPrekey: KemPrekeyPublic | undefined;
   },
   oneTime: readonly OneTimePrekeyPair[],
 ): ReturnType<typeof encodePrekeyPublication> {
-  return encodePrekeyPublication(
-    prekeys.publicIdentity,
-    prekeys.currentSignedPrekey,
-    prekeys.currentKemPrekey,
-    oneTime,
-  );
+  const { currentSignedPrekey: spk, currentKemPrekey: kem } = prekeys;
+  if (spk === undefined || kem === undefined) throw new CryptoError(CryptoErrorCode.INTERNAL);
+  return encodePrekeyPublication(prekeys.publicIdentity, spk, kem, oneTime);
 }
 
 /** A fetched bundle whose signatures have been verified. */

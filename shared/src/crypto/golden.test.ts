@@ -9,10 +9,10 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPrimitives } from './backend.js';
 import { deriveCodenameKeys, generateCodename, identityFromCodename } from './codename.js';
 import { toHex } from './encoding.js';
-import { DeviceSessions } from './fanout.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { SessionCipher } from './session-cipher.js';
 import { DeviceIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
-import { DevicePrekeys } from './prekeys.js';
 import { asEd25519Seed } from './keys.js';
 import type { Primitives } from './primitives.js';
 import { dangerousTestOnlySeededRandom, withRandom } from './random.js';
@@ -42,7 +42,7 @@ function transcript(base: Primitives): Record<string, string> {
 
   const coordinator = DeviceIdentity.generate(p);
   put('coordinator.identity', coordinator.publicIdentity.encode());
-  const prekeys = DevicePrekeys.create(p, coordinator, NOW);
+  const prekeys = MemoryDeviceStore.create(p, coordinator, NOW);
   const publication = publicationOf(prekeys, prekeys.addOneTimePrekeys(2));
   put('publication.signedPrekey', publication.signedPrekey);
   put('publication.oneTime0', publication.oneTime[0]!.key);
@@ -58,8 +58,8 @@ function transcript(base: Primitives): Record<string, string> {
     }),
   );
 
-  const contactSessions = new DeviceSessions(p, contact, null);
-  const coordinatorSessions = new DeviceSessions(p, coordinator, prekeys);
+  const contactSessions = new SessionCipher(p, MemoryDeviceStore.createInitiatorOnly(p, contact));
+  const coordinatorSessions = new SessionCipher(p, prekeys);
   contactSessions.startSession(
     decodePrekeyBundle(p, { ...publication, oneTime: publication.oneTime[0]! }),
   );
@@ -79,7 +79,7 @@ function transcript(base: Primitives): Record<string, string> {
   coordinatorSessions.decrypt(envelopes[3]!);
   envelopes.forEach((e, i) => put(`envelope.${i}`, e));
   put('session.coordinator', coordinatorSessions.session(contact.publicIdentity)!.encode());
-  put('deviceSessions.coordinator', coordinatorSessions.encode());
+  put('sessionRecord.coordinator', prekeys.loadSession(contact.publicIdentity.address)!.encode());
 
   out['safetyNumber'] = safetyNumber(
     p,

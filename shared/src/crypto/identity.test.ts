@@ -10,7 +10,17 @@ import {
   toWirePublication,
   publicationOf,
 } from './bundle.js';
-import { DevicePrekeys, SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { EMPTY_TRANSACTION } from './store.js';
+import {
+  decodeOneTimePrekeyRecord,
+  decodeSignedPrekeyRecord,
+  decodeKemPrekeyRecord,
+  encodeOneTimePrekeyRecord,
+  encodeSignedPrekeyRecord,
+  encodeKemPrekeyRecord,
+  SIGNED_PREKEY_ROTATION_SECONDS,
+} from './prekeys.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
 
@@ -21,9 +31,9 @@ beforeAll(async () => {
 
 const NOW = 1_800_000_000;
 
-function device(): { id: DeviceIdentity; prekeys: DevicePrekeys } {
+function device(): { id: DeviceIdentity; prekeys: MemoryDeviceStore } {
   const id = DeviceIdentity.generate(p);
-  return { id, prekeys: DevicePrekeys.create(p, id, NOW) };
+  return { id, prekeys: MemoryDeviceStore.create(p, id, NOW) };
 }
 
 function publication(d: ReturnType<typeof device>) {
@@ -75,7 +85,7 @@ describe('device identity and prekey bundle', () => {
     const pub = publication(d);
     const bundle = decodePrekeyBundle(p, pub);
     expect(bundle.identity.equals(d.id.publicIdentity)).toBe(true);
-    expect(bundle.signedPrekey.id).toBe(d.prekeys.currentSignedPrekey.id);
+    expect(bundle.signedPrekey.id).toBe(d.prekeys.currentSignedPrekey!.id);
     expect(bundle.oneTimePrekey?.id).toBe(pub.oneTime.id);
     expect(decodePrekeyBundle(p, { ...pub, oneTime: null }).oneTimePrekey).toBeNull();
   });
@@ -156,11 +166,11 @@ describe('device identity and prekey bundle', () => {
 
   it('rotates the signed prekeys when due and keeps the previous ones for one rotation', () => {
     const d = device();
-    const first = d.prekeys.currentSignedPrekey;
-    const firstKem = d.prekeys.currentKemPrekey;
+    const first = d.prekeys.currentSignedPrekey!;
+    const firstKem = d.prekeys.currentKemPrekey!;
     expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS - 1)).toBe(false);
     expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS)).toBe(true);
-    expect(d.prekeys.currentSignedPrekey.id).toBe(first.id + 1);
+    expect(d.prekeys.currentSignedPrekey!.id).toBe(first.id + 1);
     expect(d.prekeys.findSignedPrekey(first.id)).toBe(first);
     expect(d.prekeys.findKemPrekey(firstKem.id)).toBe(firstKem);
     d.prekeys.rotate(NOW + 2 * SIGNED_PREKEY_ROTATION_SECONDS);
@@ -172,7 +182,7 @@ describe('device identity and prekey bundle', () => {
     const d = device();
     const [k] = d.prekeys.addOneTimePrekeys(1);
     expect(d.prekeys.findOneTimePrekey(k!.id)).toBe(k);
-    d.prekeys.consumeOneTimePrekey(k!.id);
+    d.prekeys.commit({ ...EMPTY_TRANSACTION, consumedOneTimePrekeys: [k!.id] });
     expect(d.prekeys.findOneTimePrekey(k!.id)).toBeUndefined();
     expect(d.prekeys.oneTimeCount).toBe(0);
   });
@@ -188,10 +198,10 @@ describe('stored device secrets', () => {
   it('restores prekeys that answer the same handshakes and publish the same bundle', () => {
     const d = device();
     const oneTime = d.prekeys.addOneTimePrekeys(3);
-    d.prekeys.consumeOneTimePrekey(oneTime[1]!.id);
+    d.prekeys.commit({ ...EMPTY_TRANSACTION, consumedOneTimePrekeys: [oneTime[1]!.id] });
     d.prekeys.rotate(NOW + 1);
-    const restored = DevicePrekeys.decode(p, d.id, d.prekeys.encode());
-    expect(restored.encode()).toEqual(d.prekeys.encode());
+    const restored = MemoryDeviceStore.restore(p, d.prekeys.export());
+    expect(restored.export()).toEqual(d.prekeys.export());
     expect(publicationOf(restored, []).signedPrekey).toEqual(
       publicationOf(d.prekeys, []).signedPrekey,
     );
@@ -224,29 +234,53 @@ describe('stored device secrets', () => {
     ).toBe('unsupported_version');
   });
 
-  it('rejects stored prekeys that are truncated, have a trailing byte, a bad flag or a duplicate id', () => {
+  it('encodes each prekey as its own record of the documented size', () => {
     const d = device();
-    d.prekeys.addOneTimePrekeys(2);
-    const bytes = d.prekeys.encode();
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, bytes.slice(0, -1)))).toBe('bad_encoding');
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, new Uint8Array([...bytes, 0])))).toBe(
-      'bad_encoding',
-    );
-    const flagAt = 1 + 40 + 72;
-    expect(
-      codeOf(() =>
-        DevicePrekeys.decode(
-          p,
-          d.id,
-          Uint8Array.from(bytes, (b, i) => (i === flagAt ? 2 : b)),
-        ),
-      ),
-    ).toBe('bad_encoding');
-    // Give the second one-time prekey the first one's id.
-    const dup = bytes.slice();
-    const firstId = flagAt + 2 + 4 + 2;
-    dup.set(bytes.slice(firstId, firstId + 4), firstId + 36);
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, dup))).toBe('bad_encoding');
+    const [k] = d.prekeys.addOneTimePrekeys(1);
+    expect(encodeSignedPrekeyRecord(d.prekeys.currentSignedPrekey!)).toHaveLength(41);
+    expect(encodeKemPrekeyRecord(d.prekeys.currentKemPrekey!)).toHaveLength(73);
+    expect(encodeOneTimePrekeyRecord(k!)).toHaveLength(37);
+  });
+
+  it('rejects prekey records that are truncated, have a trailing byte or an unknown version', () => {
+    const d = device();
+    const [k] = d.prekeys.addOneTimePrekeys(1);
+    const records: [Uint8Array, (b: Uint8Array) => unknown][] = [
+      [
+        encodeSignedPrekeyRecord(d.prekeys.currentSignedPrekey!),
+        (b) => decodeSignedPrekeyRecord(p, d.id, b),
+      ],
+      [
+        encodeKemPrekeyRecord(d.prekeys.currentKemPrekey!),
+        (b) => decodeKemPrekeyRecord(p, d.id, b),
+      ],
+      [encodeOneTimePrekeyRecord(k!), (b) => decodeOneTimePrekeyRecord(p, b)],
+    ];
+    for (const [bytes, decode] of records) {
+      expect(codeOf(() => decode(bytes.slice(0, -1)))).toBe('bad_encoding');
+      expect(codeOf(() => decode(new Uint8Array([...bytes, 0])))).toBe('bad_encoding');
+      expect(codeOf(() => decode(Uint8Array.from(bytes, (b, i) => (i === 0 ? 9 : b))))).toBe(
+        'unsupported_version',
+      );
+    }
+  });
+
+  it('rejects a stored device with a one-time prekey twice, or three signed prekeys', () => {
+    const d = device();
+    d.prekeys.addOneTimePrekeys(1);
+    d.prekeys.rotate(NOW + 1);
+    const stored = d.prekeys.export();
+    const twice = {
+      ...stored,
+      oneTimePrekeys: [stored.oneTimePrekeys[0]!, stored.oneTimePrekeys[0]!],
+    };
+    expect(codeOf(() => MemoryDeviceStore.restore(p, twice))).toBe('bad_encoding');
+    const three = {
+      ...stored,
+      signedPrekeys: [...stored.signedPrekeys, stored.signedPrekeys[0]!],
+      kemPrekeys: [...stored.kemPrekeys, stored.kemPrekeys[0]!],
+    };
+    expect(codeOf(() => MemoryDeviceStore.restore(p, three))).toBe('bad_encoding');
   });
 });
 

@@ -66,6 +66,15 @@ export class PublicIdentity {
     return toHex(bytes.subarray(1, 1 + ED25519_PUBLIC_KEY_BYTES));
   }
 
+  /**
+   * The address that an encoded identity would have (see `address`), without verifying
+   * anything: only for looking up a peer already verified. Null when the bytes cannot be one.
+   */
+  static addressOfEncoded(bytes: Uint8Array): string | null {
+    if (PublicIdentity.idOfEncoded(bytes) === null) return null;
+    return toHex(bytes.subarray(1, 1 + ED25519_PUBLIC_KEY_BYTES + X25519_KEY_BYTES));
+  }
+
   /** True when `bytes` is exactly this (verified) identity's encoding. */
   hasEncoding(bytes: Uint8Array): boolean {
     return bytesEqual(this.encoded, bytes);
@@ -102,6 +111,14 @@ export class PublicIdentity {
   /** A stable map key for this device (hex of the signing key; not secret, never logged). */
   get id(): string {
     return toHex(this.signingKey);
+  }
+
+  /**
+   * The store key of this device as a peer: its signing key and its X25519 key (a "twin"
+   * sharing one of them is another peer). Not secret, never logged.
+   */
+  get address(): string {
+    return toHex(this.encoded.subarray(1, 1 + ED25519_PUBLIC_KEY_BYTES + X25519_KEY_BYTES));
   }
 
   equals(other: PublicIdentity): boolean {

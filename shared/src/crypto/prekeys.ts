@@ -21,9 +21,9 @@ import { MAX_PREKEY_ID } from '../protocol/limits.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { MLKEM768_SEED_BYTES, X25519_KEY_BYTES } from './primitives.js';
-import { ByteReader, concatBytes, expectVersion, labelPrefix, u16, u32, u8 } from './encoding.js';
+import { ByteReader, concatBytes, expectVersion, labelPrefix, toHex, u32, u8 } from './encoding.js';
 import { KDF_LABELS } from './kdf.js';
-import type { DeviceIdentity, PublicIdentity } from './identity.js';
+import type { DeviceIdentity } from './identity.js';
 import type { MlKemKeyPair, MlKemPublicKey, X25519KeyPair, X25519PublicKey } from './keys.js';
 import { generateX25519KeyPair, mlKemKeyPairFromSeed, x25519KeyPairFromSecret } from './keys.js';
 
@@ -186,150 +186,107 @@ export function signedPrekeyNeedsRotation(spk: SignedPrekeyPublic, nowSeconds: n
   return nowSeconds - spk.createdAtSeconds >= SIGNED_PREKEY_ROTATION_SECONDS;
 }
 
+/** A signed prekey's record: `01 ‖ id (4) ‖ created (4) ‖ X25519 secret (32)`. */
+export function encodeSignedPrekeyRecord(k: SignedPrekey): Uint8Array {
+  return concatBytes(
+    u8(PREKEY_RECORD_VERSION),
+    u32(k.id),
+    u32(k.createdAtSeconds),
+    k.keyPair.secretKey,
+  );
+}
+
+/** Strict decoding of `encodeSignedPrekeyRecord`, re-signed by `identity`. */
+export function decodeSignedPrekeyRecord(
+  p: Primitives,
+  identity: DeviceIdentity,
+  bytes: Uint8Array,
+): SignedPrekey {
+  const r = new ByteReader(bytes);
+  expectVersion(r, PREKEY_RECORD_VERSION);
+  const k = signedPrekeyFromSecret(p, identity, r.u32(), r.u32(), r.bytesN(X25519_KEY_BYTES));
+  r.end();
+  return k;
+}
+
+/** A KEM prekey's record: `01 ‖ id (4) ‖ created (4) ‖ ML-KEM-768 seed (64)`. */
+export function encodeKemPrekeyRecord(k: KemPrekey): Uint8Array {
+  return concatBytes(u8(PREKEY_RECORD_VERSION), u32(k.id), u32(k.createdAtSeconds), k.seed);
+}
+
+/** Strict decoding of `encodeKemPrekeyRecord`, re-signed by `identity`. */
+export function decodeKemPrekeyRecord(
+  p: Primitives,
+  identity: DeviceIdentity,
+  bytes: Uint8Array,
+): KemPrekey {
+  const r = new ByteReader(bytes);
+  expectVersion(r, PREKEY_RECORD_VERSION);
+  const k = kemPrekeyFromSeed(p, identity, r.u32(), r.u32(), r.bytesN(MLKEM768_SEED_BYTES));
+  r.end();
+  return k;
+}
+
+/** A one-time prekey's record: `01 ‖ id (4) ‖ X25519 secret (32)`. */
+export function encodeOneTimePrekeyRecord(k: OneTimePrekeyPair): Uint8Array {
+  return concatBytes(u8(PREKEY_RECORD_VERSION), u32(k.id), k.keyPair.secretKey);
+}
+
+/** Strict decoding of `encodeOneTimePrekeyRecord`. */
+export function decodeOneTimePrekeyRecord(p: Primitives, bytes: Uint8Array): OneTimePrekeyPair {
+  const r = new ByteReader(bytes);
+  expectVersion(r, PREKEY_RECORD_VERSION);
+  const id = r.u32();
+  const keyPair = x25519KeyPairFromSecret(p, r.bytesN(X25519_KEY_BYTES));
+  r.end();
+  return { id, keyPair };
+}
+
+/** The signed prekeys that replace `signed` and `kem` (ids one up), created at `nowSeconds`. */
+export function nextSignedPrekeys(
+  p: Primitives,
+  identity: DeviceIdentity,
+  signed: SignedPrekeyPublic,
+  kem: KemPrekeyPublic,
+  nowSeconds: number,
+): { readonly signed: SignedPrekey; readonly kem: KemPrekey } {
+  return {
+    signed: generateSignedPrekey(p, identity, (signed.id + 1) >>> 0, nowSeconds),
+    kem: generateKemPrekey(p, identity, (kem.id + 1) >>> 0, nowSeconds),
+  };
+}
+
 /**
- * The secret side of what a device has published: the current signed prekeys, the previous ones
- * (kept one rotation longer so that an initiator who fetched the old bundle still gets through),
- * and the unused one-time prekeys. Lookups by id serve the responder's handshake.
+ * The handshakes remembered under one signed prekey, as a record:
+ * `01 ‖ signed prekey id (4) ‖ count (4) ‖ count × initiator base key (32)`, oldest first.
  */
-export class DevicePrekeys {
-  private previousSignedPrekey: SignedPrekey | null = null;
-  private previousKemPrekey: KemPrekey | null = null;
-  private readonly oneTime = new Map<number, OneTimePrekeyPair>();
-  private nextOneTimeId = 0;
+export function encodeRememberedHandshakes(
+  signedPrekeyId: number,
+  baseKeys: readonly Uint8Array[],
+): Uint8Array {
+  return concatBytes(
+    u8(PREKEY_RECORD_VERSION),
+    u32(signedPrekeyId),
+    u32(baseKeys.length),
+    ...baseKeys,
+  );
+}
 
-  private constructor(
-    private readonly p: Primitives,
-    private readonly identity: DeviceIdentity,
-    private signedPrekey: SignedPrekey,
-    private kemPrekey: KemPrekey,
-  ) {}
-
-  /** Fresh signed prekeys (ids 0) created at `nowSeconds`. */
-  static create(p: Primitives, identity: DeviceIdentity, nowSeconds: number): DevicePrekeys {
-    return new DevicePrekeys(
-      p,
-      identity,
-      generateSignedPrekey(p, identity, 0, nowSeconds),
-      generateKemPrekey(p, identity, 0, nowSeconds),
-    );
+/** Strict decoding of `encodeRememberedHandshakes`; at most `maxCount` base keys, no duplicate. */
+export function decodeRememberedHandshakes(
+  bytes: Uint8Array,
+  maxCount: number,
+): { readonly signedPrekeyId: number; readonly baseKeys: readonly Uint8Array[] } {
+  const r = new ByteReader(bytes);
+  expectVersion(r, PREKEY_RECORD_VERSION);
+  const signedPrekeyId = r.u32();
+  const count = r.u32();
+  if (count > maxCount) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
+  const baseKeys: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) baseKeys.push(r.bytesN(X25519_KEY_BYTES));
+  r.end();
+  if (new Set(baseKeys.map(toHex)).size !== count) {
+    throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
   }
-
-  get currentSignedPrekey(): SignedPrekey {
-    return this.signedPrekey;
-  }
-
-  get currentKemPrekey(): KemPrekey {
-    return this.kemPrekey;
-  }
-
-  /** Replaces both signed prekeys; the replaced ones stay usable until the next rotation. */
-  rotate(nowSeconds: number): void {
-    this.previousSignedPrekey = this.signedPrekey;
-    this.previousKemPrekey = this.kemPrekey;
-    this.signedPrekey = generateSignedPrekey(
-      this.p,
-      this.identity,
-      (this.signedPrekey.id + 1) >>> 0,
-      nowSeconds,
-    );
-    this.kemPrekey = generateKemPrekey(
-      this.p,
-      this.identity,
-      (this.kemPrekey.id + 1) >>> 0,
-      nowSeconds,
-    );
-  }
-
-  /** Rotates when the current signed prekey is older than `SIGNED_PREKEY_ROTATION_SECONDS`. */
-  rotateIfDue(nowSeconds: number): boolean {
-    if (!signedPrekeyNeedsRotation(this.signedPrekey, nowSeconds)) return false;
-    this.rotate(nowSeconds);
-    return true;
-  }
-
-  /** Makes `count` new one-time prekeys and keeps their secrets. */
-  addOneTimePrekeys(count: number): OneTimePrekeyPair[] {
-    const fresh = generateOneTimePrekeys(this.p, this.nextOneTimeId, count);
-    for (const k of fresh) this.oneTime.set(k.id, k);
-    this.nextOneTimeId += count;
-    return fresh;
-  }
-
-  get oneTimeCount(): number {
-    return this.oneTime.size;
-  }
-
-  findSignedPrekey(id: number): SignedPrekey | undefined {
-    if (this.signedPrekey.id === id) return this.signedPrekey;
-    return this.previousSignedPrekey?.id === id ? this.previousSignedPrekey : undefined;
-  }
-
-  findKemPrekey(id: number): KemPrekey | undefined {
-    if (this.kemPrekey.id === id) return this.kemPrekey;
-    return this.previousKemPrekey?.id === id ? this.previousKemPrekey : undefined;
-  }
-
-  findOneTimePrekey(id: number): OneTimePrekeyPair | undefined {
-    return this.oneTime.get(id);
-  }
-
-  /** Deletes a one-time prekey once a handshake that used it has been authenticated. */
-  consumeOneTimePrekey(id: number): void {
-    this.oneTime.delete(id);
-  }
-
-  /**
-   * The secrets, for storage encrypted at rest (public keys and signatures are re-derived):
-   *   01 ‖ spk (id 4 ‖ created 4 ‖ secret 32) ‖ kem (id 4 ‖ created 4 ‖ seed 64)
-   *      ‖ has-previous-spk (1) [‖ spk] ‖ has-previous-kem (1) [‖ kem]
-   *      ‖ next one-time id (4) ‖ count (2) ‖ count × (id 4 ‖ secret 32)
-   */
-  encode(): Uint8Array {
-    const spk = (k: SignedPrekey): Uint8Array[] => [
-      u32(k.id),
-      u32(k.createdAtSeconds),
-      k.keyPair.secretKey,
-    ];
-    const kem = (k: KemPrekey): Uint8Array[] => [u32(k.id), u32(k.createdAtSeconds), k.seed];
-    const prevSpk = this.previousSignedPrekey;
-    const prevKem = this.previousKemPrekey;
-    return concatBytes(
-      u8(PREKEY_RECORD_VERSION),
-      ...spk(this.signedPrekey),
-      ...kem(this.kemPrekey),
-      ...(prevSpk === null ? [u8(0)] : [u8(1), ...spk(prevSpk)]),
-      ...(prevKem === null ? [u8(0)] : [u8(1), ...kem(prevKem)]),
-      u32(this.nextOneTimeId),
-      u16(this.oneTime.size),
-      ...[...this.oneTime.values()].flatMap((k) => [u32(k.id), k.keyPair.secretKey]),
-    );
-  }
-
-  /** Strict decoding of `encode` for `identity` (whose key re-signs the prekeys). */
-  static decode(p: Primitives, identity: DeviceIdentity, bytes: Uint8Array): DevicePrekeys {
-    const r = new ByteReader(bytes);
-    expectVersion(r, PREKEY_RECORD_VERSION);
-    const spk = (): SignedPrekey =>
-      signedPrekeyFromSecret(p, identity, r.u32(), r.u32(), r.bytesN(X25519_KEY_BYTES));
-    const kem = (): KemPrekey =>
-      kemPrekeyFromSeed(p, identity, r.u32(), r.u32(), r.bytesN(MLKEM768_SEED_BYTES));
-    const prekeys = new DevicePrekeys(p, identity, spk(), kem());
-    prekeys.previousSignedPrekey = r.flag() ? spk() : null;
-    prekeys.previousKemPrekey = r.flag() ? kem() : null;
-    prekeys.nextOneTimeId = r.u32();
-    const count = r.u16();
-    for (let i = 0; i < count; i++) {
-      const id = r.u32();
-      const keyPair = x25519KeyPairFromSecret(p, r.bytesN(X25519_KEY_BYTES));
-      if (prekeys.oneTime.has(id)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
-      prekeys.oneTime.set(id, { id, keyPair });
-    }
-    r.end();
-    return prekeys;
-  }
-
-  /** The public identity these prekeys are signed by. */
-  get publicIdentity(): PublicIdentity {
-    return this.identity.publicIdentity;
-  }
+  return { signedPrekeyId, baseKeys };
 }

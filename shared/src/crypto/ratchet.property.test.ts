@@ -1,6 +1,6 @@
 /**
  * Property tests of the ratchet as the relay's peers use it (sealed envelopes through
- * `DeviceSessions`), on both backends: random interleavings of two parties with loss,
+ * `SessionCipher`), on both backends: random interleavings of two parties with loss,
  * reordering and duplicates; a flipped bit anywhere in an envelope; skips beyond the bound.
  * "State unchanged" is checked on the serialised session, byte for byte.
  */
@@ -8,15 +8,14 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
-import { DeviceSessions } from './fanout.js';
+import { SessionCipher } from './session-cipher.js';
 import { DeviceIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
-import { DevicePrekeys } from './prekeys.js';
+import { MemoryDeviceStore } from './memory-store.js';
 import type { PublicIdentity } from './identity.js';
 import type { Primitives } from './primitives.js';
 import { generateX25519KeyPair } from './keys.js';
 import { MAX_SKIP, Ratchet } from './ratchet.js';
-import { Session } from './session.js';
 
 const backends: Record<Primitives['backend'], Primitives> = {} as Record<
   Primitives['backend'],
@@ -31,15 +30,15 @@ const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 interface Party {
-  readonly sessions: DeviceSessions;
-  readonly prekeys: DevicePrekeys;
+  readonly sessions: SessionCipher;
+  readonly prekeys: MemoryDeviceStore;
   readonly pub: PublicIdentity;
 }
 
 function party(p: Primitives): Party {
   const id = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, id, 1_800_000_000);
-  return { sessions: new DeviceSessions(p, id, prekeys), prekeys, pub: id.publicIdentity };
+  const prekeys = MemoryDeviceStore.create(p, id, 1_800_000_000);
+  return { sessions: new SessionCipher(p, prekeys), prekeys, pub: id.publicIdentity };
 }
 
 function bundleOf(p: Primitives, b: Party) {
@@ -224,9 +223,9 @@ describe('backend interchange', () => {
     const noble = backends.noble;
     const a = party(sodium);
     const bId = DeviceIdentity.generate(noble);
-    const bPrekeys = DevicePrekeys.create(noble, bId, 1_800_000_000);
+    const bPrekeys = MemoryDeviceStore.create(noble, bId, 1_800_000_000);
     const b: Party = {
-      sessions: new DeviceSessions(noble, bId, bPrekeys),
+      sessions: new SessionCipher(noble, bPrekeys),
       prekeys: bPrekeys,
       pub: bId.publicIdentity,
     };
@@ -238,8 +237,7 @@ describe('backend interchange', () => {
       'from js',
     );
     // Move a's session state across backends mid-conversation.
-    const moved = new DeviceSessions(noble, a.sessions.identity, null);
-    moved.restoreSession(Session.decode(noble, a.sessions.session(b.pub)!.encode()));
+    const moved = new SessionCipher(noble, MemoryDeviceStore.restore(noble, a.prekeys.export()));
     expect(read(b.sessions.decrypt(moved.encryptFor(b.pub, text('moved'))).plaintext)).toBe(
       'moved',
     );

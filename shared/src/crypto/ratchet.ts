@@ -110,9 +110,18 @@ export class Ratchet {
   private constructor(
     private readonly p: Primitives,
     state: RatchetState,
+    index?: Map<string, SkippedKey>,
   ) {
     this.state = state;
-    this.skippedIndex = new Map(state.skipped.map((k) => [skippedId(k.dh, k.n), k]));
+    this.skippedIndex = index ?? new Map(state.skipped.map((k) => [skippedId(k.dh, k.n), k]));
+  }
+
+  /**
+   * An independent copy: advancing it leaves this one as it was. Cheap, because the state is
+   * immutable and `commit` replaces the index instead of changing it, so both share them.
+   */
+  clone(): Ratchet {
+    return new Ratchet(this.p, this.state, this.skippedIndex);
   }
 
   /**

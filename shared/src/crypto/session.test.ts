@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { DeviceIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
-import { DevicePrekeys } from './prekeys.js';
+import { MemoryDeviceStore } from './memory-store.js';
 import type { Primitives } from './primitives.js';
 import { Session } from './session.js';
 import { loadSodiumBackend } from './sodium.js';
@@ -18,7 +18,7 @@ const read = (b: Uint8Array): string => new TextDecoder().decode(b);
 function start(): { alice: Session; bob: Session; first: Uint8Array } {
   const aliceId = DeviceIdentity.generate(p);
   const bobId = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, bobId, 1_800_000_000);
+  const prekeys = MemoryDeviceStore.create(p, bobId, 1_800_000_000);
   const pub = publicationOf(prekeys, prekeys.addOneTimePrekeys(1));
   const bundle = decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0]! });
   const alice = Session.initiate(p, aliceId, bundle);

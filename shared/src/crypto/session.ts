@@ -82,6 +82,21 @@ export class Session {
     );
   }
 
+  /**
+   * An independent copy (cheap: it shares the immutable ratchet state). Session records are
+   * immutable values: a transition advances a clone and puts it in a new record, so the stored
+   * record stays as it was until the caller commits the new one.
+   */
+  clone(): Session {
+    return new Session(
+      this.remote,
+      this.associatedData,
+      this.baseKey,
+      this.ratchet.clone(),
+      this.pendingInitial,
+    );
+  }
+
   /** True while the peer has not answered (our messages still carry the initial message). */
   get isPending(): boolean {
     return this.pendingInitial !== null;

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { DeviceIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
-import { DevicePrekeys } from './prekeys.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { EMPTY_TRANSACTION } from './store.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
@@ -24,12 +25,12 @@ const NOW = 1_800_000_000;
 function setup(withOneTime = true): {
   alice: DeviceIdentity;
   bob: DeviceIdentity;
-  bobPrekeys: DevicePrekeys;
+  bobPrekeys: MemoryDeviceStore;
   bundle: VerifiedPrekeyBundle;
 } {
   const alice = DeviceIdentity.generate(p);
   const bob = DeviceIdentity.generate(p);
-  const bobPrekeys = DevicePrekeys.create(p, bob, NOW);
+  const bobPrekeys = MemoryDeviceStore.create(p, bob, NOW);
   const oneTime = bobPrekeys.addOneTimePrekeys(3);
   const pub = publicationOf(bobPrekeys, oneTime);
   const bundle = decodePrekeyBundle(p, {
@@ -120,7 +121,10 @@ describe('PQXDH handshake', () => {
   it('rejects a reuse of a consumed one-time prekey', () => {
     const { alice, bob, bobPrekeys, bundle } = setup();
     const a = initiatePqxdh(p, alice, bundle);
-    bobPrekeys.consumeOneTimePrekey(a.initial.oneTimePrekeyId!);
+    bobPrekeys.commit({
+      ...EMPTY_TRANSACTION,
+      consumedOneTimePrekeys: [a.initial.oneTimePrekeyId!],
+    });
     expect(codeOf(() => respondPqxdh(p, bob, bobPrekeys, a.initial))).toBe('unknown_prekey');
   });
 

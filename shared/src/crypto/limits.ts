@@ -1,0 +1,33 @@
+/**
+ * Bounds on what the crypto core lets a device hold, in one place. Each is checked where the
+ * state it bounds changes, and each has a test at the bound and one past it. What a stranger can
+ * make a device hold follows from these (ADR 0006, "Bounded state").
+ */
+
+/**
+ * Peer devices with a session record, at most. At the bound a new peer is admitted by evicting
+ * the least recently active peer this device has never written to (anyone can become one: a
+ * handshake from a throwaway identity); when every peer is one this device wrote to, a new peer
+ * is refused with `limit_exceeded`. Replay protection does not depend on the record (it is kept
+ * with the signed prekey), so evicting a record reopens no replay.
+ */
+export const MAX_PEER_DEVICES = 10_000;
+
+/**
+ * Sessions of one peer device kept beside its current one (Signal's "archived session states"),
+ * for a peer this device has written to. When both devices start a handshake at once, or one
+ * restarts while the other's messages are in flight, each side ends up with more than one live
+ * session per peer; keeping the previous ones lets every message find its session. The oldest
+ * archived session is dropped beyond this.
+ */
+export const MAX_ARCHIVED_SESSIONS = 4;
+
+/**
+ * Handshakes (initiator base keys) remembered per signed prekey, so that a replayed initial
+ * message cannot start a session again while that signed prekey is held (libsignal keeps the
+ * base keys used with a last-resort Kyber prekey the same way). When the current signed prekey's
+ * memory fills, the handshake that fills it also rotates the signed prekeys early: the full one
+ * becomes the previous one, takes no further handshake (`limit_exceeded`), and is deleted with
+ * its memory at the next rotation, after which its replays fail with `unknown_prekey`.
+ */
+export const MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY = 10_000;
