@@ -9,10 +9,12 @@
  * - ratchetEncryptDecryptMs: the same without the sealed envelope (ratchet only), for reference.
  * - decryptMs: a legitimate in-order 1 KiB message through the whole receive path (envelope
  *   opened, sender looked up, session decrypts), encryption untimed.
- * - forgedRejectMs: the worst forgery an outsider can construct against a device: an envelope
- *   sealed to it that names a peer held with the most sessions (current + archived), whose
- *   ratchet header carries a fresh ratchet key and asks for the most skips allowed on both the
- *   old and the new receiving chain. Timed until it is rejected.
+ * - forgedRejectMs: the worst forgery an outsider can construct against a device, timed until it
+ *   is rejected: the larger of forgedMessageMs (an envelope naming a peer held with the most
+ *   sessions whose ratchet header has a fresh ratchet key and the most skips allowed on the old
+ *   and the new chain) and forgedPrekeyMs (an initial message naming that peer, which makes the
+ *   receiver run the responder handshake before the first ratchet message fails). See
+ *   `forgery` below.
  * - fanout10Ms: one 1 KiB message encrypted for 10 devices with established sessions.
  * - codenameDeriveMs: codename → keys at the default Argon2id parameters (t = 3, 32 MiB).
  */
@@ -33,7 +35,13 @@ import type { Primitives } from '@passage/shared/crypto/primitives';
 import { Ratchet } from '@passage/shared/crypto/ratchet';
 import { generateX25519KeyPair } from '@passage/shared/crypto/keys';
 import { MAX_ARCHIVED_SESSIONS } from '@passage/shared/crypto/limits';
-import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from '@passage/shared/crypto/ratchet';
+import {
+  MAX_SKIP,
+  RATCHET_MESSAGE_VERSION,
+  RATCHET_TAG_BYTES,
+} from '@passage/shared/crypto/ratchet';
+import { encodePqxdhInitial } from '@passage/shared/crypto/x3dh';
+import { MLKEM768_CIPHERTEXT_BYTES } from '@passage/shared/crypto/primitives';
 import { sealEnvelope } from '@passage/shared/crypto/envelope';
 import { concatBytes, u32, u8 } from '@passage/shared/crypto/encoding';
 
@@ -47,6 +55,8 @@ interface Result {
   readonly ratchetEncryptDecryptMs: number;
   readonly decryptMs: number;
   readonly forgedRejectMs: number;
+  readonly forgedMessageMs: number;
+  readonly forgedPrekeyMs: number;
   readonly fanout10Ms: number;
   readonly codenameDeriveMs: number;
   readonly runs: Readonly<Record<string, number>>;
@@ -104,31 +114,54 @@ function connect(p: Primitives, a: Device, b: Device): void {
 
 /**
  * A victim device holding a peer with the most sessions (each of which has received, so each
- * has an old receiving chain to walk), and an envelope an outsider can seal to it: it names that
- * peer as the sender, and its ratchet header has a fresh ratchet key, pn = the most the old chain
- * may skip, n = the most the new chain may skip. Every held session is a candidate.
+ * has an old receiving chain to walk; the victim has written to the peer, so all are kept), and
+ * the two envelopes an outsider can seal to it naming that peer as the sender:
+ * - `message`: a ratchet message with a fresh ratchet key and the most skips the receiver allows
+ *   (pn and n at MAX_SKIP / 2 each: both chains, MAX_SKIP in all; rejected at the early tag);
+ * - `prekey`: an initial message naming the victim's current prekeys with a fresh base key and a
+ *   random KEM ciphertext, so the whole responder handshake runs before the first ratchet
+ *   message fails (DH1 needs the named peer's secret, which the forger does not have).
  */
-function forgery(p: Primitives): { victim: Device; envelope: Uint8Array } {
+function forgery(p: Primitives): { victim: Device; message: Uint8Array; prekey: Uint8Array } {
   const victim = device(p);
   const peer = device(p);
   for (let i = 0; i <= MAX_ARCHIVED_SESSIONS; i++) {
     peer.sessions.startSession(bundle(p, victim));
     victim.sessions.decrypt(peer.sessions.encryptFor(victim.pub, MESSAGE));
   }
-  const header = concatBytes(
-    u8(RATCHET_MESSAGE_VERSION),
-    generateX25519KeyPair(p).publicKey,
-    u32(1 + MAX_SKIP),
-    u32(MAX_SKIP),
-  );
-  const message = concatBytes(header, p.random.bytes(1024 + 16));
-  const envelope = sealEnvelope(p, victim.pub, { sender: peer.pub, initial: null, message });
-  return { victim, envelope };
+  victim.sessions.encryptFor(peer.pub, MESSAGE);
+  const ratchetMessage = (): Uint8Array =>
+    concatBytes(
+      u8(RATCHET_MESSAGE_VERSION),
+      generateX25519KeyPair(p).publicKey,
+      u32(1 + MAX_SKIP / 2),
+      u32(MAX_SKIP / 2),
+      p.random.bytes(RATCHET_TAG_BYTES + 1024 + 16),
+    );
+  const message = sealEnvelope(p, victim.pub, {
+    sender: peer.pub,
+    initial: null,
+    message: ratchetMessage(),
+  });
+  const initial = encodePqxdhInitial({
+    initiator: peer.pub,
+    ephemeral: generateX25519KeyPair(p).publicKey,
+    signedPrekeyId: victim.prekeys.currentSignedPrekey!.id,
+    kemPrekeyId: victim.prekeys.currentKemPrekey!.id,
+    oneTimePrekeyId: null,
+    kemCiphertext: p.random.bytes(MLKEM768_CIPHERTEXT_BYTES),
+  });
+  const prekey = sealEnvelope(p, victim.pub, {
+    sender: peer.pub,
+    initial,
+    message: ratchetMessage(),
+  });
+  return { victim, message, prekey };
 }
 
-function rejects(f: { victim: Device; envelope: Uint8Array }): void {
+function rejects(victim: Device, envelope: Uint8Array): void {
   try {
-    f.victim.sessions.decrypt(f.envelope);
+    victim.sessions.decrypt(envelope);
   } catch {
     return;
   }
@@ -177,7 +210,19 @@ function benchBackend(p: Primitives, scale: number): Result {
     },
   );
 
-  const forgedRejectMs = measure(runs.forged, 5, () => forgery(p), rejects);
+  const forgedMessageMs = measure(
+    runs.forged,
+    5,
+    () => forgery(p),
+    (f) => rejects(f.victim, f.message),
+  );
+  const forgedPrekeyMs = measure(
+    runs.forged,
+    5,
+    () => forgery(p),
+    (f) => rejects(f.victim, f.prekey),
+  );
+  const forgedRejectMs = Math.max(forgedMessageMs, forgedPrekeyMs);
 
   const sk = p.random.bytes(32);
   const bobKey = generateX25519KeyPair(p);
@@ -223,6 +268,8 @@ function benchBackend(p: Primitives, scale: number): Result {
     ratchetEncryptDecryptMs,
     decryptMs,
     forgedRejectMs,
+    forgedMessageMs,
+    forgedPrekeyMs,
     fanout10Ms,
     codenameDeriveMs,
     runs,

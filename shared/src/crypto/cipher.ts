@@ -14,13 +14,13 @@
  * DH1 needs that identity's X25519 secret.
  *
  * Several sessions per peer (ADR 0006): the current one, which encrypts, and archived ones that
- * still decrypt. A ratchet message is tried with the current session, then the archived ones
- * (newest first); the one that reads it becomes current. An initial message whose handshake is
+ * still decrypt. A ratchet message is read by the held session whose early tag it carries
+ * (ratchet.ts), which becomes current; no other session does any work on it. An initial message whose handshake is
  * one of the sender's held sessions is read with that session; any other starts a new session,
  * which becomes current. Answered handshakes are remembered with the signed prekey they used
  * (limits.ts), so a replayed initial message cannot start an old session again.
  */
-import { CryptoError, CryptoErrorCode, isCryptoError } from './errors.js';
+import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
 import { PublicIdentity } from './identity.js';
@@ -271,25 +271,17 @@ export function decryptEnvelope(
 }
 
 /**
- * Decrypts a ratchet message with the current session, else an archived one (newest first), on
- * clones: the record is not changed. When all fail, the current session's error is thrown, or
- * `replay` if any session recognised the message as already read.
+ * Decrypts a ratchet message with the held session whose early tag it carries (current first,
+ * then archived, newest first), on a clone: the record is not changed. The tag names the
+ * session, also for a new ratchet key, so no other session does any chain work: a message no
+ * session authenticates costs one HMAC per held session and fails with `decrypt_failed`.
  */
 function decryptWithAny(
   record: SessionRecord,
   message: Uint8Array,
 ): { readonly session: Session; readonly plaintext: Uint8Array } {
-  let first: unknown;
-  let replay: unknown;
-  for (const held of record.sessions) {
-    const session = held.clone();
-    try {
-      return { session, plaintext: session.decrypt(message) };
-    } catch (error: unknown) {
-      if (!isCryptoError(error)) throw error;
-      first ??= error;
-      if (error.code === CryptoErrorCode.REPLAY) replay ??= error;
-    }
-  }
-  throw replay ?? first;
+  const held = record.sessions.find((s) => s.authenticates(message));
+  if (held === undefined) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+  const session = held.clone();
+  return { session, plaintext: session.decrypt(message) };
 }

@@ -34,6 +34,8 @@ export const KDF_LABELS = {
   pqxdhAssociatedData: 'passage/v1/pqxdh/ad',
   /** Double Ratchet KDF_RK. */
   ratchetRoot: 'passage/v1/ratchet-root',
+  /** Handshake secret → a session's message authentication key (the early tag, ratchet.ts). */
+  ratchetMessageAuth: 'passage/v1/ratchet-message-auth',
   /** Message key → AEAD key and nonce. */
   ratchetMessage: 'passage/v1/ratchet-message',
   /** Sealed envelope: ephemeral-static DH → AEAD key and nonce. */
@@ -67,6 +69,16 @@ const CHAIN_KEY_INPUT = new Uint8Array([0x02]);
 
 const RATCHET_ROOT_INFO = labelBytes(KDF_LABELS.ratchetRoot);
 const RATCHET_MESSAGE_INFO = labelBytes(KDF_LABELS.ratchetMessage);
+
+const RATCHET_MESSAGE_AUTH_INFO = labelBytes(KDF_LABELS.ratchetMessageAuth);
+
+/** Bytes of a session's message authentication key. */
+export const MESSAGE_AUTH_KEY_BYTES = 32;
+
+/** The session's message authentication key, from the handshake's shared secret SK. */
+export function messageAuthKey(p: Primitives, sharedSecret: Uint8Array): Uint8Array {
+  return p.hkdfSha256(sharedSecret, ZERO_SALT, RATCHET_MESSAGE_AUTH_INFO, MESSAGE_AUTH_KEY_BYTES);
+}
 
 /** KDF_RK: (root key, DH output) → (next root key, chain key). */
 export function kdfRoot(

@@ -70,8 +70,10 @@ describe('session', () => {
 
   it('rejects a serialisation with an unknown version', () => {
     const bytes = start().alice.encode();
-    bytes[0] = 2;
-    expect(codeOf(() => Session.decode(p, bytes))).toBe('unsupported_version');
+    for (const version of [1, 3]) {
+      bytes[0] = version;
+      expect(codeOf(() => Session.decode(p, bytes))).toBe('unsupported_version');
+    }
   });
 
   it('rejects a truncated serialisation and one with a trailing byte', () => {
@@ -82,8 +84,8 @@ describe('session', () => {
 
   it('rejects a serialisation whose flag byte is neither 0 nor 1', () => {
     const bytes = start().alice.encode();
-    // The has-initial flag follows version, identity, AD and base key.
-    const at = 1 + 129 + 32 + 32;
+    // The has-initial flag follows version, identity, AD, auth key and base key.
+    const at = 1 + 129 + 32 + 32 + 32;
     expect(bytes[at]).toBe(1);
     bytes[at] = 2;
     expect(codeOf(() => Session.decode(p, bytes))).toBe('bad_encoding');
@@ -93,7 +95,7 @@ describe('session', () => {
     const s = start();
     const bytes = s.bob.encode();
     // Bob: no pending initial, so the ratchet secret starts right after the flag.
-    const at = 1 + 129 + 32 + 32 + 1;
+    const at = 1 + 129 + 32 + 32 + 32 + 1;
     bytes[at]! ^= 0x40;
     expect(codeOf(() => Session.decode(p, bytes))).toBe('bad_encoding');
   });
