@@ -128,8 +128,9 @@ function forgery(p: Primitives): { victim: Device; message: Uint8Array; prekey: 
   for (let i = 0; i <= MAX_ARCHIVED_SESSIONS; i++) {
     peer.sessions.startSession(bundle(p, victim));
     victim.sessions.decrypt(peer.sessions.encryptFor(victim.pub, MESSAGE));
+    // The victim answers: a peer it wrote to keeps all its archived sessions.
+    victim.sessions.encryptFor(peer.pub, MESSAGE);
   }
-  victim.sessions.encryptFor(peer.pub, MESSAGE);
   const ratchetMessage = (): Uint8Array =>
     concatBytes(
       u8(RATCHET_MESSAGE_VERSION),

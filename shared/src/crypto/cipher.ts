@@ -25,7 +25,13 @@ import type { Primitives } from './primitives.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
 import { PublicIdentity } from './identity.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
-import { MAX_PEER_DEVICES, MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY } from './limits.js';
+import {
+  MAX_PEER_DEVICES,
+  MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY,
+  MAX_SKIPPED_KEYS_PER_DEVICE,
+  MAX_SKIPPED_KEYS_PER_PEER,
+  MAX_SKIPPED_KEYS_UNWRITTEN_PEERS,
+} from './limits.js';
 import { nextSignedPrekeys } from './prekeys.js';
 import { SessionRecord } from './session-record.js';
 import { Session } from './session.js';
@@ -112,6 +118,27 @@ export class RecordOverlay {
 }
 
 /**
+ * `next` (the record of a peer after a message was read) cut to the skipped keys the device
+ * bounds leave it (limits.ts): its own bound, the room left under `MAX_SKIPPED_KEYS_PER_DEVICE`,
+ * and for a peer this device never wrote to the room left under
+ * `MAX_SKIPPED_KEYS_UNWRITTEN_PEERS`. The oldest go first.
+ */
+function withinDeviceBounds(
+  state: SessionStore,
+  old: SessionRecord | undefined,
+  next: SessionRecord,
+): SessionRecord {
+  const counts = state.skippedKeyCounts();
+  const held = old?.skippedKeyCount ?? 0;
+  let room = Math.min(MAX_SKIPPED_KEYS_PER_PEER, MAX_SKIPPED_KEYS_PER_DEVICE - (counts.all - held));
+  if (!next.written) {
+    const heldUnwritten = old !== undefined && !old.written ? held : 0;
+    room = Math.min(room, MAX_SKIPPED_KEYS_UNWRITTEN_PEERS - (counts.unwritten - heldUnwritten));
+  }
+  return next.withSkippedAtMost(room);
+}
+
+/**
  * Starts (or restarts) a session as initiator from a verified bundle, into `records`. The
  * previous session with that device is archived, so that its messages still in flight can be
  * read. Throws `limit_exceeded` for a new device when `MAX_PEER_DEVICES` are held and none can
@@ -127,7 +154,12 @@ export function startSessionIn(
   const existing = records.load(address);
   if (existing === undefined) records.admit(1, new Set([address]));
   const session = Session.initiate(p, me.identity, bundle);
-  const record = existing === undefined ? SessionRecord.of(session) : existing.withCurrent(session);
+  // Starting a session is this device's choice (a bundle it fetched), so the peer counts as
+  // one it wrote to: it is kept like one (archived sessions, eviction, skipped-key room).
+  const record =
+    existing === undefined
+      ? SessionRecord.of(session, true)
+      : existing.asWritten().withCurrent(session);
   records.put(record);
   return record;
 }
@@ -206,7 +238,7 @@ export function decryptEnvelope(
     // Only a held peer can have a session: refused without verifying the named identity.
     if (record === undefined) throw new CryptoError(CryptoErrorCode.NO_SESSION);
     const { session, plaintext } = decryptWithAny(record, content.message);
-    records.put(record.withCurrent(session));
+    records.put(withinDeviceBounds(state, record, record.withCurrent(session)));
     return done(record.peer, plaintext);
   }
 
@@ -220,7 +252,7 @@ export function decryptEnvelope(
   if (held !== undefined) {
     const session = held.clone();
     const plaintext = session.decrypt(content.message);
-    records.put(record!.withCurrent(session));
+    records.put(withinDeviceBounds(state, record, record!.withCurrent(session)));
     return done(sender, plaintext);
   }
   if (state.isHandshakeRemembered(initial.signedPrekeyId, initial.ephemeral)) {
@@ -240,7 +272,8 @@ export function decryptEnvelope(
   const plaintext = session.decrypt(content.message);
 
   // Authenticated: the new session, the used one-time prekey and the remembered handshake.
-  records.put(record === undefined ? SessionRecord.of(session) : record.withCurrent(session));
+  const next = record === undefined ? SessionRecord.of(session) : record.withCurrent(session);
+  records.put(withinDeviceBounds(state, record, next));
   const fills =
     initial.signedPrekeyId === current.signed.id &&
     remembered + 1 >= MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY;

@@ -6,7 +6,13 @@ import type { PublicIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
 import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
-import { MAX_ARCHIVED_SESSIONS, MAX_PEER_DEVICES } from './limits.js';
+import {
+  MAX_ARCHIVED_SESSIONS,
+  MAX_ARCHIVED_SESSIONS_UNWRITTEN,
+  MAX_PEER_DEVICES,
+  MAX_SKIPPED_KEYS_PER_PEER,
+  MAX_SKIPPED_KEYS_UNWRITTEN_PEERS,
+} from './limits.js';
 import { MemoryDeviceStore } from './memory-store.js';
 import { SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
@@ -674,8 +680,9 @@ describe('forged envelopes', () => {
     for (let i = 0; i <= MAX_ARCHIVED_SESSIONS; i++) {
       peer.sessions.startSession(victimBundle());
       victim.decrypt(peer.sessions.encryptFor(victimStore.publicIdentity, text(`s${i}`)));
+      // The victim answers: a peer it wrote to keeps all its archived sessions.
+      victim.encryptFor(peer.pub, text('written'));
     }
-    victim.encryptFor(peer.pub, text('written'));
     expect(victim.sessionsWith(peer.pub)).toHaveLength(MAX_ARCHIVED_SESSIONS + 1);
     const header = new Uint8Array([
       RATCHET_MESSAGE_VERSION,
@@ -695,4 +702,90 @@ describe('forged envelopes', () => {
     expect(hmacCalls).toBeLessThanOrEqual(MAX_ARCHIVED_SESSIONS + 1);
     expect(victimStore.export()).toEqual(before);
   });
+});
+
+describe('bounded state', () => {
+  /** A throwaway identity's session with `victim` whose next envelope skips `skip` keys. */
+  function stranger(victim: Device, skip: number): Uint8Array {
+    const m = new SessionCipher(
+      p,
+      MemoryDeviceStore.createInitiatorOnly(p, DeviceIdentity.generate(p)),
+    );
+    m.startSession(victim.bundle(false));
+    const me = m.identity.publicIdentity;
+    for (let i = 0; i < skip; i++) m.encryptFor(victim.pub, text('lost'));
+    return m.encryptFor(victim.pub, text(me.id));
+  }
+
+  it("regression: state bloat: strangers with several sessions each hold at most the per-peer and the strangers' skipped-key bounds, and one archived session", () => {
+    // Before, the skipped-key bound was per session and every peer kept four archived sessions:
+    // 5 sessions per peer × 2000 keys each. Now a peer holds 2000 in all, a peer never written
+    // to keeps one archived session, and all such peers share MAX_SKIPPED_KEYS_UNWRITTEN_PEERS.
+    const victim = device();
+    const identities = Array.from(
+      { length: 6 },
+      () =>
+        new SessionCipher(p, MemoryDeviceStore.createInitiatorOnly(p, DeviceIdentity.generate(p))),
+    );
+    for (const m of identities) {
+      for (let s = 0; s < 3; s++) {
+        m.startSession(victim.bundle(false));
+        for (let i = 0; i < MAX_SKIP; i++) m.encryptFor(victim.pub, text('lost'));
+        victim.sessions.decrypt(m.encryptFor(victim.pub, text('x')));
+      }
+      const record = victim.prekeys.loadSession(m.identity.publicIdentity.address)!;
+      expect(record.archived.length).toBeLessThanOrEqual(MAX_ARCHIVED_SESSIONS_UNWRITTEN);
+      expect(record.skippedKeyCount).toBeLessThanOrEqual(MAX_SKIPPED_KEYS_PER_PEER);
+    }
+    expect(victim.prekeys.skippedKeyCounts().unwritten).toBe(MAX_SKIPPED_KEYS_UNWRITTEN_PEERS);
+    // The stored state holds no more after a restart.
+    expect(MemoryDeviceStore.restore(p, victim.prekeys.export()).skippedKeyCounts()).toEqual(
+      victim.prekeys.skippedKeyCounts(),
+    );
+  }, 120_000);
+
+  it('still reads a stranger whose skipped keys no longer fit, and keeps none of them', () => {
+    const victim = device();
+    for (let i = 0; i < MAX_SKIPPED_KEYS_UNWRITTEN_PEERS / MAX_SKIP; i++) {
+      victim.sessions.decrypt(stranger(victim, MAX_SKIP));
+    }
+    expect(victim.prekeys.skippedKeyCounts().unwritten).toBe(MAX_SKIPPED_KEYS_UNWRITTEN_PEERS);
+    const got = victim.sessions.decrypt(stranger(victim, 10));
+    expect(victim.prekeys.loadSession(got.sender.address)!.skippedKeyCount).toBe(0);
+    expect(victim.prekeys.skippedKeyCounts().unwritten).toBe(MAX_SKIPPED_KEYS_UNWRITTEN_PEERS);
+  }, 120_000);
+
+  it("keeps skipped keys of peers this device wrote to apart from the strangers' bound", () => {
+    const victim = device();
+    for (let i = 0; i < MAX_SKIPPED_KEYS_UNWRITTEN_PEERS / MAX_SKIP; i++) {
+      victim.sessions.decrypt(stranger(victim, MAX_SKIP));
+    }
+    const { a, b } = connected();
+    void b;
+    a.sessions.startSession(victim.bundle());
+    victim.sessions.decrypt(a.sessions.encryptFor(victim.pub, text('hello')));
+    a.sessions.decrypt(victim.sessions.encryptFor(a.pub, text('hello, a')));
+    for (let i = 0; i < 5; i++) a.sessions.encryptFor(victim.pub, text('lost'));
+    victim.sessions.decrypt(a.sessions.encryptFor(victim.pub, text('after five')));
+    expect(victim.prekeys.loadSession(a.pub.address)!.skippedKeyCount).toBe(5);
+  }, 120_000);
+
+  it('drops the oldest skipped keys beyond MAX_SKIPPED_KEYS_PER_PEER, from archived sessions first', () => {
+    const a = device();
+    const b = device();
+    a.sessions.startSession(b.bundle());
+    for (let i = 0; i < MAX_SKIP; i++) a.sessions.encryptFor(b.pub, text('lost'));
+    b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('first')));
+    b.sessions.encryptFor(a.pub, text('written'));
+    a.sessions.startSession(b.bundle());
+    for (let i = 0; i < MAX_SKIP; i++) a.sessions.encryptFor(b.pub, text('lost'));
+    b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('second')));
+    expect(b.prekeys.loadSession(a.pub.address)!.skippedKeyCount).toBe(MAX_SKIPPED_KEYS_PER_PEER);
+    for (let i = 0; i < 10; i++) a.sessions.encryptFor(b.pub, text('lost'));
+    b.sessions.decrypt(a.sessions.encryptFor(b.pub, text('third')));
+    const record = b.prekeys.loadSession(a.pub.address)!;
+    expect(record.skippedKeyCount).toBe(MAX_SKIPPED_KEYS_PER_PEER);
+    expect(record.current.skippedCount).toBe(MAX_SKIP + 10);
+    expect(record.archived[0]!.skippedCount).toBe(MAX_SKIPPED_KEYS_PER_PEER - MAX_SKIP - 10);
+  }, 60_000);
 });

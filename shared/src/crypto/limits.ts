@@ -31,3 +31,27 @@ export const MAX_ARCHIVED_SESSIONS = 4;
  * its memory at the next rotation, after which its replays fail with `unknown_prekey`.
  */
 export const MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY = 10_000;
+
+/**
+ * Archived sessions kept for a peer this device has never written to (anyone can be one): one,
+ * for a peer that restarted with messages of its previous session still queued. Simultaneous
+ * initiation, which needs more, only happens with a peer this device wrote to.
+ */
+export const MAX_ARCHIVED_SESSIONS_UNWRITTEN = 1;
+
+/**
+ * Skipped message keys kept for one peer device, over all its sessions ("2000 in all" of
+ * docs/protocol.md): beyond it the oldest go, from the oldest archived session first.
+ */
+export const MAX_SKIPPED_KEYS_PER_PEER = 2_000;
+
+/**
+ * Skipped message keys kept for all the peers this device has never written to, together: what
+ * strangers can make a device hold in skipped keys. When it is full, a further stranger's
+ * message that skips keeps none of them (it is still read; the skipped messages are then lost),
+ * so strangers cannot take the room of the peers this device talks with.
+ */
+export const MAX_SKIPPED_KEYS_UNWRITTEN_PEERS = 10_000;
+
+/** Skipped message keys kept for all peers together (about 4.4 MB of key material at most). */
+export const MAX_SKIPPED_KEYS_PER_DEVICE = 64_000;

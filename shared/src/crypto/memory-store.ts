@@ -31,7 +31,12 @@ import {
 } from './prekeys.js';
 import { SessionRecord } from './session-record.js';
 import type { DeviceStore, Transaction } from './store.js';
-import { MAX_PEER_DEVICES, MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY } from './limits.js';
+import {
+  MAX_PEER_DEVICES,
+  MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY,
+  MAX_SKIPPED_KEYS_PER_DEVICE,
+  MAX_SKIPPED_KEYS_UNWRITTEN_PEERS,
+} from './limits.js';
 
 /** Every record of a device, each encoded on its own (`MemoryDeviceStore.export`). */
 export interface StoredDevice {
@@ -66,6 +71,8 @@ export class MemoryDeviceStore implements DeviceStore {
   private readonly sessions = new Map<string, SessionRecord>();
   /** The addresses of `sessions` whose record is not `written`, in the same order. */
   private readonly unwritten = new Map<string, true>();
+  private skippedAll = 0;
+  private skippedUnwritten = 0;
 
   private constructor(
     private readonly p: Primitives,
@@ -142,6 +149,10 @@ export class MemoryDeviceStore implements DeviceStore {
     return this.sessions.size;
   }
 
+  skippedKeyCounts(): { readonly all: number; readonly unwritten: number } {
+    return { all: this.skippedAll, unwritten: this.skippedUnwritten };
+  }
+
   sessionAddresses(): Iterable<string> {
     return [...this.sessions.keys()];
   }
@@ -209,17 +220,30 @@ export class MemoryDeviceStore implements DeviceStore {
 
     // Apply (nothing below can fail).
     for (const [address, record] of tx.sessions) {
+      const old = this.sessions.get(address);
+      if (old !== undefined) this.count(old, -1);
       this.sessions.delete(address);
       this.unwritten.delete(address);
       if (record === null) continue;
-      this.sessions.set(address, record);
-      if (!record.written) this.unwritten.set(address, true);
+      this.putRecord(record);
     }
     for (const id of tx.consumedOneTimePrekeys) this.oneTime.delete(id);
     for (const h of tx.rememberedHandshakes) {
       this.handshakes.get(h.signedPrekeyId)!.set(toHex(h.baseKey), h.baseKey);
     }
     if (tx.rotatedPrekeys !== null) this.applyRotation(tx.rotatedPrekeys);
+  }
+
+  private putRecord(record: SessionRecord): void {
+    this.sessions.set(record.address, record);
+    if (!record.written) this.unwritten.set(record.address, true);
+    this.count(record, 1);
+  }
+
+  private count(record: SessionRecord, sign: 1 | -1): void {
+    const n = sign * record.skippedKeyCount;
+    this.skippedAll += n;
+    if (!record.written) this.skippedUnwritten += n;
   }
 
   private requireCurrent(): SignedPair {
@@ -258,7 +282,8 @@ export class MemoryDeviceStore implements DeviceStore {
   /**
    * A store from `export`'s records (a restart). Strict: every record decodes strictly, and
    * `bad_encoding` for a duplicate record, more than two signed prekeys, remembered handshakes
-   * of a signed prekey not held, or more session records than `MAX_PEER_DEVICES`.
+   * of a signed prekey not held, more session records than `MAX_PEER_DEVICES`, or more skipped
+   * keys than the device bounds of limits.ts.
    */
   static restore(p: Primitives, stored: StoredDevice): MemoryDeviceStore {
     const bad = (): CryptoError => new CryptoError(CryptoErrorCode.BAD_ENCODING);
@@ -294,9 +319,10 @@ export class MemoryDeviceStore implements DeviceStore {
     for (const b of stored.sessions) {
       const record = SessionRecord.decode(p, b);
       if (store.sessions.has(record.address)) throw bad();
-      store.sessions.set(record.address, record);
-      if (!record.written) store.unwritten.set(record.address, true);
+      store.putRecord(record);
     }
+    if (store.skippedAll > MAX_SKIPPED_KEYS_PER_DEVICE) throw bad();
+    if (store.skippedUnwritten > MAX_SKIPPED_KEYS_UNWRITTEN_PEERS) throw bad();
     return store;
   }
 }

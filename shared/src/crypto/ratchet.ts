@@ -231,6 +231,18 @@ export class Ratchet {
     return constantTimeEqual(parts.tag, expected);
   }
 
+  /** How many skipped message keys this side holds. */
+  get skippedCount(): number {
+    return this.state.skipped.length;
+  }
+
+  /** A copy without the `count` oldest skipped keys (the messages they were for are then lost). */
+  withoutOldestSkipped(count: number): Ratchet {
+    if (count <= 0) return this;
+    const next = new Ratchet(this.p, { ...this.state, skipped: this.state.skipped.slice(count) });
+    return next;
+  }
+
   /** True once this side can send (the responder can only after its first received message). */
   get canSend(): boolean {
     return this.state.sendChainKey !== null;

@@ -8,14 +8,16 @@
  * and hands it to the caller, who commits it with everything else the message changed in one
  * transaction; until then the stored record is untouched.
  *
- * Encoding (integers big-endian; decoding is strict: version first, counts within their bounds,
- * flags 0 or 1, no duplicate session, every session with this peer, no trailing bytes):
+ * Encoding (integers big-endian; decoding is strict: version first, counts within their bounds
+ * (archived sessions, skipped keys over all sessions), flags 0 or 1, no duplicate session,
+ * every session with this peer, no trailing bytes):
  *
  *   0x01 ‖ peer identity (129) ‖ written (1) ‖ archived count (1)
  *        ‖ current: length (4) ‖ session ‖ archived × (length (4) ‖ session)
  *
- * `written` is 1 once this device has encrypted a message to the peer (in any session): a peer
- * this device never wrote to may be anyone (contacts are anonymous), and the bounds treat it so.
+ * `written` is 1 once this device has started a session with the peer or encrypted a message to
+ * it: a peer this device never wrote to may be anyone (contacts are anonymous, and a handshake
+ * from a throwaway identity costs a stranger little), and the bounds treat it so (limits.ts).
  * Archived sessions are newest first.
  */
 import { CryptoError, CryptoErrorCode } from './errors.js';
@@ -23,7 +25,11 @@ import type { Primitives } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, toHex, u32, u8 } from './encoding.js';
 import type { PublicIdentity } from './identity.js';
 import { PUBLIC_IDENTITY_BYTES } from './identity.js';
-import { MAX_ARCHIVED_SESSIONS } from './limits.js';
+import {
+  MAX_ARCHIVED_SESSIONS,
+  MAX_ARCHIVED_SESSIONS_UNWRITTEN,
+  MAX_SKIPPED_KEYS_PER_PEER,
+} from './limits.js';
 import { Session } from './session.js';
 
 /** Version byte of `SessionRecord.encode`. */
@@ -37,7 +43,7 @@ export class SessionRecord {
     readonly current: Session,
     /** Sessions that still decrypt, most recently current first. */
     readonly archived: readonly Session[],
-    /** True once this device has encrypted a message to the peer. */
+    /** True once this device has started a session with the peer or encrypted to it. */
     readonly written: boolean,
   ) {}
 
@@ -56,19 +62,49 @@ export class SessionRecord {
     return [this.current, ...this.archived];
   }
 
+  /** Archived sessions kept at most: fewer for a peer this device never wrote to (limits.ts). */
+  get maxArchived(): number {
+    return this.written ? MAX_ARCHIVED_SESSIONS : MAX_ARCHIVED_SESSIONS_UNWRITTEN;
+  }
+
+  /** Skipped message keys held over all sessions. */
+  get skippedKeyCount(): number {
+    return this.sessions.reduce((n, s) => n + s.skippedCount, 0);
+  }
+
   /**
    * This record with `session` current: the previous current one is archived (and the oldest
-   * archived one dropped beyond `MAX_ARCHIVED_SESSIONS`). A held session of the same handshake
-   * (same base key) is replaced, so a session never appears twice.
+   * archived ones dropped beyond `maxArchived`). A held session of the same handshake (same base
+   * key) is replaced, so a session never appears twice. Skipped keys are then cut to
+   * `MAX_SKIPPED_KEYS_PER_PEER` (`withSkippedAtMost`).
    */
   withCurrent(session: Session): SessionRecord {
     const others = this.sessions.filter((s) => !bytesEqual(s.baseKey, session.baseKey));
     return new SessionRecord(
       this.peer,
       session,
-      others.slice(0, MAX_ARCHIVED_SESSIONS),
+      others.slice(0, this.maxArchived),
       this.written,
-    );
+    ).withSkippedAtMost(MAX_SKIPPED_KEYS_PER_PEER);
+  }
+
+  /**
+   * This record holding at most `limit` skipped keys: the oldest go first, from the oldest
+   * archived session on, the current session's last.
+   */
+  withSkippedAtMost(limit: number): SessionRecord {
+    let excess = this.skippedKeyCount - Math.max(0, limit);
+    if (excess <= 0) return this;
+    const oldestFirst = [...this.archived].reverse();
+    const trimmed = new Map<Session, Session>();
+    for (const s of [...oldestFirst, this.current]) {
+      if (excess <= 0) break;
+      const drop = Math.min(excess, s.skippedCount);
+      if (drop > 0) trimmed.set(s, s.withoutOldestSkipped(drop));
+      excess -= drop;
+    }
+    const pick = (s: Session): Session => trimmed.get(s) ?? s;
+    return new SessionRecord(this.peer, pick(this.current), this.archived.map(pick), this.written);
   }
 
   /** This record, marked as one this device has written to. */
@@ -109,7 +145,9 @@ export class SessionRecord {
     const identityBytes = r.bytesN(PUBLIC_IDENTITY_BYTES);
     const written = r.flag();
     const archivedCount = r.u8();
-    if (archivedCount > MAX_ARCHIVED_SESSIONS) throw bad();
+    if (archivedCount > (written ? MAX_ARCHIVED_SESSIONS : MAX_ARCHIVED_SESSIONS_UNWRITTEN)) {
+      throw bad();
+    }
     const session = (): Session => Session.decode(p, r.bytesN(r.u32()));
     const current = session();
     const archived: Session[] = [];
@@ -120,6 +158,8 @@ export class SessionRecord {
     // its identity), and each handshake held once.
     for (const s of all) if (!s.remote.hasEncoding(identityBytes)) throw bad();
     if (new Set(all.map((s) => toHex(s.baseKey))).size !== all.length) throw bad();
-    return new SessionRecord(current.remote, current, archived, written);
+    const record = new SessionRecord(current.remote, current, archived, written);
+    if (record.skippedKeyCount > MAX_SKIPPED_KEYS_PER_PEER) throw bad();
+    return record;
   }
 }

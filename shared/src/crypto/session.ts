@@ -119,6 +119,23 @@ export class Session {
     return { initial: this.pendingInitial, message };
   }
 
+  /** How many skipped message keys this session holds. */
+  get skippedCount(): number {
+    return this.ratchet.skippedCount;
+  }
+
+  /** A copy without the `count` oldest skipped keys. */
+  withoutOldestSkipped(count: number): Session {
+    if (count <= 0) return this;
+    return new Session(
+      this.remote,
+      this.associatedData,
+      this.baseKey,
+      this.ratchet.withoutOldestSkipped(count),
+      this.pendingInitial,
+    );
+  }
+
   /** True when `message` carries this session's early tag (see `Ratchet.authenticates`). */
   authenticates(message: Uint8Array): boolean {
     return this.ratchet.authenticates(message, this.associatedData);

@@ -24,6 +24,11 @@ export interface SessionStore {
   loadSession(address: string): SessionRecord | undefined;
   /** How many peer devices have a record. */
   readonly sessionCount: number;
+  /**
+   * Skipped message keys held by all records, and by the records of peers this device never
+   * wrote to (the bounds of limits.ts are over these).
+   */
+  skippedKeyCounts(): { readonly all: number; readonly unwritten: number };
   /** Every record's address (roster retention walks them). */
   sessionAddresses(): Iterable<string>;
   /**
