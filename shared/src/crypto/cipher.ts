@@ -20,12 +20,15 @@
  * which becomes current. Answered handshakes are remembered with the signed prekey they used
  * (limits.ts), so a replayed initial message cannot start an old session again.
  */
-import { CryptoError, CryptoErrorCode } from './errors.js';
+import { CryptoError, CryptoErrorCode, isCryptoError } from './errors.js';
 import type { Primitives } from './primitives.js';
+import type { OpenedEnvelope } from './envelope.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
 import { PublicIdentity } from './identity.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
 import {
+  FAILED_DECRYPTION_WINDOW_MS,
+  MAX_FAILED_DECRYPTIONS_PER_PEER,
   MAX_PEER_DEVICES,
   MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY,
   MAX_SKIPPED_KEYS_PER_DEVICE,
@@ -60,8 +63,56 @@ export interface EncryptResult {
   readonly transaction: Transaction;
 }
 
+/**
+ * A per-peer budget of failed decryptions (limits.ts, `MAX_FAILED_DECRYPTIONS_PER_PEER`). Not
+ * part of any record or transaction: it protects the device's CPU, not the protocol's state,
+ * and starts empty after a restart. Holds at most `MAX_PEER_DEVICES` peers (the oldest window
+ * goes first). The clock is injected.
+ */
+export class FailureBudget {
+  private readonly windows = new Map<string, { startMs: number; failures: number }>();
+
+  constructor(private readonly nowMs: () => number) {}
+
+  /** False while the peer at `address` has used up its budget in the current window. */
+  allows(address: string): boolean {
+    const w = this.windows.get(address);
+    if (w === undefined) return true;
+    if (this.nowMs() - w.startMs >= FAILED_DECRYPTION_WINDOW_MS) {
+      this.windows.delete(address);
+      return true;
+    }
+    return w.failures < MAX_FAILED_DECRYPTIONS_PER_PEER;
+  }
+
+  /** Counts one failed decryption of an envelope naming the peer at `address`. */
+  charge(address: string): void {
+    const now = this.nowMs();
+    const w = this.windows.get(address);
+    if (w !== undefined && now - w.startMs < FAILED_DECRYPTION_WINDOW_MS) {
+      w.failures++;
+      return;
+    }
+    this.windows.delete(address);
+    if (this.windows.size >= MAX_PEER_DEVICES) {
+      for (const oldest of this.windows.keys()) {
+        this.windows.delete(oldest);
+        break;
+      }
+    }
+    this.windows.set(address, { startMs: now, failures: 1 });
+  }
+}
+
 /** Options of `decryptEnvelope`. */
 export interface DecryptOptions {
+  /**
+   * The per-peer budget of failed decryptions to consult and charge (a device keeps one for
+   * its lifetime). Without it, failures are not budgeted. An envelope refused by the budget
+   * (`limit_exceeded`) should not be acknowledged: the relay then delivers it again later, so a
+   * genuine message caught in a flood of forgeries is read once the window ends.
+   */
+  readonly budget?: FailureBudget;
   /**
    * Unix time, the creation time of signed prekeys that an early rotation makes (limits.ts,
    * `MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY`). Without it they carry the creation time of
@@ -225,6 +276,30 @@ export function decryptEnvelope(
   // A held peer is compared byte for byte with the identity verified when it was first seen;
   // Ed25519 costs more than the rest of a message, so it is not repeated for every message.
   const record = stored?.peer.hasEncoding(content.senderBytes) === true ? stored : undefined;
+  if (record === undefined || options.budget === undefined) {
+    return decryptOpened(p, state, content, record, options);
+  }
+  // An envelope naming a held peer: refused before any work once that peer's budget of
+  // failures is used up, and a failure is charged to it.
+  if (!options.budget.allows(record.address)) {
+    throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
+  }
+  try {
+    return decryptOpened(p, state, content, record, options);
+  } catch (error: unknown) {
+    // A duplicate is what an at-least-once relay delivers by design: not a failure to budget.
+    if (!isCryptoError(error, CryptoErrorCode.REPLAY)) options.budget.charge(record.address);
+    throw error;
+  }
+}
+
+function decryptOpened(
+  p: Primitives,
+  state: DeviceState,
+  content: OpenedEnvelope,
+  record: SessionRecord | undefined,
+  options: DecryptOptions,
+): DecryptResult {
   const records = new RecordOverlay(state);
   const done = (sender: PublicIdentity, plaintext: Uint8Array): DecryptResult => ({
     sender,

@@ -9,6 +9,8 @@ import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
 import {
   MAX_ARCHIVED_SESSIONS,
   MAX_ARCHIVED_SESSIONS_UNWRITTEN,
+  FAILED_DECRYPTION_WINDOW_MS,
+  MAX_FAILED_DECRYPTIONS_PER_PEER,
   MAX_PEER_DEVICES,
   MAX_SKIPPED_KEYS_PER_PEER,
   MAX_SKIPPED_KEYS_UNWRITTEN_PEERS,
@@ -22,7 +24,7 @@ import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from './ratchet.js';
 import type { Primitives } from './primitives.js';
 import type { Roster } from './roster.js';
 import { signRoster, verifyRoster } from './roster.js';
-import { decryptEnvelope, encryptFor } from './cipher.js';
+import { FailureBudget, decryptEnvelope, encryptFor } from './cipher.js';
 import { SessionCipher } from './session-cipher.js';
 import { loadSodiumBackend } from './sodium.js';
 
@@ -788,4 +790,39 @@ describe('bounded state', () => {
     expect(record.current.skippedCount).toBe(MAX_SKIP + 10);
     expect(record.archived[0]!.skippedCount).toBe(MAX_SKIPPED_KEYS_PER_PEER - MAX_SKIP - 10);
   }, 60_000);
+});
+
+describe('failure budget', () => {
+  it('refuses envelopes naming a held peer before any work once its failures are used up, until the window ends', () => {
+    let now = 0;
+    const budget = new FailureBudget(() => now);
+    const { a, b } = connected();
+    const guarded = new SessionCipher(p, b.prekeys, budget);
+    const env = a.sessions.encryptFor(b.pub, text('x'));
+    const inner = openEnvelope(p, b.sessions.identity, env);
+    const message = inner.message.slice();
+    message[message.length - 1]! ^= 1;
+    const tampered = sealEnvelope(p, b.pub, { ...inner, message });
+    for (let i = 0; i < MAX_FAILED_DECRYPTIONS_PER_PEER; i++) {
+      expect(codeOf(() => guarded.decrypt(tampered))).toBe('decrypt_failed');
+    }
+    expect(codeOf(() => guarded.decrypt(tampered))).toBe('limit_exceeded');
+    // A genuine message is refused too (not acknowledged, the relay delivers it again) ...
+    expect(codeOf(() => guarded.decrypt(env))).toBe('limit_exceeded');
+    // ... and read once the window has ended.
+    now += FAILED_DECRYPTION_WINDOW_MS;
+    expect(read(guarded.decrypt(env).plaintext)).toBe('x');
+  });
+
+  it('does not charge duplicates, which an at-least-once relay delivers', () => {
+    const budget = new FailureBudget(() => 0);
+    const { a, b } = connected();
+    const guarded = new SessionCipher(p, b.prekeys, budget);
+    const env = a.sessions.encryptFor(b.pub, text('x'));
+    guarded.decrypt(env);
+    for (let i = 0; i < MAX_FAILED_DECRYPTIONS_PER_PEER + 2; i++) {
+      expect(codeOf(() => guarded.decrypt(env))).toBe('replay');
+    }
+    expect(read(guarded.decrypt(a.sessions.encryptFor(b.pub, text('y'))).plaintext)).toBe('y');
+  });
 });

@@ -55,3 +55,14 @@ export const MAX_SKIPPED_KEYS_UNWRITTEN_PEERS = 10_000;
 
 /** Skipped message keys kept for all peers together (about 4.4 MB of key material at most). */
 export const MAX_SKIPPED_KEYS_PER_DEVICE = 64_000;
+
+/**
+ * Failed decryptions of envelopes naming one held peer that are worked on per
+ * `FAILED_DECRYPTION_WINDOW_MS`; beyond, further envelopes naming that peer are refused with
+ * `limit_exceeded` before any work until the window ends (`FailureBudget`, cipher.ts). Forged
+ * ratchet messages are already cheap (the early tag); this bounds the ones that are not: forged
+ * initial messages naming a held peer (each costs the responder's handshake) and messages a
+ * peer itself makes fail after the tag.
+ */
+export const MAX_FAILED_DECRYPTIONS_PER_PEER = 8;
+export const FAILED_DECRYPTION_WINDOW_MS = 60_000;

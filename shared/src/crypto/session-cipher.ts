@@ -6,7 +6,7 @@
  */
 import type { Primitives } from './primitives.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
-import type { DecryptOptions, DecryptResult } from './cipher.js';
+import type { DecryptOptions, DecryptResult, FailureBudget } from './cipher.js';
 import { decryptEnvelope, encryptFor, startSession } from './cipher.js';
 import type { AddressedEnvelope } from './fanout.js';
 import { fanOut, fanOutToRoster, removeSession, retainRosterSessions } from './fanout.js';
@@ -19,6 +19,8 @@ export class SessionCipher {
   constructor(
     private readonly p: Primitives,
     readonly store: DeviceStore,
+    /** The device's budget of failed decryptions (cipher.ts `FailureBudget`), if any. */
+    private readonly budget?: FailureBudget,
   ) {}
 
   get identity(): DeviceStore['identity'] {
@@ -52,8 +54,14 @@ export class SessionCipher {
     return envelope;
   }
 
-  decrypt(envelope: Uint8Array, options?: DecryptOptions): DecryptResult {
-    const result = decryptEnvelope(this.p, this.store, envelope, options);
+  decrypt(envelope: Uint8Array, options: DecryptOptions = {}): DecryptResult {
+    const budget = options.budget ?? this.budget;
+    const result = decryptEnvelope(
+      this.p,
+      this.store,
+      envelope,
+      budget === undefined ? options : { ...options, budget },
+    );
     this.store.commit(result.transaction);
     return result;
   }
