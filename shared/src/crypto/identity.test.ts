@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
 import { parseClientFrame } from '../protocol/parse.js';
 import { DeviceIdentity, PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
@@ -185,6 +186,19 @@ describe('device identity and prekey bundle', () => {
     d.prekeys.commit({ ...EMPTY_TRANSACTION, consumedOneTimePrekeys: [k!.id] });
     expect(d.prekeys.findOneTimePrekey(k!.id)).toBeUndefined();
     expect(d.prekeys.oneTimeCount).toBe(0);
+  });
+});
+
+describe('identity keys of prime order only', () => {
+  it('rejects an identity whose signing key is of mixed order before checking its signature', () => {
+    const { id } = device();
+    const bytes = id.publicIdentity.encode();
+    const t = ed25519.Point.fromHex(
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    );
+    const mixed = ed25519.Point.fromBytes(id.publicIdentity.signingKey).add(t).toBytes();
+    bytes.set(mixed, 1);
+    expect(codeOf(() => PublicIdentity.decode(p, bytes))).toBe('bad_encoding');
   });
 });
 

@@ -80,7 +80,11 @@ export class PublicIdentity {
     return bytesEqual(this.encoded, bytes);
   }
 
-  /** Decodes and verifies (the X25519 key must be signed by the Ed25519 key). */
+  /**
+   * Decodes and verifies (the X25519 key must be signed by the Ed25519 key). Throws
+   * `bad_encoding` for a signing key that is not of prime order, `bad_signature` for a bad
+   * signature.
+   */
   static decode(p: Primitives, bytes: Uint8Array): PublicIdentity {
     const r = new ByteReader(bytes);
     expectVersion(r, IDENTITY_ENCODING_VERSION);
@@ -88,6 +92,8 @@ export class PublicIdentity {
     const dhKey = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
     const signature = r.bytesN(ED25519_SIGNATURE_BYTES);
     r.end();
+    // Only prime-order keys (no small or mixed order): one secret key owns one identity.
+    if (!p.ed25519IsValidPublicKey(signingKey)) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
     if (!p.ed25519Verify(signingKey, identitySignedMessage(signingKey, dhKey), signature)) {
       throw new CryptoError(CryptoErrorCode.BAD_SIGNATURE);
     }

@@ -199,6 +199,16 @@ function createSodiumBackend(): Primitives {
       });
     },
 
+    ed25519IsValidPublicKey(publicKey: Uint8Array): boolean {
+      requireBytes(publicKey);
+      if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
+      // Canonical, on the curve, not of small order, and in the prime-order subgroup
+      // (ge25519_is_on_main_subgroup): mixed-order points are refused.
+      return mapFailure(CryptoErrorCode.INTERNAL, () =>
+        sodium.crypto_core_ed25519_is_valid_point(publicKey),
+      );
+    },
+
     ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
       requireBytes(publicKey);
       requireBytes(message);
@@ -206,6 +216,8 @@ function createSodiumBackend(): Primitives {
       // A wrong length is one more way for a signature to be invalid: the contract is `false`.
       if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
       if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
+      // crypto_sign_verify_detached refuses small-order keys but not mixed-order ones.
+      if (!sodium.crypto_core_ed25519_is_valid_point(publicKey)) return false;
       try {
         // libsodium (without ED25519_COMPAT) rejects S ≥ L, small-order R and A, and
         // non-canonical A, and compares R byte for byte (cofactorless).
