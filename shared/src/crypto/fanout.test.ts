@@ -12,6 +12,7 @@ import {
   FAILED_DECRYPTION_WINDOW_MS,
   MAX_FAILED_DECRYPTIONS_PER_PEER,
   MAX_PEER_DEVICES,
+  MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY,
   MAX_SKIPPED_KEYS_PER_PEER,
   MAX_SKIPPED_KEYS_UNWRITTEN_PEERS,
 } from './limits.js';
@@ -491,9 +492,14 @@ describe('pure transitions', () => {
 });
 
 describe('peer bound', () => {
-  it('holds MAX_PEER_DEVICES peers; a new one evicts the least recently active peer never written to', () => {
+  it('regression: lockout: after MAX_PEER_DEVICES one-envelope handshakes from throwaway identities a new contact is still read', () => {
+    // Before, the 10,001st peer was refused with limit_exceeded until two signed-prekey
+    // rotations: the replay memory was tied to the peer records. Now the least recently active
+    // peer never written to is evicted, and the handshakes are remembered with the signed prekey,
+    // whose memory (MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY) filling rotates it early.
     const b = device();
     const flood = b.bundle(false);
+    const stale = b.bundle(false);
     // Someone b answered: never evicted.
     const friend = device();
     friend.sessions.startSession(b.bundle());
@@ -508,6 +514,14 @@ describe('peer bound', () => {
       b.sessions.decrypt(m.encryptFor(b.pub, text('x')));
     }
     expect(b.sessions.peerCount).toBe(MAX_PEER_DEVICES);
+    // The flood filled signed prekey 0's memory: it was rotated early and takes no more.
+    expect(b.prekeys.rememberedHandshakeCount(0)).toBe(MAX_REMEMBERED_HANDSHAKES_PER_SIGNED_PREKEY);
+    expect(b.prekeys.currentSignedPrekey!.id).toBe(1);
+    const late = device();
+    late.sessions.startSession(stale);
+    expect(codeOf(() => b.sessions.decrypt(late.sessions.encryptFor(b.pub, text('late'))))).toBe(
+      'limit_exceeded',
+    );
     const oldest = [...b.prekeys.sessionAddresses()][1]!;
     const a = device();
     a.sessions.startSession(b.bundle());
