@@ -388,8 +388,10 @@ function decryptWithAny(
   record: SessionRecord,
   message: Uint8Array,
 ): { readonly session: Session; readonly plaintext: Uint8Array } {
-  const held = record.sessions.find((s) => s.authenticates(message));
-  if (held === undefined) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
-  const session = held.clone();
-  return { session, plaintext: session.decrypt(message) };
+  for (const held of record.sessions) {
+    const session = held.clone();
+    const plaintext = session.decryptIfTagged(message);
+    if (plaintext !== null) return { session, plaintext };
+  }
+  throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
 }

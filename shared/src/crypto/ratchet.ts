@@ -281,17 +281,22 @@ export class Ratchet {
    * unchanged.
    */
   decrypt(message: Uint8Array, associatedData: Uint8Array): Uint8Array {
+    const plaintext = this.decryptIfTagged(message, associatedData);
+    if (plaintext === null) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    return plaintext;
+  }
+
+  /**
+   * `decrypt`, except that a message whose early tag is not this session's returns null (after
+   * one HMAC, nothing derived, nothing changed) instead of throwing: a record tries its
+   * sessions with it and computes each tag once.
+   */
+  decryptIfTagged(message: Uint8Array, associatedData: Uint8Array): Uint8Array | null {
     const { header, headerBytes, tag, ciphertext } = decodeRatchetMessage(message);
     const s = this.state;
     // First, before any chain work: was this made by a holder of this session?
-    if (
-      !constantTimeEqual(
-        tag,
-        messageTag(this.p, s.authKey, associatedData, headerBytes, ciphertext),
-      )
-    ) {
-      throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
-    }
+    const expected = messageTag(this.p, s.authKey, associatedData, headerBytes, ciphertext);
+    if (!constantTimeEqual(tag, expected)) return null;
     // No sender produces this number (`encrypt` stops below it); accepting it would push Nr past
     // what the stored state can represent.
     if (header.n >= MAX_MESSAGE_NUMBER) throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);

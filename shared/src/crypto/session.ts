@@ -143,7 +143,15 @@ export class Session {
 
   /** Decrypts a ratchet message; transactional (see `Ratchet.decrypt`). */
   decrypt(message: Uint8Array): Uint8Array {
-    const plaintext = this.ratchet.decrypt(message, this.associatedData);
+    const plaintext = this.decryptIfTagged(message);
+    if (plaintext === null) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    return plaintext;
+  }
+
+  /** `decrypt`, or null for a message without this session's early tag (`Ratchet`). */
+  decryptIfTagged(message: Uint8Array): Uint8Array | null {
+    const plaintext = this.ratchet.decryptIfTagged(message, this.associatedData);
+    if (plaintext === null) return null;
     // The peer could only produce this message after processing our initial message.
     this.pendingInitial = null;
     return plaintext;
