@@ -13,14 +13,17 @@ export function newNonce(): Buffer {
 }
 
 /**
- * True when `publicKey` is a point on the curve outside the small-order subgroup. A small-order
- * key is refused outright: signatures under it can verify for many messages (under lax rules,
- * for any), so it proves nothing about who holds it.
+ * True when `publicKey` is a point of prime order: on the curve, not of small order, and not of
+ * mixed order. A small-order key is refused outright: signatures under it can verify for many
+ * messages (under lax rules, for any), so it proves nothing about who holds it. A mixed-order key
+ * (a prime-order point plus a small-order one) is refused too: with the cofactorless check one
+ * secret key could otherwise prove ownership of eight mailbox ids.
  */
 export function isUsablePublicKey(publicKey: Uint8Array): boolean {
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
   try {
-    return !ed25519.Point.fromBytes(publicKey).isSmallOrder();
+    const point = ed25519.Point.fromBytes(publicKey);
+    return !point.isSmallOrder() && point.isTorsionFree();
   } catch {
     // Not the encoding of a curve point.
     return false;

@@ -30,7 +30,7 @@ import {
   XCHACHA20POLY1305_NONCE_BYTES,
 } from './primitives.js';
 import { ByteReader, concatBytes, expectVersion, labelBytes, u8 } from './encoding.js';
-import { KDF_LABELS, hkdfSha256 } from './kdf.js';
+import { KDF_LABELS } from './kdf.js';
 import type { DeviceIdentity } from './identity.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { X25519PublicKey } from './keys.js';
@@ -79,8 +79,7 @@ function envelopeKeys(
   ephemeral: X25519PublicKey,
   recipient: X25519PublicKey,
 ): { key: Uint8Array; nonce: Uint8Array; ad: Uint8Array } {
-  const okm = hkdfSha256(
-    p,
+  const okm = p.hkdfSha256(
     dh,
     concatBytes(ephemeral, recipient),
     SEALED_INFO,

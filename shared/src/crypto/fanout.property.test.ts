@@ -1,8 +1,8 @@
 /**
- * Property tests of `DeviceSessions` when both devices start handshakes with each other at
+ * Property tests of `SessionCipher` when both devices start handshakes with each other at
  * random times (simultaneous initiation, restarts), on both backends: messages interleaved, lost,
  * reordered and duplicated. Every delivered message must be read exactly once, every duplicate
- * rejected with the whole stored state (`DeviceSessions.encode`) byte-identical, and afterwards
+ * rejected with the whole stored state (`SessionCipher.encode`) byte-identical, and afterwards
  * both directions must keep working.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -10,9 +10,13 @@ import fc from 'fast-check';
 import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
-import { DeviceSessions, MAX_ARCHIVED_SESSIONS } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
-import type { PrekeyBundle, PublicIdentity } from './identity.js';
+import { MAX_ARCHIVED_SESSIONS } from './limits.js';
+import { SessionCipher } from './session-cipher.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import type { PublicIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { Primitives } from './primitives.js';
 
 const backends = {} as Record<Primitives['backend'], Primitives>;
@@ -31,26 +35,26 @@ const MAX_STARTS_PER_SIDE = 2;
 
 interface Party {
   readonly name: 'A' | 'B';
-  readonly sessions: DeviceSessions;
-  readonly prekeys: DevicePrekeys;
+  readonly sessions: SessionCipher;
+  readonly prekeys: MemoryDeviceStore;
   readonly pub: PublicIdentity;
   starts: number;
 }
 
 function party(p: Primitives, name: 'A' | 'B'): Party {
   const id = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, id, 1_800_000_000);
+  const prekeys = MemoryDeviceStore.create(p, id, 1_800_000_000);
   return {
     name,
-    sessions: new DeviceSessions(p, id, prekeys),
+    sessions: new SessionCipher(p, prekeys),
     prekeys,
     pub: id.publicIdentity,
     starts: 0,
   };
 }
 
-function bundleOf(p: Primitives, of: Party, withOneTime: boolean): PrekeyBundle {
-  const pub = of.prekeys.publication(withOneTime ? of.prekeys.addOneTimePrekeys(1) : []);
+function bundleOf(p: Primitives, of: Party, withOneTime: boolean): VerifiedPrekeyBundle {
+  const pub = publicationOf(of.prekeys, withOneTime ? of.prekeys.addOneTimePrekeys(1) : []);
   return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0] ?? null });
 }
 
@@ -97,7 +101,7 @@ describe.each(['libsodium', 'noble'] as const)(
             expect(read(got.plaintext)).toBe(m.body);
             expect(got.sender.equals(m.from.pub)).toBe(true);
             if (m.twice) {
-              const before = m.to.sessions.encode();
+              const before = m.to.prekeys.export();
               const oneTime = m.to.prekeys.oneTimeCount;
               let caught: unknown;
               try {
@@ -106,7 +110,7 @@ describe.each(['libsodium', 'noble'] as const)(
                 caught = error;
               }
               expect(isCryptoError(caught)).toBe(true);
-              expect(m.to.sessions.encode()).toEqual(before);
+              expect(m.to.prekeys.export()).toEqual(before);
               expect(m.to.prekeys.oneTimeCount).toBe(oneTime);
             }
           };

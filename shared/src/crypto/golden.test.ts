@@ -6,19 +6,22 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { FIXED_NOW_SECONDS as NOW, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { deriveCodenameKeys, generateCodename, identityFromCodename } from './codename.js';
 import { toHex } from './encoding.js';
-import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { SessionCipher } from './session-cipher.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
 import { asEd25519Seed } from './keys.js';
 import type { Primitives } from './primitives.js';
 import { dangerousTestOnlySeededRandom, withRandom } from './random.js';
 import { signRoster } from './roster.js';
 import { safetyNumber } from './safety-number.js';
 
-const FIXTURE = new URL('./__golden__/transcript-v1.json', import.meta.url);
+const FIXTURE = new URL('./__golden__/transcript-v2.json', import.meta.url);
+const NOW = 1_800_000_000;
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** Runs the scripted exchange; returns name → hex (small values) or SHA-256 hex (large ones). */
 function transcript(base: Primitives): Record<string, string> {
@@ -39,8 +42,8 @@ function transcript(base: Primitives): Record<string, string> {
 
   const coordinator = DeviceIdentity.generate(p);
   put('coordinator.identity', coordinator.publicIdentity.encode());
-  const prekeys = DevicePrekeys.create(p, coordinator, NOW);
-  const publication = prekeys.publication(prekeys.addOneTimePrekeys(2));
+  const prekeys = MemoryDeviceStore.create(p, coordinator, NOW);
+  const publication = publicationOf(prekeys, prekeys.addOneTimePrekeys(2));
   put('publication.signedPrekey', publication.signedPrekey);
   put('publication.oneTime0', publication.oneTime[0]!.key);
 
@@ -55,8 +58,8 @@ function transcript(base: Primitives): Record<string, string> {
     }),
   );
 
-  const contactSessions = new DeviceSessions(p, contact, null);
-  const coordinatorSessions = new DeviceSessions(p, coordinator, prekeys);
+  const contactSessions = new SessionCipher(p, MemoryDeviceStore.createInitiatorOnly(p, contact));
+  const coordinatorSessions = new SessionCipher(p, prekeys);
   contactSessions.startSession(
     decodePrekeyBundle(p, { ...publication, oneTime: publication.oneTime[0]! }),
   );
@@ -76,7 +79,7 @@ function transcript(base: Primitives): Record<string, string> {
   coordinatorSessions.decrypt(envelopes[3]!);
   envelopes.forEach((e, i) => put(`envelope.${i}`, e));
   put('session.coordinator', coordinatorSessions.session(contact.publicIdentity)!.encode());
-  put('deviceSessions.coordinator', coordinatorSessions.encode());
+  put('sessionRecord.coordinator', prekeys.loadSession(contact.publicIdentity.address)!.encode());
 
   out['safetyNumber'] = safetyNumber(
     p,

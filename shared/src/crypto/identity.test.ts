@@ -1,23 +1,27 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  errorCodeOf as codeOf,
-  FIXED_NOW_SECONDS as NOW,
-  flipBit as flip,
-} from '@passage/testing/crypto-fixtures';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { MAX_ONE_TIME_PREKEY_BYTES, MAX_PREKEY_PART_BYTES } from '../protocol/limits.js';
 import { parseClientFrame } from '../protocol/parse.js';
+import { DeviceIdentity, PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import {
-  DeviceIdentity,
-  DevicePrekeys,
   ONE_TIME_PREKEY_BYTES,
-  PUBLIC_IDENTITY_BYTES,
-  PublicIdentity,
   SIGNED_PREKEY_PART_BYTES,
-  SIGNED_PREKEY_ROTATION_SECONDS,
   decodePrekeyBundle,
   decodeWirePrekeyBundle,
   toWirePublication,
-} from './identity.js';
+  publicationOf,
+} from './bundle.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { EMPTY_TRANSACTION } from './store.js';
+import {
+  decodeOneTimePrekeyRecord,
+  decodeSignedPrekeyRecord,
+  decodeKemPrekeyRecord,
+  encodeOneTimePrekeyRecord,
+  encodeSignedPrekeyRecord,
+  encodeKemPrekeyRecord,
+  SIGNED_PREKEY_ROTATION_SECONDS,
+} from './prekeys.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
 
@@ -26,16 +30,33 @@ beforeAll(async () => {
   p = await loadSodiumBackend();
 });
 
-function device(): { id: DeviceIdentity; prekeys: DevicePrekeys } {
+const NOW = 1_800_000_000;
+
+function device(): { id: DeviceIdentity; prekeys: MemoryDeviceStore } {
   const id = DeviceIdentity.generate(p);
-  return { id, prekeys: DevicePrekeys.create(p, id, NOW) };
+  return { id, prekeys: MemoryDeviceStore.create(p, id, NOW) };
 }
 
 function publication(d: ReturnType<typeof device>) {
   const oneTime = d.prekeys.addOneTimePrekeys(2);
-  const pub = d.prekeys.publication(oneTime);
+  const pub = publicationOf(d.prekeys, oneTime);
   return { identity: pub.identity, signedPrekey: pub.signedPrekey, oneTime: pub.oneTime[0]! };
 }
+
+function flip(bytes: Uint8Array, index: number): Uint8Array {
+  const out = bytes.slice();
+  out[index]! ^= 0x01;
+  return out;
+}
+
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+};
 
 describe('device identity and prekey bundle', () => {
   it('derives the same identity from the same seeds', () => {
@@ -65,7 +86,7 @@ describe('device identity and prekey bundle', () => {
     const pub = publication(d);
     const bundle = decodePrekeyBundle(p, pub);
     expect(bundle.identity.equals(d.id.publicIdentity)).toBe(true);
-    expect(bundle.signedPrekey.id).toBe(d.prekeys.currentSignedPrekey.id);
+    expect(bundle.signedPrekey.id).toBe(d.prekeys.currentSignedPrekey!.id);
     expect(bundle.oneTimePrekey?.id).toBe(pub.oneTime.id);
     expect(decodePrekeyBundle(p, { ...pub, oneTime: null }).oneTimePrekey).toBeNull();
   });
@@ -146,11 +167,11 @@ describe('device identity and prekey bundle', () => {
 
   it('rotates the signed prekeys when due and keeps the previous ones for one rotation', () => {
     const d = device();
-    const first = d.prekeys.currentSignedPrekey;
-    const firstKem = d.prekeys.currentKemPrekey;
+    const first = d.prekeys.currentSignedPrekey!;
+    const firstKem = d.prekeys.currentKemPrekey!;
     expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS - 1)).toBe(false);
     expect(d.prekeys.rotateIfDue(NOW + SIGNED_PREKEY_ROTATION_SECONDS)).toBe(true);
-    expect(d.prekeys.currentSignedPrekey.id).toBe(first.id + 1);
+    expect(d.prekeys.currentSignedPrekey!.id).toBe(first.id + 1);
     expect(d.prekeys.findSignedPrekey(first.id)).toBe(first);
     expect(d.prekeys.findKemPrekey(firstKem.id)).toBe(firstKem);
     d.prekeys.rotate(NOW + 2 * SIGNED_PREKEY_ROTATION_SECONDS);
@@ -162,9 +183,22 @@ describe('device identity and prekey bundle', () => {
     const d = device();
     const [k] = d.prekeys.addOneTimePrekeys(1);
     expect(d.prekeys.findOneTimePrekey(k!.id)).toBe(k);
-    d.prekeys.consumeOneTimePrekey(k!.id);
+    d.prekeys.commit({ ...EMPTY_TRANSACTION, consumedOneTimePrekeys: [k!.id] });
     expect(d.prekeys.findOneTimePrekey(k!.id)).toBeUndefined();
     expect(d.prekeys.oneTimeCount).toBe(0);
+  });
+});
+
+describe('identity keys of prime order only', () => {
+  it('rejects an identity whose signing key is of mixed order before checking its signature', () => {
+    const { id } = device();
+    const bytes = id.publicIdentity.encode();
+    const t = ed25519.Point.fromHex(
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    );
+    const mixed = ed25519.Point.fromBytes(id.publicIdentity.signingKey).add(t).toBytes();
+    bytes.set(mixed, 1);
+    expect(codeOf(() => PublicIdentity.decode(p, bytes))).toBe('bad_encoding');
   });
 });
 
@@ -178,11 +212,13 @@ describe('stored device secrets', () => {
   it('restores prekeys that answer the same handshakes and publish the same bundle', () => {
     const d = device();
     const oneTime = d.prekeys.addOneTimePrekeys(3);
-    d.prekeys.consumeOneTimePrekey(oneTime[1]!.id);
+    d.prekeys.commit({ ...EMPTY_TRANSACTION, consumedOneTimePrekeys: [oneTime[1]!.id] });
     d.prekeys.rotate(NOW + 1);
-    const restored = DevicePrekeys.decode(p, d.id, d.prekeys.encode());
-    expect(restored.encode()).toEqual(d.prekeys.encode());
-    expect(restored.publication([]).signedPrekey).toEqual(d.prekeys.publication([]).signedPrekey);
+    const restored = MemoryDeviceStore.restore(p, d.prekeys.export());
+    expect(restored.export()).toEqual(d.prekeys.export());
+    expect(publicationOf(restored, []).signedPrekey).toEqual(
+      publicationOf(d.prekeys, []).signedPrekey,
+    );
     expect(restored.findSignedPrekey(0)?.keyPair.secretKey).toEqual(
       d.prekeys.findSignedPrekey(0)?.keyPair.secretKey,
     );
@@ -212,36 +248,60 @@ describe('stored device secrets', () => {
     ).toBe('unsupported_version');
   });
 
-  it('rejects stored prekeys that are truncated, have a trailing byte, a bad flag or a duplicate id', () => {
+  it('encodes each prekey as its own record of the documented size', () => {
     const d = device();
-    d.prekeys.addOneTimePrekeys(2);
-    const bytes = d.prekeys.encode();
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, bytes.slice(0, -1)))).toBe('bad_encoding');
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, new Uint8Array([...bytes, 0])))).toBe(
-      'bad_encoding',
-    );
-    const flagAt = 1 + 40 + 72;
-    expect(
-      codeOf(() =>
-        DevicePrekeys.decode(
-          p,
-          d.id,
-          Uint8Array.from(bytes, (b, i) => (i === flagAt ? 2 : b)),
-        ),
-      ),
-    ).toBe('bad_encoding');
-    // Give the second one-time prekey the first one's id.
-    const dup = bytes.slice();
-    const firstId = flagAt + 2 + 4 + 2;
-    dup.set(bytes.slice(firstId, firstId + 4), firstId + 36);
-    expect(codeOf(() => DevicePrekeys.decode(p, d.id, dup))).toBe('bad_encoding');
+    const [k] = d.prekeys.addOneTimePrekeys(1);
+    expect(encodeSignedPrekeyRecord(d.prekeys.currentSignedPrekey!)).toHaveLength(41);
+    expect(encodeKemPrekeyRecord(d.prekeys.currentKemPrekey!)).toHaveLength(73);
+    expect(encodeOneTimePrekeyRecord(k!)).toHaveLength(37);
+  });
+
+  it('rejects prekey records that are truncated, have a trailing byte or an unknown version', () => {
+    const d = device();
+    const [k] = d.prekeys.addOneTimePrekeys(1);
+    const records: [Uint8Array, (b: Uint8Array) => unknown][] = [
+      [
+        encodeSignedPrekeyRecord(d.prekeys.currentSignedPrekey!),
+        (b) => decodeSignedPrekeyRecord(p, d.id, b),
+      ],
+      [
+        encodeKemPrekeyRecord(d.prekeys.currentKemPrekey!),
+        (b) => decodeKemPrekeyRecord(p, d.id, b),
+      ],
+      [encodeOneTimePrekeyRecord(k!), (b) => decodeOneTimePrekeyRecord(p, b)],
+    ];
+    for (const [bytes, decode] of records) {
+      expect(codeOf(() => decode(bytes.slice(0, -1)))).toBe('bad_encoding');
+      expect(codeOf(() => decode(new Uint8Array([...bytes, 0])))).toBe('bad_encoding');
+      expect(codeOf(() => decode(Uint8Array.from(bytes, (b, i) => (i === 0 ? 9 : b))))).toBe(
+        'unsupported_version',
+      );
+    }
+  });
+
+  it('rejects a stored device with a one-time prekey twice, or three signed prekeys', () => {
+    const d = device();
+    d.prekeys.addOneTimePrekeys(1);
+    d.prekeys.rotate(NOW + 1);
+    const stored = d.prekeys.export();
+    const twice = {
+      ...stored,
+      oneTimePrekeys: [stored.oneTimePrekeys[0]!, stored.oneTimePrekeys[0]!],
+    };
+    expect(codeOf(() => MemoryDeviceStore.restore(p, twice))).toBe('bad_encoding');
+    const three = {
+      ...stored,
+      signedPrekeys: [...stored.signedPrekeys, stored.signedPrekeys[0]!],
+      kemPrekeys: [...stored.kemPrekeys, stored.kemPrekeys[0]!],
+    };
+    expect(codeOf(() => MemoryDeviceStore.restore(p, three))).toBe('bad_encoding');
   });
 });
 
 describe('prekey bundles on the wire', () => {
   it('round-trips a publication through the frame schemas', () => {
     const d = device();
-    const wire = toWirePublication(d.prekeys.publication(d.prekeys.addOneTimePrekeys(2)));
+    const wire = toWirePublication(publicationOf(d.prekeys, d.prekeys.addOneTimePrekeys(2)));
     const frame = parseClientFrame(JSON.stringify({ v: 1, t: 'prekeys.publish', rid: 1, ...wire }));
     expect(frame.ok).toBe(true);
     const bundle = decodeWirePrekeyBundle(p, { ...wire, oneTime: wire.oneTime[0]! });
@@ -251,7 +311,7 @@ describe('prekey bundles on the wire', () => {
 
   it('rejects a bundle part that is not canonical base64url', () => {
     const d = device();
-    const wire = toWirePublication(d.prekeys.publication([]));
+    const wire = toWirePublication(publicationOf(d.prekeys, []));
     expect(
       codeOf(() =>
         decodeWirePrekeyBundle(p, { ...wire, oneTime: null, identity: wire.identity + '=' }),

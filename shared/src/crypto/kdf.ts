@@ -10,11 +10,10 @@
  *   nonce (rather than drawing it) is safe because every message key is used exactly once, and it
  *   saves a `randombytes_buf` call per message, which costs tens of microseconds in WASM.
  *
- * HKDF here is computed with the backend's HMAC-SHA256 (`hkdfSha256` below): the same function
- * as `Primitives.hkdfSha256` (the tests check both against RFC 5869 and against each other), at
- * one HMAC call per block. In libsodium's WASM build every call into the module costs a copy in
- * and out; the generic HKDF made five to six calls per block and was eight times slower, and the
- * ratchet and the sealed envelope run HKDF on every message.
+ * HKDF is the backend's `Primitives.hkdfSha256` (one definition; checked against RFC 5869 and
+ * Wycheproof on both backends). The libsodium backend computes it at one HMAC call per block,
+ * because every call into the WASM module costs a copy in and out, and the ratchet and the
+ * sealed envelope run HKDF on every message.
  *
  * Labels carry the protocol version (`passage/v1/...`): a future v2 derives unrelated keys from
  * the same secrets, so no key can be used under two protocol versions.
@@ -25,8 +24,7 @@ import {
   XCHACHA20POLY1305_KEY_BYTES,
   XCHACHA20POLY1305_NONCE_BYTES,
 } from './primitives.js';
-import { concatBytes, labelBytes } from './encoding.js';
-import { CryptoError, CryptoErrorCode } from './errors.js';
+import { labelBytes } from './encoding.js';
 
 /** HKDF info strings and hash prefixes. Changing any of them changes the wire format. */
 export const KDF_LABELS = {
@@ -36,6 +34,8 @@ export const KDF_LABELS = {
   pqxdhAssociatedData: 'passage/v1/pqxdh/ad',
   /** Double Ratchet KDF_RK. */
   ratchetRoot: 'passage/v1/ratchet-root',
+  /** Handshake secret → a session's message authentication key (the early tag, ratchet.ts). */
+  ratchetMessageAuth: 'passage/v1/ratchet-message-auth',
   /** Message key → AEAD key and nonce. */
   ratchetMessage: 'passage/v1/ratchet-message',
   /** Sealed envelope: ephemeral-static DH → AEAD key and nonce. */
@@ -63,39 +63,22 @@ export const CHAIN_KEY_BYTES = 32;
 export const MESSAGE_KEY_BYTES = 32;
 
 const ZERO_SALT = new Uint8Array(SHA256_BYTES);
-/** RFC 5869: L ≤ 255 × HashLen. */
-const HKDF_MAX_OUTPUT_BYTES = 255 * SHA256_BYTES;
 
-/**
- * HKDF-SHA256 (RFC 5869): PRK = HMAC(salt, ikm); T(i) = HMAC(PRK, T(i−1) ‖ info ‖ i). An empty
- * salt means HashLen zero bytes, as §2.2 says (HMAC pads a short key with zeros, so the two are
- * the same key).
- */
-export function hkdfSha256(
-  p: Primitives,
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Uint8Array {
-  if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX_OUTPUT_BYTES) {
-    throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
-  }
-  const prk = p.hmacSha256(salt.length === 0 ? ZERO_SALT : salt, ikm);
-  const okm = new Uint8Array(length);
-  let block: Uint8Array = new Uint8Array(0);
-  for (let offset = 0, i = 1; offset < length; offset += SHA256_BYTES, i++) {
-    block = p.hmacSha256(prk, concatBytes(block, info, new Uint8Array([i])));
-    okm.set(block.subarray(0, Math.min(SHA256_BYTES, length - offset)), offset);
-  }
-  prk.fill(0);
-  return okm;
-}
 const MESSAGE_KEY_INPUT = new Uint8Array([0x01]);
 const CHAIN_KEY_INPUT = new Uint8Array([0x02]);
 
 const RATCHET_ROOT_INFO = labelBytes(KDF_LABELS.ratchetRoot);
 const RATCHET_MESSAGE_INFO = labelBytes(KDF_LABELS.ratchetMessage);
+
+const RATCHET_MESSAGE_AUTH_INFO = labelBytes(KDF_LABELS.ratchetMessageAuth);
+
+/** Bytes of a session's message authentication key. */
+export const MESSAGE_AUTH_KEY_BYTES = 32;
+
+/** The session's message authentication key, from the handshake's shared secret SK. */
+export function messageAuthKey(p: Primitives, sharedSecret: Uint8Array): Uint8Array {
+  return p.hkdfSha256(sharedSecret, ZERO_SALT, RATCHET_MESSAGE_AUTH_INFO, MESSAGE_AUTH_KEY_BYTES);
+}
 
 /** KDF_RK: (root key, DH output) → (next root key, chain key). */
 export function kdfRoot(
@@ -103,7 +86,7 @@ export function kdfRoot(
   rootKey: Uint8Array,
   dhOutput: Uint8Array,
 ): { readonly rootKey: Uint8Array; readonly chainKey: Uint8Array } {
-  const out = hkdfSha256(p, dhOutput, rootKey, RATCHET_ROOT_INFO, ROOT_KEY_BYTES + CHAIN_KEY_BYTES);
+  const out = p.hkdfSha256(dhOutput, rootKey, RATCHET_ROOT_INFO, ROOT_KEY_BYTES + CHAIN_KEY_BYTES);
   return { rootKey: out.slice(0, ROOT_KEY_BYTES), chainKey: out.slice(ROOT_KEY_BYTES) };
 }
 
@@ -123,8 +106,7 @@ export function messageKeyMaterial(
   p: Primitives,
   messageKey: Uint8Array,
 ): { readonly key: Uint8Array; readonly nonce: Uint8Array } {
-  const out = hkdfSha256(
-    p,
+  const out = p.hkdfSha256(
     messageKey,
     ZERO_SALT,
     RATCHET_MESSAGE_INFO,

@@ -81,7 +81,9 @@ function hasSmallOrderEncoding(encoding: Uint8Array): boolean {
 /**
  * Ed25519 verification with libsodium's exact policy (crypto_sign_verify_detached, built without
  * ED25519_COMPAT), which is stricter than RFC 8032 and than noble's `zip215: false` mode:
- * S < L; R and A not of small order; A canonical (y < p); and the cofactorless equation
+ * S < L; R and A not of small order; A canonical (y < p) and of prime order (not mixed order,
+ * libsodium's crypto_core_ed25519_is_valid_point, which sodium.ts checks before verifying); and
+ * the cofactorless equation
  * [S]B − [k]A, encoded, equal to R byte for byte (which also makes R canonical). noble's own
  * `verify` checks the cofactored equation, which accepts signatures libsodium rejects.
  */
@@ -102,6 +104,9 @@ function ed25519VerifyStrict(
   } catch {
     return false;
   }
+  // Mixed order (a prime-order point plus a small-order one) is refused, as libsodium's
+  // crypto_core_ed25519_is_valid_point does.
+  if (!a.isTorsionFree()) return false;
   const digest = sha512.create().update(r).update(publicKey).update(message).digest();
   const k = bytesToNumberLE(digest) % ED25519_L;
   // Public data only (signature, key, message): variable-time multiplication is fine.
@@ -168,6 +173,19 @@ export function createNobleBackend(): Primitives {
       requireBytes(seed, ED25519_SEED_BYTES);
       requireBytes(message);
       return mapFailure(CryptoErrorCode.INTERNAL, () => ed25519.sign(message, seed));
+    },
+
+    ed25519IsValidPublicKey(publicKey: Uint8Array): boolean {
+      requireBytes(publicKey);
+      if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
+      if (hasSmallOrderEncoding(publicKey)) return false;
+      try {
+        // zip215 = false: canonical encodings only (y < p), as libsodium.
+        const point = ed25519.Point.fromBytes(publicKey, false);
+        return !point.is0() && !point.isSmallOrder() && point.isTorsionFree();
+      } catch {
+        return false;
+      }
     },
 
     ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {

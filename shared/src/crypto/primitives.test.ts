@@ -5,6 +5,8 @@
  * appear.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { shake256 } from '@noble/hashes/sha3.js';
 import { CryptoErrorCode } from './errors.js';
 import type { CryptoErrorCode as Code } from './errors.js';
@@ -627,5 +629,78 @@ describe.each(BACKENDS)('primitives on %s', (name, load) => {
       expect(codeOf(() => p.random.uniform(2.5))).toBe(CryptoErrorCode.BAD_LENGTH);
       expect(codeOf(() => p.random.bytes(-1))).toBe(CryptoErrorCode.LIMIT_EXCEEDED);
     });
+  });
+});
+
+describe.each(BACKENDS)('Ed25519 public keys of mixed order (%s)', (_name, load) => {
+  let p: Primitives;
+  beforeAll(async () => {
+    p = await load();
+  });
+  // A mixed-order key is a prime-order point plus a point of small order T (here order 8): one
+  // secret scalar a then "owns" A + T for each of the eight T, and a cofactorless verifier
+  // accepts a signature under A + T whenever the challenge k is a multiple of 8.
+  const ORDER_8 = 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a';
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const le = (n: bigint): Uint8Array => {
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+    return out;
+  };
+  const leToBig = (b: Uint8Array): bigint =>
+    b.reduceRight((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
+
+  /** A prime-order key, the mixed-order key A + T, and a signature under the latter. */
+  function mixedOrderSignature(): {
+    prime: Uint8Array;
+    mixed: Uint8Array;
+    message: Uint8Array;
+    signature: Uint8Array;
+  } {
+    const t = ed25519.Point.fromHex(ORDER_8);
+    expect(t.multiplyUnsafe(8n).is0()).toBe(true);
+    const ext = ed25519.utils.getExtendedPublicKey(new Uint8Array(32).fill(9));
+    const mixedPoint = ext.point.add(t);
+    const mixed = mixedPoint.toBytes();
+    for (let i = 0; ; i++) {
+      const message = ascii(`mixed order ${i}`);
+      const r = (leToBig(sha512(message)) % (L - 1n)) + 1n;
+      const rBytes = ed25519.Point.BASE.multiply(r).toBytes();
+      const k = leToBig(sha512(new Uint8Array([...rBytes, ...mixed, ...message]))) % L;
+      if (k % 8n !== 0n) continue;
+      const s = (r + k * ext.scalar) % L;
+      return {
+        prime: ext.pointBytes,
+        mixed,
+        message,
+        signature: new Uint8Array([...rBytes, ...le(s)]),
+      };
+    }
+  }
+
+  it('regression: mixed-order keys: a signature under one does not verify', () => {
+    const { prime, mixed, message, signature } = mixedOrderSignature();
+    // The signature is valid under the cofactorless equation (what verification used to accept).
+    const k =
+      leToBig(sha512(new Uint8Array([...signature.subarray(0, 32), ...mixed, ...message]))) % L;
+    const sB = ed25519.Point.BASE.multiply(leToBig(signature.subarray(32)));
+    expect(toHex(sB.subtract(ed25519.Point.fromBytes(mixed).multiplyUnsafe(k)).toBytes())).toBe(
+      toHex(signature.subarray(0, 32)),
+    );
+    expect(p.ed25519Verify(mixed, message, signature)).toBe(false);
+    expect(p.ed25519IsValidPublicKey(mixed)).toBe(false);
+    expect(p.ed25519IsValidPublicKey(prime)).toBe(true);
+  });
+
+  it('refuses small-order, identity and non-canonical keys, accepts generated ones', () => {
+    expect(p.ed25519IsValidPublicKey(hex(ORDER_8))).toBe(false);
+    expect(p.ed25519IsValidPublicKey(le(1n))).toBe(false); // the identity (y = 1)
+    // y = p + 1 ≡ 1: a non-canonical encoding.
+    expect(p.ed25519IsValidPublicKey(le(2n ** 255n - 19n + 1n))).toBe(false);
+    expect(p.ed25519IsValidPublicKey(new Uint8Array(31))).toBe(false);
+    for (let i = 0; i < 8; i++) {
+      const key = p.ed25519KeyPairFromSeed(repeat(i, 32)).publicKey;
+      expect(p.ed25519IsValidPublicKey(key)).toBe(true);
+    }
   });
 });

@@ -11,10 +11,10 @@
  * backend-specific exception.
  */
 
+/** Ed25519 key and signature sizes are the wire protocol's (one definition, in limits.ts). */
+export { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from '../protocol/limits.js';
 export const X25519_KEY_BYTES = 32;
 export const ED25519_SEED_BYTES = 32;
-export const ED25519_PUBLIC_KEY_BYTES = 32;
-export const ED25519_SIGNATURE_BYTES = 64;
 export const XCHACHA20POLY1305_KEY_BYTES = 32;
 export const XCHACHA20POLY1305_NONCE_BYTES = 24;
 export const POLY1305_TAG_BYTES = 16;
@@ -63,7 +63,16 @@ export interface Primitives {
   /** Ed25519 key pair from a 32-byte seed; `secretKey` is the 32-byte seed itself. */
   ed25519KeyPairFromSeed(seed: Uint8Array): KeyPair;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array;
-  /** Strict verification (canonical S, no small-order keys); false on any failure. */
+  /**
+   * True when `publicKey` is the canonical encoding of a point of prime order L (in the
+   * prime-order subgroup and not the identity): not of small order and not mixed order (a
+   * prime-order point plus a small-order one, which lets one secret key own up to eight keys).
+   */
+  ed25519IsValidPublicKey(publicKey: Uint8Array): boolean;
+  /**
+   * Strict verification (canonical S, R not of small order, the key valid as
+   * `ed25519IsValidPublicKey` says, cofactorless equation); false on any failure.
+   */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 
   /** XChaCha20-Poly1305 (IETF); returns ciphertext ‖ 16-byte tag. */

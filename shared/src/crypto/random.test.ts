@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { CryptoError, CryptoErrorCode } from './errors.js';
-import { loadNobleBackend } from './noble.js';
+import { createNobleBackend, loadNobleBackend } from './noble.js';
+import type { Primitives } from './primitives.js';
 import { dangerousTestOnlySeededRandom, withRandom } from './random.js';
 import { loadSodiumBackend } from './sodium.js';
 
@@ -88,5 +89,36 @@ describe('withRandom', () => {
     expect(toHex(sodium.ed25519KeyPairFromSeed(seedA).publicKey)).toBe(
       toHex(noble.ed25519KeyPairFromSeed(seedB).publicKey),
     );
+  });
+});
+
+describe('randomness (review findings)', () => {
+  let p: Primitives;
+  beforeAll(async () => {
+    p = await loadSodiumBackend();
+  });
+  const realCrypto = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+  afterEach(() => {
+    if (realCrypto !== undefined) Object.defineProperty(globalThis, 'crypto', realCrypto);
+  });
+
+  it('regression: noble random source: more than 65,536 bytes in one call are drawn in chunks, as on libsodium', () => {
+    // getRandomValues refuses more than 65,536 bytes per call (QuotaExceededError); the
+    // libsodium backend chunks, the noble one must too, or the backends disagree.
+    const noble = createNobleBackend();
+    const big = noble.random.bytes(65_536 * 2 + 7);
+    expect(big.length).toBe(65_536 * 2 + 7);
+    expect(p.random.bytes(65_536 * 2 + 7).length).toBe(65_536 * 2 + 7);
+    // Not all zero in any chunk (a chunk that was never filled would be).
+    for (const start of [0, 65_536, 131_072]) {
+      expect(big.subarray(start, start + 7).some((b) => b !== 0)).toBe(true);
+    }
+  });
+
+  it('regression: both backends fail closed (no bytes) when the platform has no Web Crypto', () => {
+    const noble = createNobleBackend();
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true });
+    expect(() => p.random.bytes(32)).toThrow();
+    expect(() => noble.random.bytes(32)).toThrow();
   });
 });

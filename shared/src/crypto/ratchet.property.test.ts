@@ -1,6 +1,6 @@
 /**
  * Property tests of the ratchet as the relay's peers use it (sealed envelopes through
- * `DeviceSessions`), on both backends: random interleavings of two parties with loss,
+ * `SessionCipher`), on both backends: random interleavings of two parties with loss,
  * reordering and duplicates; a flipped bit anywhere in an envelope; skips beyond the bound.
  * "State unchanged" is checked on the serialised session, byte for byte.
  */
@@ -9,13 +9,14 @@ import fc from 'fast-check';
 import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures';
 import { loadPrimitives } from './backend.js';
 import { isCryptoError } from './errors.js';
-import { DeviceSessions } from './fanout.js';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import { SessionCipher } from './session-cipher.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { MemoryDeviceStore } from './memory-store.js';
 import type { PublicIdentity } from './identity.js';
 import type { Primitives } from './primitives.js';
 import { generateX25519KeyPair } from './keys.js';
 import { MAX_SKIP, Ratchet } from './ratchet.js';
-import { Session } from './session.js';
 
 const backends: Record<Primitives['backend'], Primitives> = {} as Record<
   Primitives['backend'],
@@ -27,19 +28,19 @@ beforeAll(async () => {
 });
 
 interface Party {
-  readonly sessions: DeviceSessions;
-  readonly prekeys: DevicePrekeys;
+  readonly sessions: SessionCipher;
+  readonly prekeys: MemoryDeviceStore;
   readonly pub: PublicIdentity;
 }
 
 function party(p: Primitives): Party {
   const id = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, id, 1_800_000_000);
-  return { sessions: new DeviceSessions(p, id, prekeys), prekeys, pub: id.publicIdentity };
+  const prekeys = MemoryDeviceStore.create(p, id, 1_800_000_000);
+  return { sessions: new SessionCipher(p, prekeys), prekeys, pub: id.publicIdentity };
 }
 
 function bundleOf(p: Primitives, b: Party) {
-  const pub = b.prekeys.publication(b.prekeys.addOneTimePrekeys(1));
+  const pub = publicationOf(b.prekeys, b.prekeys.addOneTimePrekeys(1));
   return decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0]! });
 }
 
@@ -220,9 +221,9 @@ describe('backend interchange', () => {
     const noble = backends.noble;
     const a = party(sodium);
     const bId = DeviceIdentity.generate(noble);
-    const bPrekeys = DevicePrekeys.create(noble, bId, 1_800_000_000);
+    const bPrekeys = MemoryDeviceStore.create(noble, bId, 1_800_000_000);
     const b: Party = {
-      sessions: new DeviceSessions(noble, bId, bPrekeys),
+      sessions: new SessionCipher(noble, bPrekeys),
       prekeys: bPrekeys,
       pub: bId.publicIdentity,
     };
@@ -234,8 +235,7 @@ describe('backend interchange', () => {
       'from js',
     );
     // Move a's session state across backends mid-conversation.
-    const moved = new DeviceSessions(noble, a.sessions.identity, null);
-    moved.restoreSession(Session.decode(noble, a.sessions.session(b.pub)!.encode()));
+    const moved = new SessionCipher(noble, MemoryDeviceStore.restore(noble, a.prekeys.export()));
     expect(read(b.sessions.decrypt(moved.encryptFor(b.pub, text('moved'))).plaintext)).toBe(
       'moved',
     );

@@ -8,6 +8,7 @@ import {
   MAX_SKIP,
   MAX_SKIPPED_KEYS_TOTAL,
   RATCHET_HEADER_BYTES,
+  RATCHET_TAG_BYTES,
   Ratchet,
   decodeRatchetMessage,
 } from './ratchet.js';
@@ -27,6 +28,21 @@ function pair(): { alice: Ratchet; bob: Ratchet } {
     alice: Ratchet.initiator(p, sk, bobKey.publicKey),
     bob: Ratchet.responder(p, sk, bobKey),
   };
+}
+
+/**
+ * Recomputes the early tag of a message whose header a test changed, as a holder of the
+ * session could (the tag key is in both sides' state), so that the checks after the tag run.
+ */
+function retag(r: Ratchet, message: Uint8Array, ad = AD): Uint8Array {
+  const header = message.subarray(0, RATCHET_HEADER_BYTES);
+  const ciphertext = message.subarray(RATCHET_HEADER_BYTES + RATCHET_TAG_BYTES);
+  const tag = p
+    .hmacSha256(r.snapshot().authKey, new Uint8Array([...ad, ...header, ...ciphertext]))
+    .subarray(0, RATCHET_TAG_BYTES);
+  const out = message.slice();
+  out.set(tag, RATCHET_HEADER_BYTES);
+  return out;
 }
 
 /** Asserts that decrypting fails with `code` and leaves the state object untouched. */
@@ -161,21 +177,26 @@ describe('Double Ratchet', () => {
     const { alice, bob } = pair();
     const m = alice.encrypt(text('x'), AD);
     m.set(new Uint8Array(32), 1);
-    expectRejected(bob, m, 'low_order');
+    // Caught by the early tag, and (from a holder of the session) by the DH check.
+    expectRejected(bob, m, 'decrypt_failed');
+    expectRejected(bob, retag(bob, m), 'low_order');
   });
 
   it('rejects the largest message number, which no sender produces', () => {
     const { alice, bob } = pair();
     const m = alice.encrypt(text('x'), AD);
     m.set([0xff, 0xff, 0xff, 0xff], RATCHET_HEADER_BYTES - 4);
-    expectRejected(bob, m, 'limit_exceeded');
+    expectRejected(bob, m, 'decrypt_failed');
+    expectRejected(bob, retag(bob, m), 'limit_exceeded');
   });
 
   it('rejects a message with an unknown version byte', () => {
     const { alice, bob } = pair();
     const m = alice.encrypt(text('x'), AD);
-    m[0] = 2;
-    expectRejected(bob, m, 'unsupported_version');
+    for (const version of [1, 3]) {
+      m[0] = version;
+      expectRejected(bob, m, 'unsupported_version');
+    }
   });
 
   it('rejects a truncated header and a ciphertext shorter than a tag', () => {
@@ -225,5 +246,42 @@ describe('Double Ratchet', () => {
     const { header } = decodeRatchetMessage(alice.encrypt(text('b'), AD));
     expect(header.n).toBe(1);
     expect(header.pn).toBe(0);
+  });
+
+  it('regression: forged envelopes: the old-chain and new-chain skips of one message are bounded by MAX_SKIP together', () => {
+    // Before, each chain was bounded on its own, so one header could make the receiver derive
+    // 2 × MAX_SKIP keys. Made by a holder of the session (the tag is valid): the bound is what
+    // then limits the work.
+    const { alice, bob } = pair();
+    bob.decrypt(alice.encrypt(text('first'), AD), AD);
+    const half = Math.floor(MAX_SKIP / 2) + 1;
+    const m = alice.encrypt(text('x'), AD);
+    m.set(generateX25519KeyPair(p).publicKey, 1);
+    m.set([0, 0, half >>> 8, half & 0xff], 1 + 32);
+    m.set([0, 0, half >>> 8, half & 0xff], 1 + 32 + 4);
+    expectRejected(bob, retag(bob, m), 'too_many_skipped');
+  });
+
+  it('accepts skips on the old and the new chain that together reach MAX_SKIP exactly', () => {
+    const { alice, bob } = pair();
+    bob.decrypt(alice.encrypt(text('first'), AD), AD);
+    const reply = bob.encrypt(text('reply'), AD);
+    // Alice sends 500 more on her first chain (lost), then answers on a new chain after 499 lost.
+    const oldChain = Math.floor(MAX_SKIP / 2);
+    for (let i = 0; i < oldChain; i++) alice.encrypt(text('lost'), AD);
+    alice.decrypt(reply, AD);
+    for (let i = 0; i < MAX_SKIP - oldChain; i++) alice.encrypt(text('lost'), AD);
+    const far = alice.encrypt(text('far'), AD);
+    expect(read(bob.decrypt(far, AD))).toBe('far');
+  });
+
+  it('rejects a message whose early tag does not verify before any chain work', () => {
+    const { alice, bob } = pair();
+    const m = alice.encrypt(text('x'), AD);
+    m[RATCHET_HEADER_BYTES]! ^= 1;
+    expectRejected(bob, m, 'decrypt_failed');
+    expect(bob.authenticates(m, AD)).toBe(false);
+    expect(bob.authenticates(alice.encrypt(text('y'), AD), AD)).toBe(true);
+    expect(bob.authenticates(new Uint8Array(3), AD)).toBe(false);
   });
 });

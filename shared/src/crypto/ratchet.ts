@@ -26,16 +26,25 @@ import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { POLY1305_TAG_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, toHex, u32, u8 } from './encoding.js';
-import { kdfChain, kdfRoot, messageKeyMaterial } from './kdf.js';
+import { kdfChain, kdfRoot, messageAuthKey, messageKeyMaterial } from './kdf.js';
+import { constantTimeEqual } from './checks.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, generateX25519KeyPair } from './keys.js';
 import { pad, unpad } from './padding.js';
 
-/** Version byte of a ratchet message. */
-export const RATCHET_MESSAGE_VERSION = 1;
+/**
+ * Version byte of a ratchet message. Version 2 added the early authentication tag; version 1
+ * (no tag) is refused with `unsupported_version`.
+ */
+export const RATCHET_MESSAGE_VERSION = 2;
+/** Bytes of the early authentication tag (HMAC-SHA256 truncated; see `messageTag`). */
+export const RATCHET_TAG_BYTES = 16;
 /** Bytes of the header: version, DH public key, previous chain length, message number. */
 export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4;
-/** Most message keys one incoming message may make us skip in a single chain. */
+/**
+ * Most message keys one incoming message may make us derive and skip, on the old and the new
+ * receiving chain together.
+ */
 export const MAX_SKIP = 1000;
 /** Most skipped message keys kept in total; the oldest are evicted beyond this. */
 export const MAX_SKIPPED_KEYS_TOTAL = 2000;
@@ -66,6 +75,8 @@ export interface RatchetState {
   readonly previousSendCount: number;
   /** Skipped keys, oldest first (the order eviction follows). */
   readonly skipped: readonly SkippedKey[];
+  /** The session's message authentication key, from the handshake (`kdf.ts`, `messageAuthKey`). */
+  readonly authKey: Uint8Array;
 }
 
 interface Header {
@@ -78,10 +89,11 @@ function encodeHeader(h: Header): Uint8Array {
   return concatBytes(u8(RATCHET_MESSAGE_VERSION), h.dh, u32(h.pn), u32(h.n));
 }
 
-/** Splits a ratchet message into its header and ciphertext; strict about version and sizes. */
+/** Splits a ratchet message into its header, tag and ciphertext; strict about version and sizes. */
 export function decodeRatchetMessage(message: Uint8Array): {
   readonly header: Header;
   readonly headerBytes: Uint8Array;
+  readonly tag: Uint8Array;
   readonly ciphertext: Uint8Array;
 } {
   const r = new ByteReader(message);
@@ -89,9 +101,35 @@ export function decodeRatchetMessage(message: Uint8Array): {
   const dh = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
   const pn = r.u32();
   const n = r.u32();
+  const tag = r.bytesN(RATCHET_TAG_BYTES);
   const ciphertext = r.rest();
   if (ciphertext.length < POLY1305_TAG_BYTES) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
-  return { header: { dh, pn, n }, headerBytes: message.slice(0, RATCHET_HEADER_BYTES), ciphertext };
+  return {
+    header: { dh, pn, n },
+    headerBytes: message.slice(0, RATCHET_HEADER_BYTES),
+    tag,
+    ciphertext,
+  };
+}
+
+/**
+ * The early authentication tag: HMAC-SHA256(auth key, AD ‖ header ‖ ciphertext), truncated to
+ * `RATCHET_TAG_BYTES`. It is checked before any chain key is derived, so that rejecting a message
+ * not made by a holder of the session costs one HMAC instead of up to `MAX_SKIP` chain steps.
+ * It is a filter against work, not the message's authentication: the AEAD under the message key
+ * still decides, and the auth key does not ratchet (one who stole a session's state can pass
+ * the filter, and then costs at most what a real message may cost).
+ */
+function messageTag(
+  p: Primitives,
+  authKey: Uint8Array,
+  associatedData: Uint8Array,
+  headerBytes: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array {
+  return p
+    .hmacSha256(authKey, concatBytes(associatedData, headerBytes, ciphertext))
+    .subarray(0, RATCHET_TAG_BYTES);
 }
 
 function skippedId(dh: Uint8Array, n: number): string {
@@ -110,9 +148,18 @@ export class Ratchet {
   private constructor(
     private readonly p: Primitives,
     state: RatchetState,
+    index?: Map<string, SkippedKey>,
   ) {
     this.state = state;
-    this.skippedIndex = new Map(state.skipped.map((k) => [skippedId(k.dh, k.n), k]));
+    this.skippedIndex = index ?? new Map(state.skipped.map((k) => [skippedId(k.dh, k.n), k]));
+  }
+
+  /**
+   * An independent copy: advancing it leaves this one as it was. Cheap, because the state is
+   * immutable and `commit` replaces the index instead of changing it, so both share them.
+   */
+  clone(): Ratchet {
+    return new Ratchet(this.p, this.state, this.skippedIndex);
   }
 
   /**
@@ -132,6 +179,7 @@ export class Ratchet {
       receiveCount: 0,
       previousSendCount: 0,
       skipped: [],
+      authKey: messageAuthKey(p, sharedSecret),
     });
   }
 
@@ -147,6 +195,7 @@ export class Ratchet {
       receiveCount: 0,
       previousSendCount: 0,
       skipped: [],
+      authKey: messageAuthKey(p, sharedSecret),
     });
   }
 
@@ -158,6 +207,40 @@ export class Ratchet {
   /** A snapshot of the state (immutable; safe to serialise). */
   snapshot(): RatchetState {
     return this.state;
+  }
+
+  /**
+   * True when `message` carries this session's early tag (ratchet message version 2): only a
+   * holder of this session can have made it. One HMAC; derives no chain key, changes nothing.
+   * False for anything that is not a ratchet message.
+   */
+  authenticates(message: Uint8Array, associatedData: Uint8Array): boolean {
+    let parts: ReturnType<typeof decodeRatchetMessage>;
+    try {
+      parts = decodeRatchetMessage(message);
+    } catch {
+      return false;
+    }
+    const expected = messageTag(
+      this.p,
+      this.state.authKey,
+      associatedData,
+      parts.headerBytes,
+      parts.ciphertext,
+    );
+    return constantTimeEqual(parts.tag, expected);
+  }
+
+  /** How many skipped message keys this side holds. */
+  get skippedCount(): number {
+    return this.state.skipped.length;
+  }
+
+  /** A copy without the `count` oldest skipped keys (the messages they were for are then lost). */
+  withoutOldestSkipped(count: number): Ratchet {
+    if (count <= 0) return this;
+    const next = new Ratchet(this.p, { ...this.state, skipped: this.state.skipped.slice(count) });
+    return next;
   }
 
   /** True once this side can send (the responder can only after its first received message). */
@@ -184,7 +267,11 @@ export class Ratchet {
       concatBytes(associatedData, headerBytes),
     );
     this.state = { ...s, sendChainKey: chainKey, sendCount: s.sendCount + 1 };
-    return concatBytes(headerBytes, sealed);
+    return concatBytes(
+      headerBytes,
+      messageTag(this.p, s.authKey, associatedData, headerBytes, sealed),
+      sealed,
+    );
   }
 
   /**
@@ -194,12 +281,26 @@ export class Ratchet {
    * unchanged.
    */
   decrypt(message: Uint8Array, associatedData: Uint8Array): Uint8Array {
-    const { header, headerBytes, ciphertext } = decodeRatchetMessage(message);
+    const plaintext = this.decryptIfTagged(message, associatedData);
+    if (plaintext === null) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    return plaintext;
+  }
+
+  /**
+   * `decrypt`, except that a message whose early tag is not this session's returns null (after
+   * one HMAC, nothing derived, nothing changed) instead of throwing: a record tries its
+   * sessions with it and computes each tag once.
+   */
+  decryptIfTagged(message: Uint8Array, associatedData: Uint8Array): Uint8Array | null {
+    const { header, headerBytes, tag, ciphertext } = decodeRatchetMessage(message);
+    const s = this.state;
+    // First, before any chain work: was this made by a holder of this session?
+    const expected = messageTag(this.p, s.authKey, associatedData, headerBytes, ciphertext);
+    if (!constantTimeEqual(tag, expected)) return null;
     // No sender produces this number (`encrypt` stops below it); accepting it would push Nr past
     // what the stored state can represent.
     if (header.n >= MAX_MESSAGE_NUMBER) throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
     const ad = concatBytes(associatedData, headerBytes);
-    const s = this.state;
 
     const id = skippedId(header.dh, header.n);
     const stored = this.skippedIndex.get(id);
@@ -226,13 +327,15 @@ export class Ratchet {
       return plaintext;
     }
 
-    // A new ratchet key from the peer: finish the old receiving chain up to `pn`, then step.
-    if (header.n > MAX_SKIP) throw new CryptoError(CryptoErrorCode.TOO_MANY_SKIPPED);
+    // A new ratchet key from the peer: finish the old receiving chain up to `pn`, then step. The
+    // skips on both chains together are bounded, so one message costs at most MAX_SKIP steps.
+    const oldChainSkips =
+      s.receiveChainKey !== null && s.remote !== null ? Math.max(0, header.pn - s.receiveCount) : 0;
+    if (oldChainSkips + header.n > MAX_SKIP) {
+      throw new CryptoError(CryptoErrorCode.TOO_MANY_SKIPPED);
+    }
     let oldChainSkipped: SkippedKey[] = [];
     if (s.receiveChainKey !== null && s.remote !== null && header.pn > s.receiveCount) {
-      if (header.pn - s.receiveCount > MAX_SKIP) {
-        throw new CryptoError(CryptoErrorCode.TOO_MANY_SKIPPED);
-      }
       oldChainSkipped = this.walkChain(
         s.receiveChainKey,
         s.receiveCount,
@@ -257,6 +360,7 @@ export class Ratchet {
       receiveCount: header.n + 1,
       previousSendCount: s.sendCount,
       skipped: evict(s.skipped, oldChainSkipped, walk.skipped),
+      authKey: s.authKey,
     });
     return plaintext;
   }

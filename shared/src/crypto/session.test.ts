@@ -1,10 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  errorCodeOf as codeOf,
-  fromUtf8 as read,
-  utf8 as text,
-} from '@passage/testing/crypto-fixtures';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { MemoryDeviceStore } from './memory-store.js';
 import type { Primitives } from './primitives.js';
 import { Session } from './session.js';
 import { loadSodiumBackend } from './sodium.js';
@@ -15,17 +12,29 @@ beforeAll(async () => {
   p = await loadSodiumBackend();
 });
 
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const read = (b: Uint8Array): string => new TextDecoder().decode(b);
+
 function start(): { alice: Session; bob: Session; first: Uint8Array } {
   const aliceId = DeviceIdentity.generate(p);
   const bobId = DeviceIdentity.generate(p);
-  const prekeys = DevicePrekeys.create(p, bobId, 1_800_000_000);
-  const pub = prekeys.publication(prekeys.addOneTimePrekeys(1));
+  const prekeys = MemoryDeviceStore.create(p, bobId, 1_800_000_000);
+  const pub = publicationOf(prekeys, prekeys.addOneTimePrekeys(1));
   const bundle = decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0]! });
   const alice = Session.initiate(p, aliceId, bundle);
   const out = alice.encrypt(text('hello'));
   const bob = Session.respond(p, bobId, prekeys, decodePqxdhInitial(p, out.initial!));
   return { alice, bob, first: out.message };
 }
+
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+};
 
 describe('session', () => {
   it('carries the initial message until the peer answers', () => {
@@ -61,8 +70,10 @@ describe('session', () => {
 
   it('rejects a serialisation with an unknown version', () => {
     const bytes = start().alice.encode();
-    bytes[0] = 2;
-    expect(codeOf(() => Session.decode(p, bytes))).toBe('unsupported_version');
+    for (const version of [1, 3]) {
+      bytes[0] = version;
+      expect(codeOf(() => Session.decode(p, bytes))).toBe('unsupported_version');
+    }
   });
 
   it('rejects a truncated serialisation and one with a trailing byte', () => {
@@ -73,8 +84,8 @@ describe('session', () => {
 
   it('rejects a serialisation whose flag byte is neither 0 nor 1', () => {
     const bytes = start().alice.encode();
-    // The has-initial flag follows version, identity, AD and base key.
-    const at = 1 + 129 + 32 + 32;
+    // The has-initial flag follows version, identity, AD, auth key and base key.
+    const at = 1 + 129 + 32 + 32 + 32;
     expect(bytes[at]).toBe(1);
     bytes[at] = 2;
     expect(codeOf(() => Session.decode(p, bytes))).toBe('bad_encoding');
@@ -84,7 +95,7 @@ describe('session', () => {
     const s = start();
     const bytes = s.bob.encode();
     // Bob: no pending initial, so the ratchet secret starts right after the flag.
-    const at = 1 + 129 + 32 + 32 + 1;
+    const at = 1 + 129 + 32 + 32 + 32 + 1;
     bytes[at]! ^= 0x40;
     expect(codeOf(() => Session.decode(p, bytes))).toBe('bad_encoding');
   });

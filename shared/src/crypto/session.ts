@@ -8,7 +8,8 @@
  * contact keeps it in memory). Decoding is strict: version first, exact lengths, flags 0 or 1,
  * no trailing bytes, skipped keys within their bound.
  *
- *   0x01 ‖ peer identity (129) ‖ AD (32) ‖ base key (32) ‖ has-initial (1) [‖ initial (1263)]
+ *   0x02 ‖ peer identity (129) ‖ AD (32) ‖ auth key (32) ‖ base key (32)
+ *        ‖ has-initial (1) [‖ initial (1263)]
  *        ‖ ratchet: our secret (32) ‖ our public (32) ‖ has-remote (1) [‖ remote (32)]
  *          ‖ root key (32) ‖ has-send (1) [‖ CKs (32)] ‖ has-receive (1) [‖ CKr (32)]
  *          ‖ Ns (4) ‖ Nr (4) ‖ PN (4) ‖ skipped count (2) ‖ count × (dh (32) ‖ n (4) ‖ key (32))
@@ -17,8 +18,14 @@ import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { SHA256_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, u16, u32, u8 } from './encoding.js';
-import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, ROOT_KEY_BYTES } from './kdf.js';
-import type { DeviceIdentity, PrekeyBundle } from './identity.js';
+import {
+  CHAIN_KEY_BYTES,
+  MESSAGE_AUTH_KEY_BYTES,
+  MESSAGE_KEY_BYTES,
+  ROOT_KEY_BYTES,
+} from './kdf.js';
+import type { DeviceIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, asX25519SecretKey } from './keys.js';
@@ -27,7 +34,8 @@ import { MAX_SKIPPED_KEYS_TOTAL, Ratchet } from './ratchet.js';
 import type { PqxdhInitialMessage, PrekeyLookup } from './x3dh.js';
 import { PQXDH_INITIAL_BYTES, encodePqxdhInitial, initiatePqxdh, respondPqxdh } from './x3dh.js';
 
-export const SESSION_STATE_VERSION = 1;
+/** Version 2 added the message authentication key; version 1 is refused, not migrated. */
+export const SESSION_STATE_VERSION = 2;
 
 /** What `Session.encrypt` produces: the ratchet message, and the initial message while pending. */
 export interface SessionCiphertext {
@@ -48,7 +56,7 @@ export class Session {
   ) {}
 
   /** Starts a session as initiator, from a verified bundle (see `decodePrekeyBundle`). */
-  static initiate(p: Primitives, me: DeviceIdentity, bundle: PrekeyBundle): Session {
+  static initiate(p: Primitives, me: DeviceIdentity, bundle: VerifiedPrekeyBundle): Session {
     const hs = initiatePqxdh(p, me, bundle);
     const ratchet = Ratchet.initiator(p, hs.sharedSecret, hs.remoteSignedPrekey);
     return new Session(
@@ -81,6 +89,21 @@ export class Session {
     );
   }
 
+  /**
+   * An independent copy (cheap: it shares the immutable ratchet state). Session records are
+   * immutable values: a transition advances a clone and puts it in a new record, so the stored
+   * record stays as it was until the caller commits the new one.
+   */
+  clone(): Session {
+    return new Session(
+      this.remote,
+      this.associatedData,
+      this.baseKey,
+      this.ratchet.clone(),
+      this.pendingInitial,
+    );
+  }
+
   /** True while the peer has not answered (our messages still carry the initial message). */
   get isPending(): boolean {
     return this.pendingInitial !== null;
@@ -96,9 +119,39 @@ export class Session {
     return { initial: this.pendingInitial, message };
   }
 
+  /** How many skipped message keys this session holds. */
+  get skippedCount(): number {
+    return this.ratchet.skippedCount;
+  }
+
+  /** A copy without the `count` oldest skipped keys. */
+  withoutOldestSkipped(count: number): Session {
+    if (count <= 0) return this;
+    return new Session(
+      this.remote,
+      this.associatedData,
+      this.baseKey,
+      this.ratchet.withoutOldestSkipped(count),
+      this.pendingInitial,
+    );
+  }
+
+  /** True when `message` carries this session's early tag (see `Ratchet.authenticates`). */
+  authenticates(message: Uint8Array): boolean {
+    return this.ratchet.authenticates(message, this.associatedData);
+  }
+
   /** Decrypts a ratchet message; transactional (see `Ratchet.decrypt`). */
   decrypt(message: Uint8Array): Uint8Array {
-    const plaintext = this.ratchet.decrypt(message, this.associatedData);
+    const plaintext = this.decryptIfTagged(message);
+    if (plaintext === null) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    return plaintext;
+  }
+
+  /** `decrypt`, or null for a message without this session's early tag (`Ratchet`). */
+  decryptIfTagged(message: Uint8Array): Uint8Array | null {
+    const plaintext = this.ratchet.decryptIfTagged(message, this.associatedData);
+    if (plaintext === null) return null;
     // The peer could only produce this message after processing our initial message.
     this.pendingInitial = null;
     return plaintext;
@@ -112,6 +165,7 @@ export class Session {
       u8(SESSION_STATE_VERSION),
       this.remote.encode(),
       this.associatedData,
+      s.authKey,
       this.baseKey,
       ...optional(this.pendingInitial),
       s.self.secretKey,
@@ -134,6 +188,7 @@ export class Session {
     expectVersion(r, SESSION_STATE_VERSION);
     const remote = PublicIdentity.decode(p, r.bytesN(PUBLIC_IDENTITY_BYTES));
     const associatedData = r.bytesN(SHA256_BYTES);
+    const authKey = r.bytesN(MESSAGE_AUTH_KEY_BYTES);
     const baseKey = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
     const pendingInitial = r.flag() ? r.bytesN(PQXDH_INITIAL_BYTES) : null;
     const secretKey = asX25519SecretKey(r.bytesN(X25519_KEY_BYTES));
@@ -170,6 +225,7 @@ export class Session {
       receiveCount,
       previousSendCount,
       skipped,
+      authKey,
     };
     return new Session(
       remote,

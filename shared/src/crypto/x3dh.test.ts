@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { errorCodeOf as codeOf, FIXED_NOW_SECONDS as NOW } from '@passage/testing/crypto-fixtures';
-import { DeviceIdentity, DevicePrekeys, decodePrekeyBundle } from './identity.js';
-import type { PrekeyBundle } from './identity.js';
+import { DeviceIdentity } from './identity.js';
+import { decodePrekeyBundle, publicationOf } from './bundle.js';
+import { MemoryDeviceStore } from './memory-store.js';
+import { EMPTY_TRANSACTION } from './store.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { Primitives } from './primitives.js';
 import { loadSodiumBackend } from './sodium.js';
 import {
@@ -18,17 +20,19 @@ beforeAll(async () => {
   p = await loadSodiumBackend();
 });
 
+const NOW = 1_800_000_000;
+
 function setup(withOneTime = true): {
   alice: DeviceIdentity;
   bob: DeviceIdentity;
-  bobPrekeys: DevicePrekeys;
-  bundle: PrekeyBundle;
+  bobPrekeys: MemoryDeviceStore;
+  bundle: VerifiedPrekeyBundle;
 } {
   const alice = DeviceIdentity.generate(p);
   const bob = DeviceIdentity.generate(p);
-  const bobPrekeys = DevicePrekeys.create(p, bob, NOW);
+  const bobPrekeys = MemoryDeviceStore.create(p, bob, NOW);
   const oneTime = bobPrekeys.addOneTimePrekeys(3);
-  const pub = bobPrekeys.publication(oneTime);
+  const pub = publicationOf(bobPrekeys, oneTime);
   const bundle = decodePrekeyBundle(p, {
     identity: pub.identity,
     signedPrekey: pub.signedPrekey,
@@ -36,6 +40,15 @@ function setup(withOneTime = true): {
   });
   return { alice, bob, bobPrekeys, bundle };
 }
+
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+};
 
 describe('PQXDH handshake', () => {
   it('gives both sides the same secret and associated data with a one-time prekey', () => {
@@ -108,7 +121,10 @@ describe('PQXDH handshake', () => {
   it('rejects a reuse of a consumed one-time prekey', () => {
     const { alice, bob, bobPrekeys, bundle } = setup();
     const a = initiatePqxdh(p, alice, bundle);
-    bobPrekeys.consumeOneTimePrekey(a.initial.oneTimePrekeyId!);
+    bobPrekeys.commit({
+      ...EMPTY_TRANSACTION,
+      consumedOneTimePrekeys: [a.initial.oneTimePrekeyId!],
+    });
     expect(codeOf(() => respondPqxdh(p, bob, bobPrekeys, a.initial))).toBe('unknown_prekey');
   });
 

@@ -37,14 +37,10 @@ import {
   u32,
   u8,
 } from './encoding.js';
-import { KDF_LABELS, hkdfSha256 } from './kdf.js';
-import type {
-  DeviceIdentity,
-  KemPrekey,
-  OneTimePrekey,
-  PrekeyBundle,
-  SignedPrekey,
-} from './identity.js';
+import { KDF_LABELS } from './kdf.js';
+import type { DeviceIdentity } from './identity.js';
+import type { VerifiedPrekeyBundle } from './bundle.js';
+import type { KemPrekey, OneTimePrekeyPair, SignedPrekey } from './prekeys.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { MlKemPublicKey, X25519KeyPair, X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, generateX25519KeyPair } from './keys.js';
@@ -123,8 +119,7 @@ function deriveSecret(
   dhs: readonly Uint8Array[],
   kemSecret: Uint8Array,
 ): Uint8Array {
-  return hkdfSha256(
-    p,
+  return p.hkdfSha256(
     concatBytes(F, ...dhs, kemSecret),
     ZERO_SALT,
     PQXDH_INFO,
@@ -157,7 +152,7 @@ export interface PqxdhResult {
 export function initiatePqxdh(
   p: Primitives,
   me: DeviceIdentity,
-  bundle: PrekeyBundle,
+  bundle: VerifiedPrekeyBundle,
 ): PqxdhResult & {
   readonly initial: PqxdhInitialMessage;
   readonly remoteSignedPrekey: X25519PublicKey;
@@ -205,7 +200,7 @@ export function initiatePqxdh(
 export interface PrekeyLookup {
   findSignedPrekey(id: number): SignedPrekey | undefined;
   findKemPrekey(id: number): KemPrekey | undefined;
-  findOneTimePrekey(id: number): OneTimePrekey | undefined;
+  findOneTimePrekey(id: number): OneTimePrekeyPair | undefined;
 }
 
 /**
