@@ -26,6 +26,18 @@ export interface ConfigVariable {
 export interface RelaySettings {
   /** Most open WebSocket connections; further upgrades are refused with HTTP 503. */
   readonly maxConnections: number;
+  /** Most connections in their auth window; a new one displaces the oldest (admission.ts). */
+  readonly maxUnauthenticatedConnections: number;
+  /** Most unauthenticated connections kept past the auth window as anonymous senders. */
+  readonly maxAnonymousConnections: number;
+  /** How long a connection may stay unauthenticated (unless kept as an anonymous sender), in ms. */
+  readonly authTimeoutMs: number;
+  /** Most connections of one authenticated mailbox on this relay; a further one closes the oldest. */
+  readonly maxConnectionsPerMailbox: number;
+  /** Most bytes of unfinished incoming messages, over all connections (io-budget.ts). */
+  readonly maxUnfinishedInputBytes: number;
+  /** Most unsent bytes over all connections before deliveries wait in the store (io-budget.ts). */
+  readonly maxTotalBufferedBytes: number;
   /** Sustained frames per second one connection may send. */
   readonly connFramesPerSecond: number;
   /** Frames one connection may send in a burst above the sustained rate. */
@@ -173,10 +185,46 @@ const VARIABLES = {
       'Most open WebSocket connections (a memory bound); further upgrades are refused with HTTP 503.',
     schema: int(1, 10_000_000),
   },
+  MAX_UNAUTHENTICATED_CONNECTIONS: {
+    default: '2000',
+    description:
+      'Most connections that have not authenticated yet (a tenth of MAX_CONNECTIONS: a real client answers the challenge within one round trip, so a tenth of the slots serves 2,000 arrivals per second at one second of round trip). When all are taken, a new connection displaces the oldest unauthenticated one (code 4004) instead of being refused, so one process cannot hold them.',
+    schema: int(1, 10_000_000),
+  },
+  MAX_ANONYMOUS_CONNECTIONS: {
+    default: '500',
+    description:
+      'Of those, most kept past AUTH_TIMEOUT_MS as anonymous senders (connections that have sent but never authenticate); a further one displaces the oldest (code 4004).',
+    schema: int(0, 10_000_000),
+  },
+  AUTH_TIMEOUT_MS: {
+    default: '15000',
+    description:
+      'How long a connection may stay unauthenticated, in ms; then it is closed (code 4004) unless it has sent and is kept as an anonymous sender. A challenge answer takes one round trip (seconds at worst over Tor); clients derive their keys before they connect.',
+    schema: int(100, 3_600_000),
+  },
+  MAX_CONNECTIONS_PER_MAILBOX: {
+    default: '4',
+    description:
+      'Most connections of one authenticated mailbox on this relay (one device, a reconnect or two); a further one closes the oldest (code 4005). Bounds what one identity makes the relay buffer to MAX_CONNECTIONS_PER_MAILBOX × SLOW_CONSUMER_BYTES.',
+    schema: int(1, 1_000),
+  },
+  MAX_UNFINISHED_INPUT_BYTES: {
+    default: String(64 * 1024 * 1024),
+    description:
+      'Most bytes of incoming WebSocket messages not yet complete, over all connections (each connection holds at most about MAX_FRAME_BYTES plus its buffers); past it the connection holding the most is dropped. The default is 64 MiB: a real message arrives within a round trip, so 1,000 maximal frames in flight at once is far above real traffic and far below the heap.',
+    schema: int(256 * 1024, 64 * 1024 * 1024 * 1024),
+  },
+  MAX_TOTAL_BUFFERED_BYTES: {
+    default: String(256 * 1024 * 1024),
+    description:
+      'Most unsent bytes over all sockets; above it no socket takes a new delivery (deliveries wait in the store) until the total falls to three quarters. 256 MiB: 256 sockets at MAX_BUFFERED_BYTES, an eighth of a 2 GiB heap.',
+    schema: int(64 * 1024, 64 * 1024 * 1024 * 1024),
+  },
   CONN_FRAMES_PER_SECOND: {
     default: '100',
     description:
-      'Sustained frames per second one connection may send; more get rate_limited. Acks of delivered messages are not counted.',
+      'Sustained frames per second one connection may send; more get rate_limited. WebSocket pings count (one past the rate gets no pong); acks of delivered messages do not.',
     schema: int(1, 1_000_000),
   },
   CONN_FRAME_BURST: {
@@ -337,6 +385,12 @@ export function loadConfig(
     },
     relay: {
       maxConnections: p.MAX_CONNECTIONS,
+      maxUnauthenticatedConnections: p.MAX_UNAUTHENTICATED_CONNECTIONS,
+      maxAnonymousConnections: p.MAX_ANONYMOUS_CONNECTIONS,
+      authTimeoutMs: p.AUTH_TIMEOUT_MS,
+      maxConnectionsPerMailbox: p.MAX_CONNECTIONS_PER_MAILBOX,
+      maxUnfinishedInputBytes: p.MAX_UNFINISHED_INPUT_BYTES,
+      maxTotalBufferedBytes: p.MAX_TOTAL_BUFFERED_BYTES,
       connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
       connFrameBurst: p.CONN_FRAME_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,

@@ -46,7 +46,7 @@ function rawCommand(port: number, command: string): Promise<string> {
 }
 
 /**
- * Spawns redis-server on `port` without persistence. Its output is dropped, or appended to
+ * Spawns redis-server on `port` without persistence, slow log or latency monitor. Its output is dropped, or appended to
  * `logFile` when one is given (the benchmark keeps it for a failed run).
  */
 function spawnRedis(
@@ -68,6 +68,12 @@ function spawnRedis(
     'no',
     '--loglevel',
     'warning',
+    // Keep no record of commands beside the keys, which expire: a slow log holds mailbox ids,
+    // message ids and client addresses long after every key is gone (as compose and the README).
+    '--slowlog-max-len',
+    '0',
+    '--latency-monitor-threshold',
+    '0',
     ...extra,
   ];
   const log = logFile === undefined ? undefined : openSync(logFile, 'a');

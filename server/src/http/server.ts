@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { Relay } from '../relay/relay.js';
 import type { Store } from '../store/store.js';
 import { createApp } from './app.js';
+import { rawHttpResponse } from './raw-response.js';
 
 export interface ServerOptions {
   readonly host: string;
@@ -41,7 +42,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const app = createApp({
     staticDir: options.staticDir,
-    isReady: () => !relay.shuttingDown && options.store.health().ready,
+    // Not ready at the connection cap: this relay refuses every upgrade until one closes.
+    isReady: () => !relay.shuttingDown && !relay.atConnectionCap && options.store.health().ready,
     logger: options.logger,
   });
   const http = createServer(app);
@@ -50,7 +52,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   http.requestTimeout = 30_000;
   http.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head));
   http.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    if (socket.writable) socket.end(rawHttpResponse(400));
     socket.destroy();
   });
 

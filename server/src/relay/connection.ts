@@ -23,9 +23,16 @@ import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
 import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
+import type { Admission, Admittee } from './admission.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
+import {
+  unfinishedInputBytes,
+  type InputBudget,
+  type InputHolder,
+  type OutputBudget,
+} from './io-budget.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
 import { OPEN, Outbox } from './outbox.js';
 import { wireErrorOf } from './store-errors.js';
@@ -47,6 +54,12 @@ export interface RelayContext {
   readonly shuttingDown: boolean;
   /** The store operations of delivery, bracketed (a TrackedDeliveryStore of this context). */
   readonly deliveryStore: DeliveryStore;
+  /** Connection slots: the auth window, anonymous senders, connections per mailbox. */
+  readonly admission: Admission;
+  /** Unfinished incoming messages over all connections, and their bound. */
+  readonly inputBudget: InputBudget;
+  /** Unsent bytes over all connections, and their bound. */
+  readonly outputBudget: OutputBudget;
   /** Brackets every store operation so that shutdown can wait for them. */
   opStarted(): void;
   opFinished(): void;
@@ -70,12 +83,19 @@ type Phase =
 
 const CLOSED: Phase = { name: 'closed' };
 
+/** The part of the socket under `ws` that the input accounting listens to. */
+interface DataSource {
+  on(event: 'data', listener: () => void): unknown;
+}
+
 /** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
 const MAX_UNANSWERED_PINGS = 16;
+/** How long a connection closed by admission has to finish the close handshake, in ms. */
+const EVICT_CLOSE_MS = 2_000;
 
-export class Connection implements Recipient {
+export class Connection implements Recipient, Admittee, InputHolder {
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   readonly #settings: RelaySettings;
@@ -98,6 +118,13 @@ export class Connection implements Recipient {
   #lastBuffered = 0;
   #stalledTicks = 0;
 
+  /** Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close. */
+  #authTimer: NodeJS.Timeout | undefined;
+  /** True once this connection sent a `send` before (or without) authenticating. */
+  #sentAnonymously = false;
+  /** The socket `ws` reads from, to account for unfinished input after each read. */
+  readonly #socket: DataSource | undefined;
+
   constructor(ws: WebSocket, ctx: RelayContext, nowMs: number) {
     this.#ws = ws;
     this.#ctx = ctx;
@@ -111,14 +138,49 @@ export class Connection implements Recipient {
     this.#lastPongMs = nowMs;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', (data) => this.#onPong(data));
+    ws.on('ping', (data) => this.#onPing(data));
     ws.on('close', () => this.#onClose());
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
     ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
+    // Added after ws's own 'data' listener, so it runs once ws has parsed the read.
+    this.#socket = (ws as unknown as { _socket?: DataSource })._socket;
+    this.#socket?.on('data', this.#onData);
     const nonce = newNonce();
     this.#phase = { name: 'open', nonce };
+    ctx.admission.opened(this);
+    this.#authTimer = setTimeout(this.#onAuthWindowEnded, this.#settings.authTimeoutMs);
+    this.#authTimer.unref();
     this.#write(encodeChallengeFrame(nonce.toString('base64url')));
   }
+
+  /** Unsent bytes on this socket now. */
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** See {@link Admittee.evict}: close with `code`, and drop the socket if that takes long. */
+  evict(code: CloseCode, reason: string): void {
+    this.#close(code, reason);
+    setTimeout(() => this.#ws.terminate(), EVICT_CLOSE_MS).unref();
+  }
+
+  /** See {@link InputHolder.dropForInput}. */
+  dropForInput(): void {
+    this.#ctx.logger.debug('unfinished input over its bound; connection dropped');
+    this.#ws.terminate();
+  }
+
+  readonly #onData = (): void => {
+    this.#ctx.inputBudget.update(this, unfinishedInputBytes(this.#ws));
+  };
+
+  readonly #onAuthWindowEnded = (): void => {
+    this.#authTimer = undefined;
+    if (this.#phase.name !== 'open') return;
+    if (this.#ctx.admission.authWindowEnded(this, this.#sentAnonymously)) return;
+    this.evict(CloseCode.AUTH_TIMEOUT, 'auth timeout');
+  };
 
   /** True once authenticated (for tests and metrics). */
   get authenticated(): boolean {
@@ -157,6 +219,7 @@ export class Connection implements Recipient {
       }
       switch (frame.t) {
         case 'send':
+          if (phase.name !== 'authenticated') this.#sentAnonymously = true;
           if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
             this.#rateLimited(rid, now);
             return;
@@ -257,6 +320,9 @@ export class Connection implements Recipient {
     const ctx = this.#ctx;
     const delivery = new Delivery(mailbox, ctx.deliveryStore, this.#out, this.#settings);
     this.#phase = { name: 'authenticated', mailbox, delivery };
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.#ctx.admission.authenticated(this, mailbox);
     this.#out.drainListener = delivery;
     this.#write(encodeAuthedFrame(frame.rid, mailbox));
     delivery.start();
@@ -397,6 +463,7 @@ export class Connection implements Recipient {
       this.#stalledTicks = 0;
     }
     this.#lastBuffered = buffered;
+    this.#out.account();
     const payload = randomBytes(PING_PAYLOAD_BYTES);
     if (this.#unansweredPings.push(payload) > MAX_UNANSWERED_PINGS) this.#unansweredPings.shift();
     this.#ws.ping(payload);
@@ -410,6 +477,20 @@ export class Connection implements Recipient {
    * RFC allows, prove nothing; counting them would let a peer that never reads keep its socket,
    * and whatever is buffered for it, for ever.
    */
+  /**
+   * A client's WebSocket ping counts against the connection's frame rate like any frame (a ping
+   * costs the relay a pong); one past the rate gets no pong and a strike towards FLOODING.
+   */
+  #onPing(data: Buffer): void {
+    if (this.#phase.name === 'closed' || this.#ws.readyState !== OPEN) return;
+    const now = performance.now();
+    if (!this.#frames.take(now)) {
+      this.#strike(now);
+      return;
+    }
+    this.#out.pong(data);
+  }
+
   #onPong(data: Buffer): void {
     const pings = this.#unansweredPings;
     const i = pings.findIndex((payload) => payload.equals(data));
@@ -436,6 +517,10 @@ export class Connection implements Recipient {
     const phase = this.#phase;
     if (phase.name === 'closed') return;
     this.#phase = CLOSED;
+    clearTimeout(this.#authTimer);
+    this.#ctx.admission.closed(this);
+    this.#ctx.inputBudget.update(this, 0);
+    this.#out.release();
     if (phase.name === 'authenticated') {
       phase.delivery.close();
       this.#ctx.hub.remove(phase.mailbox, this);
@@ -472,6 +557,11 @@ export class Connection implements Recipient {
 
   #rateLimited(rid: number | undefined, now: number): void {
     this.#error(ErrorCode.RATE_LIMITED, rid);
+    this.#strike(now);
+  }
+
+  /** One rate-limited frame; too many within the window close the connection (FLOODING). */
+  #strike(now: number): void {
     if (now - this.#limitedSinceMs > this.#settings.abuseWindowMs) {
       this.#limitedSinceMs = now;
       this.#limited = 0;

@@ -10,6 +10,7 @@ import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DeliverySink } from './delivery.js';
+import type { OutputBudget } from './io-budget.js';
 import { wireErrorOf } from './store-errors.js';
 
 /** `WebSocket.OPEN`, without importing the value for one constant. */
@@ -21,6 +22,8 @@ export interface OutboxContext {
   readonly settings: RelaySettings;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
+  /** Unsent bytes over all connections, and their bound. */
+  readonly outputBudget: OutputBudget;
 }
 
 export class Outbox implements DeliverySink {
@@ -35,6 +38,12 @@ export class Outbox implements DeliverySink {
   #drainArmed = false;
   /** True while the socket is corked until the end of this turn (see write). */
   #corked = false;
+  /** True while waiting for the output budget to fall (see hasRoom). */
+  #budgetArmed = false;
+  /** This socket's unsent bytes as last reported to the output budget. */
+  #accounted = 0;
+  /** Set once the socket closed: its bytes are no longer counted. */
+  #released = false;
   /** Told when a backed-up socket has drained: the connection's delivery, once it has one. */
   drainListener: { resume(): void } | undefined;
 
@@ -61,13 +70,46 @@ export class Outbox implements DeliverySink {
       process.nextTick(this.#uncork);
     }
     ws.send(text);
+    this.account();
   }
 
   /** Ends write's cork; one function per connection, not a new closure per corked turn. */
   readonly #uncork = (): void => {
     this.#corked = false;
     this.#socket?.uncork();
+    this.account();
   };
+
+  /** Reports the socket's unsent bytes to the output budget (on write, uncork, drain, tick). */
+  account(): void {
+    if (this.#released) return;
+    const buffered = this.#ws.bufferedAmount;
+    const delta = buffered - this.#accounted;
+    if (delta === 0) return;
+    this.#accounted = buffered;
+    this.#ctx.outputBudget.change(delta);
+  }
+
+  /** The socket closed: its bytes leave the output budget, and it waits for nothing. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#ctx.outputBudget.change(-this.#accounted);
+    this.#accounted = 0;
+    this.#ctx.outputBudget.forget(this.#onBudget);
+  }
+
+  /** Answers a client's WebSocket ping; a client whose unsent bytes passed the bound is closed. */
+  pong(data: Buffer): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    if (ws.bufferedAmount > this.#ctx.settings.slowConsumerBytes) {
+      this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    ws.pong(data);
+    this.account();
+  }
 
   /** Starts the closing handshake with a named code (logged at debug, without identifiers). */
   close(code: CloseCode, reason: string): void {
@@ -107,10 +149,18 @@ export class Outbox implements DeliverySink {
   }
 
   /**
-   * False while the socket's unsent bytes are over MAX_BUFFERED_BYTES; then deliveries wait in
-   * the store, and the socket's next 'drain' (its buffer written out) looks at the store again.
+   * False while the socket's unsent bytes are over MAX_BUFFERED_BYTES, or those of all sockets
+   * over MAX_TOTAL_BUFFERED_BYTES; then deliveries wait in the store, and the socket's next
+   * 'drain' (its buffer written out), or the total falling, looks at the store again.
    */
   hasRoom(): boolean {
+    if (this.#ctx.outputBudget.over) {
+      if (!this.#budgetArmed && !this.#released) {
+        this.#budgetArmed = true;
+        this.#ctx.outputBudget.wait(this.#onBudget);
+      }
+      return false;
+    }
     if (this.#ws.bufferedAmount <= this.#ctx.settings.maxBufferedBytes) return true;
     const socket = this.#socket;
     if (!this.#drainArmed && socket !== undefined) {
@@ -123,6 +173,12 @@ export class Outbox implements DeliverySink {
 
   readonly #onDrain = (): void => {
     this.#drainArmed = false;
+    this.account();
+    this.drainListener?.resume();
+  };
+
+  readonly #onBudget = (): void => {
+    this.#budgetArmed = false;
     this.drainListener?.resume();
   };
 

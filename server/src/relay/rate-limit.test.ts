@@ -67,3 +67,65 @@ describe('KeyedRateLimiter', () => {
     expect(limiter.take('b', 1000)).toBe(false);
   });
 });
+
+describe('regression: prekey drain by flushing the fetch-rate tracker', () => {
+  // The defaults: 6 fetches a minute, 16 at once; a small tracker so that flushing is cheap.
+  const RATE_PER_SECOND = 6 / 60;
+  const BURST = 16;
+  const ONE_TIME_PREKEYS = 100;
+  /** The intended pace: the burst at once, then one per 1 / rate seconds. */
+  const INTENDED_SECONDS = (ONE_TIME_PREKEYS - BURST) / RATE_PER_SECOND;
+
+  /** Seconds an attacker needs to take `ONE_TIME_PREKEYS` tokens for 'victim', flushing the
+   * tracker with `flush` fresh keys after every attempt, one attempt a second. */
+  function secondsToDrain(flush: number): number {
+    const limiter = new KeyedRateLimiter(RATE_PER_SECOND, BURST, 16);
+    let taken = 0;
+    let fresh = 0;
+    // One second past the intended pace is enough to see whether it was beaten.
+    for (let s = 0; s <= INTENDED_SECONDS + 1; s++) {
+      const now = s * 1000;
+      // As fast as the relay lets it: every attempt it can make this second.
+      while (limiter.take('victim', now)) if (++taken >= ONE_TIME_PREKEYS) return s;
+      for (let i = 0; i < flush; i++) limiter.take(`other${fresh++}`, now);
+    }
+    return Infinity;
+  }
+
+  it('does not let 100 one-time prekeys drain faster than the intended pace when flushed with other mailbox ids', () => {
+    expect(secondsToDrain(17)).toBeGreaterThanOrEqual(INTENDED_SECONDS);
+    expect(secondsToDrain(100)).toBeGreaterThanOrEqual(INTENDED_SECONDS);
+  });
+
+  it('drains at exactly the intended pace without flushing', () => {
+    // 840 s, or 841 where floating-point refill lands just short of a token.
+    expect(secondsToDrain(0)).toBeGreaterThanOrEqual(INTENDED_SECONDS);
+    expect(secondsToDrain(0)).toBeLessThanOrEqual(INTENDED_SECONDS + 1);
+  });
+
+  it('starts an unknown key empty while a forgotten bucket could still be draining', () => {
+    const limiter = new KeyedRateLimiter(1, 2, 1);
+    expect(limiter.take('a', 0)).toBe(true);
+    // 'a' (not refilled) is forgotten for 'b': an unknown key now starts empty for 2 s.
+    expect(limiter.take('b', 0)).toBe(false);
+    expect(limiter.take('a', 500)).toBe(false);
+    expect(limiter.take('c', 1_999)).toBe(false);
+  });
+
+  it('starts an unknown key full once every forgotten bucket would have refilled', () => {
+    const limiter = new KeyedRateLimiter(1, 2, 1);
+    limiter.take('a', 0);
+    limiter.take('b', 0);
+    expect(limiter.take('c', 2_000)).toBe(true);
+    expect(limiter.take('c', 2_000)).toBe(true);
+    expect(limiter.take('c', 2_000)).toBe(false);
+  });
+
+  it('starts an unknown key full when only refilled buckets were forgotten', () => {
+    const limiter = new KeyedRateLimiter(1, 2, 1);
+    limiter.take('a', 0);
+    // By 5 s 'a' has refilled: forgetting it for 'b' changes nothing.
+    expect(limiter.take('b', 5_000)).toBe(true);
+    expect(limiter.take('b', 5_000)).toBe(true);
+  });
+});

@@ -4,7 +4,10 @@
  * clock once per frame.
  */
 
-/** A token bucket: `ratePerSecond` tokens refill continuously, up to `burst`. */
+/**
+ * A token bucket: `ratePerSecond` tokens refill continuously, up to `burst`. It starts full,
+ * or empty when `startEmpty` (see KeyedRateLimiter).
+ */
 export class TokenBucket {
   #tokens: number;
   #updatedMs: number;
@@ -13,8 +16,9 @@ export class TokenBucket {
     private readonly ratePerSecond: number,
     private readonly burst: number,
     nowMs: number,
+    startEmpty = false,
   ) {
-    this.#tokens = burst;
+    this.#tokens = startEmpty ? 0 : burst;
     this.#updatedMs = nowMs;
   }
 
@@ -40,25 +44,41 @@ export class TokenBucket {
 /**
  * One token bucket per key (a target mailbox), with a bound on how many keys are tracked so
  * that someone writing to millions of random mailboxes cannot grow memory without limit. When
- * full, the least recently used key is forgotten; a forgotten key starts again with a full
- * bucket, which only ever errs towards letting a sender through.
+ * full, a refilled bucket among the least recently used is forgotten (that changes nothing),
+ * else the least recently used one.
+ *
+ * Forgetting must not err in the attacker's favour: an attacker who flushes the tracker with
+ * other keys would otherwise get a fresh burst for the key they target after every flush (a
+ * device's 100 one-time prekeys drained in 45 s instead of 14 minutes). So once a bucket that
+ * had not refilled was forgotten, every key the tracker does not know starts **empty** until
+ * any bucket forgotten then would have refilled (`burst / ratePerSecond` later): the unknown
+ * key may be the forgotten one. Without that pressure, an unknown key starts full as before.
+ * Under pressure a first request for a new key therefore waits one token's time
+ * (`1 / ratePerSecond`): 10 ms for sends at the default rate, 10 s for prekey fetches.
  */
 export class KeyedRateLimiter {
   // Map iteration order is insertion order; re-inserting on use keeps it least-recent first.
   readonly #buckets = new Map<string, TokenBucket>();
+  /** Until when (ms) an unknown key starts empty, because a draining bucket was forgotten. */
+  #startEmptyUntilMs = -Infinity;
+  /** How long an empty bucket takes to refill, in ms. */
+  readonly #refillMs: number;
 
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
     private readonly maxKeys: number,
-  ) {}
+  ) {
+    this.#refillMs = (burst / ratePerSecond) * 1000;
+  }
 
   /** Takes one token for `key`; false means the key is over its rate. */
   take(key: string, nowMs: number): boolean {
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       if (this.#buckets.size >= this.maxKeys) this.#evict(nowMs);
-      bucket = new TokenBucket(this.ratePerSecond, this.burst, nowMs);
+      const startEmpty = nowMs < this.#startEmptyUntilMs;
+      bucket = new TokenBucket(this.ratePerSecond, this.burst, nowMs, startEmpty);
     } else {
       this.#buckets.delete(key);
     }
@@ -90,6 +110,9 @@ export class KeyedRateLimiter {
       }
       if (++scanned >= 8) break;
     }
-    if (oldest !== undefined) this.#buckets.delete(oldest);
+    if (oldest === undefined) return;
+    // This bucket still had state: from now on an unknown key may be this one.
+    this.#buckets.delete(oldest);
+    this.#startEmptyUntilMs = Math.max(this.#startEmptyUntilMs, nowMs + this.#refillMs);
   }
 }

@@ -7,12 +7,20 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '@passage/shared/protocol/errors';
-import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits';
+import {
+  MAX_FRAME_BYTES,
+  MAX_MESSAGE_FRAGMENTS,
+  MAX_RECEIVE_CHUNKS,
+  WS_SUBPROTOCOL,
+} from '@passage/shared/protocol/limits';
 import type { RelaySettings } from '../config.js';
+import { rawHttpResponse } from '../http/raw-response.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { Admission } from './admission.js';
 import { Connection, TrackedDeliveryStore, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
+import { InputBudget, OutputBudget } from './io-budget.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 
 /** The path of the relay's WebSocket endpoint. */
@@ -27,11 +35,9 @@ export interface RelayOptions {
   readonly settings: RelaySettings;
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nCache-Control: no-store\r\n` +
-      'Content-Length: 0\r\n\r\n',
-  );
+/** Refuses an upgrade with `status` and the headers of every other response, and closes. */
+function rejectUpgrade(socket: Duplex, status: number): void {
+  if (socket.writable) socket.end(rawHttpResponse(status));
   socket.destroy();
 }
 
@@ -49,6 +55,9 @@ export class Relay implements RelayContext {
   readonly mailboxLimiter: KeyedRateLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
   readonly deliveryStore: TrackedDeliveryStore;
+  readonly admission: Admission;
+  readonly inputBudget: InputBudget;
+  readonly outputBudget: OutputBudget;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
@@ -77,14 +86,24 @@ export class Relay implements RelayContext {
       this.settings.prekeyFetchBurst,
       this.settings.maxTrackedMailboxes,
     );
+    this.admission = new Admission(this.settings);
+    this.inputBudget = new InputBudget(this.settings.maxUnfinishedInputBytes);
+    this.outputBudget = new OutputBudget(this.settings.maxTotalBufferedBytes);
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
+      maxFragments: MAX_MESSAGE_FRAGMENTS,
+      maxBufferedChunks: MAX_RECEIVE_CHUNKS,
+      // Pings count against the connection's frame rate; the connection answers them itself.
+      autoPong: false,
       // Compression leaks lengths of what it compresses together and costs CPU per message.
       perMessageDeflate: false,
       clientTracking: false,
       handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
     });
+    // A handshake `ws` refuses (bad key, version or Upgrade header) gets the same headers as
+    // every other response, rather than ws's own bare 400.
+    this.#wss.on('wsClientError', (_err: Error, socket: Duplex) => rejectUpgrade(socket, 400));
     this.#ticker = setInterval(() => this.#tick(), this.settings.pingIntervalMs);
     this.#ticker.unref();
   }
@@ -99,6 +118,22 @@ export class Relay implements RelayContext {
     return this.#connections.size;
   }
 
+  /**
+   * True while the relay holds MAX_CONNECTIONS connections and refuses every upgrade; `/readyz`
+   * then answers 503 so that a load balancer sends new connections to another relay. (Full
+   * unauthenticated slots do not count: a newcomer still gets in, displacing the oldest.)
+   */
+  get atConnectionCap(): boolean {
+    return this.#connections.size >= this.settings.maxConnections;
+  }
+
+  /** Unsent bytes on every open socket now, summed exactly (for tests and metrics). */
+  get bufferedOutputBytes(): number {
+    let total = 0;
+    for (const connection of this.#connections) total += connection.bufferedAmount;
+    return total;
+  }
+
   /** Store operations still running. */
   get pendingOperations(): number {
     return this.#pendingOps;
@@ -111,15 +146,15 @@ export class Relay implements RelayContext {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((q < 0 ? url : url.slice(0, q)) !== RELAY_PATH) {
-      rejectUpgrade(socket, 404, 'Not Found');
+      rejectUpgrade(socket, 404);
       return;
     }
     if (this.#shuttingDown) {
-      rejectUpgrade(socket, 503, 'Service Unavailable');
+      rejectUpgrade(socket, 503);
       return;
     }
     if (!offersSubprotocol(req.headers['sec-websocket-protocol'])) {
-      rejectUpgrade(socket, 400, 'Bad Request');
+      rejectUpgrade(socket, 400);
       return;
     }
     // Anyone may connect without an account, and every connection costs memory (and may have
@@ -127,7 +162,7 @@ export class Relay implements RelayContext {
     // exhaust the process and drop everyone. `wss.handleUpgrade` accepts synchronously, so the
     // count below already includes every upgrade accepted before this one.
     if (this.#connections.size >= this.settings.maxConnections) {
-      rejectUpgrade(socket, 503, 'Service Unavailable');
+      rejectUpgrade(socket, 503);
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));

@@ -72,9 +72,13 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
  * WebSocket close codes the relay closes with. 1000–1015 are the standard ones (RFC 6455
  * §7.4.1); 4000–4999 are ours. Besides these, the relay answers a client's own close with the
  * client's code, and drops the TCP connection without a close frame when a peer that missed
- * its heartbeat does not finish the closing handshake, or when shutdown's grace period ends.
+ * its heartbeat does not finish the closing handshake, when shutdown's grace period ends, when
+ * the relay's bound on unfinished input of all connections is reached (the connection holding
+ * the most is dropped), and when a closed connection does not finish the handshake in time.
  */
 export const CloseCode = {
+  /** The answer to a client's own close with 1000 (another code is answered with that code). */
+  NORMAL_CLOSURE: 1000,
   /** The relay is shutting down (SIGTERM); reconnect, possibly elsewhere. */
   GOING_AWAY: 1001,
   /** A WebSocket protocol violation: a reserved opcode or bit, an unmasked client frame, a bad
@@ -82,7 +86,8 @@ export const CloseCode = {
   PROTOCOL_ERROR: 1002,
   /** A text message (or close reason) that is not valid UTF-8 (closed by `ws` itself). */
   INVALID_PAYLOAD: 1007,
-  /** A message in more fragments or buffered parts than `ws` keeps (closed by `ws` itself). */
+  /** A message in more than `MAX_MESSAGE_FRAGMENTS` fragments, or arriving in more separate
+   * reads than the relay buffers at once (`MAX_RECEIVE_CHUNKS`) (closed by `ws` itself). */
   POLICY_VIOLATION: 1008,
   /** A message larger than `MAX_FRAME_BYTES` (closed by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
@@ -94,6 +99,12 @@ export const CloseCode = {
   SLOW_CONSUMER: 4002,
   /** The client kept sending invalid frames. */
   TOO_MANY_ERRORS: 4003,
+  /** Not authenticated within AUTH_TIMEOUT_MS (and not kept as an anonymous sender), or
+   * displaced as the oldest unauthenticated connection when all such slots were taken. */
+  AUTH_TIMEOUT: 4004,
+  /** A newer connection of the same mailbox took this one's place (at most
+   * MAX_CONNECTIONS_PER_MAILBOX per mailbox on one relay). */
+  SUPERSEDED: 4005,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

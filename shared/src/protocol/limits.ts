@@ -18,6 +18,21 @@ export const MAX_ENVELOPE_BYTES = 65_536;
  */
 export const MAX_FRAME_BYTES = 98_304;
 
+/**
+ * Most WebSocket frames one message may arrive in. Browsers and `ws` send a message as one
+ * frame; the bound stops a peer from making the relay hold thousands of tiny fragments (each a
+ * buffer object) of a message it never finishes. Passed to `ws` as `maxFragments`; past it the
+ * connection is closed with 1008.
+ */
+export const MAX_MESSAGE_FRAGMENTS = 16;
+
+/**
+ * Most separate socket reads of not yet parsed bytes the relay holds for one connection (a
+ * frame trickled in tiny TCP segments). A maximal frame in segments of 96 bytes fits. Passed to
+ * `ws` as `maxBufferedChunks`; past it the connection is closed with 1008.
+ */
+export const MAX_RECEIVE_CHUNKS = 1_024;
+
 /** Client-chosen message ids: 16 random bytes, 22 base64url characters. */
 export const MESSAGE_ID_BYTES = 16;
 

@@ -1,0 +1,159 @@
+/**
+ * Bounds, across all connections, on what the relay holds for others: bytes of messages that
+ * have started to arrive but are not complete yet (input), and bytes written to sockets that the
+ * peers have not read yet (output). Per connection, `ws` bounds the input (`maxPayload`,
+ * `maxFragments`, `maxBufferedChunks`) and the outbox bounds the output (MAX_BUFFERED_BYTES,
+ * SLOW_CONSUMER_BYTES); these bound the sums, which otherwise grow with the number of sockets.
+ */
+import type { WebSocket } from 'ws';
+
+/**
+ * Bytes counted for every buffer object `ws` keeps for an unfinished message, besides its
+ * payload: a Buffer view plus its backing store's bookkeeping. Deliberately high, so that a
+ * message trickled in tiny pieces is charged for what it really costs.
+ */
+export const PER_BUFFER_OVERHEAD_BYTES = 256;
+
+/** The fields of a `ws` Receiver that say what it holds (ws 8, `lib/receiver.js`). */
+interface ReceiverInternals {
+  /** Received bytes not yet parsed into frames. */
+  readonly _bufferedBytes: number;
+  /** Payload bytes of the fragments of the current, unfinished message. */
+  readonly _messageLength: number;
+  readonly _buffers: readonly unknown[];
+  readonly _fragments: readonly unknown[];
+}
+
+/**
+ * What `ws` holds right now for messages of this socket that have not completed: unparsed bytes
+ * plus the fragments of an unfinished message, each buffer charged its overhead. `ws` exposes no
+ * such figure, so this reads its receiver's fields; relay tests that send unfinished messages
+ * pin it (they fail if a `ws` upgrade renames these). 0 when the receiver cannot be read.
+ */
+export function unfinishedInputBytes(ws: WebSocket): number {
+  const r = (ws as unknown as { _receiver?: Partial<ReceiverInternals> | null })._receiver;
+  if (r === undefined || r === null) return 0;
+  const buffers = (r._buffers?.length ?? 0) + (r._fragments?.length ?? 0);
+  return (r._bufferedBytes ?? 0) + (r._messageLength ?? 0) + buffers * PER_BUFFER_OVERHEAD_BYTES;
+}
+
+/** A connection as the input budget sees it. */
+export interface InputHolder {
+  /** Drops the connection at once (no close handshake). Must not throw. */
+  dropForInput(): void;
+}
+
+/**
+ * The unfinished input of every connection, and its bound. When the sum passes the bound, the
+ * connection holding the most is dropped (and then the next, until the sum is under it): an
+ * attacker's connections hold large unfinished messages for long, a real client's hold a few
+ * KiB for a round trip, so the largest holder is the attacker's far more often than not, and one
+ * process cannot keep the budget to itself by arriving first.
+ */
+export class InputBudget {
+  readonly #maxBytes: number;
+  readonly #held = new Map<InputHolder, number>();
+  #total = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Bytes held now, over all connections. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Records that `holder` holds `bytes` now (0 when it closed or its message completed). */
+  update(holder: InputHolder, bytes: number): void {
+    if (!this.#set(holder, bytes)) return;
+    while (this.#total > this.#maxBytes) {
+      let largest: InputHolder | undefined;
+      let most = 0;
+      for (const [h, b] of this.#held) {
+        if (b > most) {
+          most = b;
+          largest = h;
+        }
+      }
+      if (largest === undefined) return;
+      this.#set(largest, 0);
+      largest.dropForInput();
+    }
+  }
+
+  #set(holder: InputHolder, bytes: number): boolean {
+    const before = this.#held.get(holder) ?? 0;
+    if (bytes === before) return false;
+    if (bytes === 0) this.#held.delete(holder);
+    else this.#held.set(holder, bytes);
+    this.#total += bytes - before;
+    return true;
+  }
+}
+
+/** Deliveries resume once the total falls to this fraction of the bound. */
+const OUTPUT_LOW_WATER = 0.75;
+
+/**
+ * The unsent output of every connection, and its bound. Each outbox reports its socket's unsent
+ * bytes whenever it writes, uncorks, drains or ticks; over the bound, no connection takes a new
+ * delivery (they wait in the store) until the total has fallen to the low water mark, when the
+ * waiting deliveries resume. Answers to a client's own requests are not held back (each socket
+ * has its own hard bound, SLOW_CONSUMER_BYTES). A socket whose last bytes left without a
+ * 'drain' is counted high until its next write or tick: the total errs towards holding back.
+ */
+export class OutputBudget {
+  readonly #maxBytes: number;
+  readonly #waiting = new Set<() => void>();
+  #total = 0;
+  #wakeScheduled = false;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Unsent bytes now, over all connections, as last reported. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** True while the total is over the bound: no new deliveries. */
+  get over(): boolean {
+    return this.#total > this.#maxBytes;
+  }
+
+  /** A socket's unsent bytes changed by `delta`. */
+  change(delta: number): void {
+    this.#total += delta;
+    if (
+      delta < 0 &&
+      this.#waiting.size > 0 &&
+      !this.#wakeScheduled &&
+      this.#total <= this.#maxBytes * OUTPUT_LOW_WATER
+    ) {
+      // Not from inside the write or drain that lowered the total: the deliveries it wakes
+      // write again.
+      this.#wakeScheduled = true;
+      setImmediate(this.#wake);
+    }
+  }
+
+  /** Calls `resume` once, when the total has fallen to the low water mark. */
+  wait(resume: () => void): void {
+    this.#waiting.add(resume);
+  }
+
+  /** Forgets a waiter (its connection closed). */
+  forget(resume: () => void): void {
+    this.#waiting.delete(resume);
+  }
+
+  readonly #wake = (): void => {
+    this.#wakeScheduled = false;
+    if (this.over) return;
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const resume of waiting) resume();
+  };
+}
