@@ -8,9 +8,15 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CloseCode } from '@passage/shared/protocol/errors';
-import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
+import {
+  MAX_ONE_TIME_PREKEYS_STORED,
+  MAX_POW_SENDS_PER_ADMISSION,
+  POW_MAX_BITS,
+  POW_MAX_TTL_MS,
+} from '@passage/shared/protocol/limits';
 import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { POW_WINDOW_MS, type AdmissionSettings } from './relay/admission.js';
 
 /** One documented environment variable. */
 export interface ConfigVariable {
@@ -23,7 +29,7 @@ export interface ConfigVariable {
 }
 
 /** Rate-limit, flow-control and abuse settings of the WebSocket relay. */
-export interface RelaySettings {
+export interface RelaySettings extends AdmissionSettings {
   /** Most open WebSocket connections; further upgrades are refused with HTTP 503. */
   readonly maxConnections: number;
   /** Sustained frames per second one connection may send. */
@@ -256,6 +262,40 @@ const VARIABLES = {
     description: `Unsent bytes on a socket above which the client is closed as not reading (code ${CloseCode.SLOW_CONSUMER}).`,
     schema: int(1024, 4 * 1024 * 1024 * 1024),
   },
+  POW_BITS: {
+    default: '10',
+    description:
+      "Base difficulty, in leading zero bits, of the proof-of-work a connection solves before its first send to a mailbox (first contact; ADR 0011); 0 turns it off. 10 bits is 2^10 hashes on average: about 6 ms on the pure-JS SHA-256 with the JIT and 0.3 s without it (Tor Browser 'Safer'), per mailbox (npm run bench:pow; ADR 0011).",
+    schema: int(0, POW_MAX_BITS),
+  },
+  POW_MAX_BITS: {
+    default: '18',
+    description:
+      'Most bits the difficulty may rise to under load. 18 bits is about 1.2 s with the JIT and about 75 s without it (npm run bench:pow); at least POW_BITS.',
+    schema: int(1, POW_MAX_BITS),
+  },
+  POW_CHALLENGE_TTL_MS: {
+    default: '300000',
+    description: `How long a proof-of-work challenge may be answered, in ms (at most ${POW_MAX_TTL_MS}); long enough for POW_MAX_BITS without the JIT.`,
+    schema: int(1_000, POW_MAX_TTL_MS),
+  },
+  POW_ADMISSIONS_PER_MINUTE: {
+    default: '600',
+    description: `First-contact admissions per minute (sliding ${POW_WINDOW_MS / 1000} s window) over all mailboxes on this relay above which every doubling adds one bit of difficulty.`,
+    schema: int(1, 10_000_000),
+  },
+  POW_TARGET_ADMISSIONS_PER_MINUTE: {
+    default: '60',
+    description:
+      'First-contact admissions per minute to one mailbox above which every doubling adds one bit of difficulty for challenges to that mailbox.',
+    schema: int(1, 10_000_000),
+  },
+  POW_SENDS_PER_ADMISSION: {
+    default: '100',
+    description:
+      'Envelopes one admission may store for its mailbox before the connection must solve a new challenge (a tenth of the default MAX_QUEUED_PER_MAILBOX, so one proof takes at most a tenth of a queue).',
+    schema: int(1, MAX_POW_SENDS_PER_ADMISSION),
+  },
   SHUTDOWN_GRACE_MS: {
     default: '10000',
     description:
@@ -315,6 +355,9 @@ export function loadConfig(
   if (p.SLOW_CONSUMER_BYTES <= p.MAX_BUFFERED_BYTES) {
     problems.push('SLOW_CONSUMER_BYTES: must be greater than MAX_BUFFERED_BYTES');
   }
+  if (p.POW_BITS > p.POW_MAX_BITS) {
+    problems.push('POW_MAX_BITS: must be at least POW_BITS');
+  }
   if (p.DEDUP_TTL_SECONDS < p.QUEUE_TTL_SECONDS) {
     // A resend of a message acked early could otherwise be stored and delivered a second time
     // while the sender still retries it.
@@ -352,6 +395,12 @@ export function loadConfig(
       maxInflight: p.MAX_INFLIGHT,
       maxBufferedBytes: p.MAX_BUFFERED_BYTES,
       slowConsumerBytes: p.SLOW_CONSUMER_BYTES,
+      powBits: p.POW_BITS,
+      powMaxBits: p.POW_MAX_BITS,
+      powChallengeTtlMs: p.POW_CHALLENGE_TTL_MS,
+      powAdmissionsPerWindow: p.POW_ADMISSIONS_PER_MINUTE,
+      powTargetAdmissionsPerWindow: p.POW_TARGET_ADMISSIONS_PER_MINUTE,
+      powSendsPerAdmission: p.POW_SENDS_PER_ADMISSION,
     },
     shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
     logLevel: p.LOG_LEVEL,

@@ -14,6 +14,8 @@ import {
   encodeAuthedFrame,
   encodeChallengeFrame,
   encodePongFrame,
+  encodePowAdmittedFrame,
+  encodePowChallengeFrame,
   encodePrekeysBundleFrame,
   encodePrekeysCountFrame,
   encodeStoredFrame,
@@ -23,6 +25,7 @@ import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
 import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
+import { FirstContact, type AdmissionGauge } from './admission.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
@@ -43,6 +46,8 @@ export interface RelayContext {
    * rate, with a burst well below the one-time prekeys a device keeps.
    */
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  /** Proof-of-work difficulty for first contact, shared by all connections (admission.ts). */
+  readonly admission: AdmissionGauge;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
   /** Brackets every store operation so that shutdown can wait for them. */
@@ -80,6 +85,8 @@ export class Connection implements Recipient {
   readonly #out: Outbox;
   #phase: Phase;
   readonly #frames: TokenBucket;
+  /** Challenges issued and mailboxes admitted to on this connection (first contact). */
+  readonly #firstContact: FirstContact;
 
   // Abuse accounting: strikes within the current window.
   #invalid = 0;
@@ -106,6 +113,7 @@ export class Connection implements Recipient {
       ctx.settings.connFrameBurst,
       nowMs,
     );
+    this.#firstContact = new FirstContact(ctx.admission, ctx.settings);
     this.#lastPongMs = nowMs;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', (data) => this.#onPong(data));
@@ -155,12 +163,33 @@ export class Connection implements Recipient {
       }
       switch (frame.t) {
         case 'send':
+          // Admission first: a connection that has not paid for this mailbox must not spend
+          // the mailbox's send rate, which everyone writing to it shares.
+          if (!this.#firstContact.takeSend(frame.to)) {
+            this.#error(ErrorCode.POW_REQUIRED, rid);
+            return;
+          }
           if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
+            this.#firstContact.refund(frame.to);
             this.#rateLimited(rid, now);
             return;
           }
           void this.#send(frame);
           return;
+        case 'pow.request':
+          this.#write(
+            encodePowChallengeFrame(frame.rid, this.#firstContact.request(frame.to, Date.now())),
+          );
+          return;
+        case 'pow.solve': {
+          const solved = this.#firstContact.solve(frame.nonce, frame.solution, Date.now());
+          if (!solved.ok) {
+            this.#reject(ErrorCode.POW_FAILED, rid, now);
+            return;
+          }
+          this.#write(encodePowAdmittedFrame(frame.rid, solved.to, solved.sends));
+          return;
+        }
         case 'ack':
           if (phase.name !== 'authenticated') {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, undefined, now);
@@ -263,6 +292,7 @@ export class Connection implements Recipient {
   async #send(frame: ClientFrameOf<'send'>): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.shuttingDown) {
+      this.#firstContact.refund(frame.to);
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
@@ -272,6 +302,7 @@ export class Connection implements Recipient {
       result = await ctx.store.enqueue(frame.to, frame.id, frame.env);
     } catch (err) {
       ctx.opFinished();
+      this.#firstContact.refund(frame.to);
       this.#storeFailed(err, frame.rid, 'send');
       // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
       // not the command, was lost). The sender's resend is then a 'duplicate', which is not
@@ -285,6 +316,7 @@ export class Connection implements Recipient {
       // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
       // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
       if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
+      else this.#firstContact.refund(frame.to);
       this.#write(encodeStoredFrame(frame.rid, frame.id));
     } catch (err) {
       this.#internal(err, frame.rid, 'send');

@@ -11,6 +11,7 @@ import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { AdmissionGauge } from './admission.js';
 import { Connection, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
 import { KeyedRateLimiter } from './rate-limit.js';
@@ -48,6 +49,7 @@ export class Relay implements RelayContext {
   readonly settings: RelaySettings;
   readonly mailboxLimiter: KeyedRateLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  readonly admission: AdmissionGauge;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
@@ -75,6 +77,7 @@ export class Relay implements RelayContext {
       this.settings.prekeyFetchBurst,
       this.settings.maxTrackedMailboxes,
     );
+    this.admission = new AdmissionGauge(this.settings, Date.now());
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
