@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CloseCode } from '@passage/shared/protocol/errors';
 import {
+  MAX_FRAME_BYTES,
   MAX_ONE_TIME_PREKEYS_STORED,
   MAX_POW_SENDS_PER_ADMISSION,
   POW_MAX_BITS,
@@ -36,6 +37,10 @@ export interface RelaySettings extends AdmissionSettings {
   readonly connFramesPerSecond: number;
   /** Frames one connection may send in a burst above the sustained rate. */
   readonly connFrameBurst: number;
+  /** Sustained bytes per second (of WebSocket messages) one connection may send. */
+  readonly connBytesPerSecond: number;
+  /** Bytes one connection may send in a burst above the sustained rate (≥ MAX_FRAME_BYTES). */
+  readonly connByteBurst: number;
   /** Sustained `send` frames per second to one mailbox, over all connections of this relay. */
   readonly mailboxSendsPerSecond: number;
   /** `send` frames to one mailbox allowed in a burst above the sustained rate. */
@@ -189,6 +194,17 @@ const VARIABLES = {
     default: '200',
     description: 'Frames one connection may send at once above the sustained rate.',
     schema: int(1, 1_000_000),
+  },
+  CONN_BYTES_PER_SECOND: {
+    default: String(256 * 1024),
+    description:
+      'Sustained bytes per second (WebSocket message payloads) one connection may send; more get rate_limited. Acks of delivered messages are not counted. 256 KiB/s is about 90 sends of a 2 KiB envelope a second (near the frame rate) but holds one connection filling a store with maximal envelopes to about 4 a second.',
+    schema: int(1, 1024 * 1024 * 1024),
+  },
+  CONN_BYTE_BURST: {
+    default: String(1024 * 1024),
+    description: `Bytes one connection may send at once above the sustained rate: a message fanned out to ten devices in maximal envelopes. At least ${MAX_FRAME_BYTES} (MAX_FRAME_BYTES), or a maximal frame could never pass.`,
+    schema: int(MAX_FRAME_BYTES, 1024 * 1024 * 1024),
   },
   MAILBOX_SENDS_PER_SECOND: {
     default: '100',
@@ -382,6 +398,8 @@ export function loadConfig(
       maxConnections: p.MAX_CONNECTIONS,
       connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
       connFrameBurst: p.CONN_FRAME_BURST,
+      connBytesPerSecond: p.CONN_BYTES_PER_SECOND,
+      connByteBurst: p.CONN_BYTE_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,
       mailboxSendBurst: p.MAILBOX_SEND_BURST,
       prekeyFetchesPerSecond: p.PREKEY_FETCHES_PER_MINUTE / 60,

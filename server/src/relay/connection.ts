@@ -85,6 +85,8 @@ export class Connection implements Recipient {
   readonly #out: Outbox;
   #phase: Phase;
   readonly #frames: TokenBucket;
+  /** Bytes of the messages this connection sends (`connBytesPerSecond`, `connByteBurst`). */
+  readonly #bytes: TokenBucket;
   /** Challenges issued and mailboxes admitted to on this connection (first contact). */
   readonly #firstContact: FirstContact;
 
@@ -113,6 +115,11 @@ export class Connection implements Recipient {
       ctx.settings.connFrameBurst,
       nowMs,
     );
+    this.#bytes = new TokenBucket(
+      ctx.settings.connBytesPerSecond,
+      ctx.settings.connByteBurst,
+      nowMs,
+    );
     this.#firstContact = new FirstContact(ctx.admission, ctx.settings);
     this.#lastPongMs = nowMs;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
@@ -139,14 +146,15 @@ export class Connection implements Recipient {
     const now = performance.now();
     try {
       if (isBinary) {
-        this.#frames.take(now);
+        this.#take(now, (data as Buffer).length);
         this.#reject(ErrorCode.BINARY_NOT_SUPPORTED, undefined, now);
         return;
       }
       // With ws's default binaryType ('nodebuffer') a message is always one Buffer.
+      const bytes = (data as Buffer).length;
       const parsed = parseClientFrame((data as Buffer).toString());
       if (!parsed.ok) {
-        this.#frames.take(now);
+        this.#take(now, bytes);
         this.#reject(parsed.error.code, parsed.error.rid, now);
         return;
       }
@@ -157,7 +165,7 @@ export class Connection implements Recipient {
       // message by message must never be refused (acks carry no rid, so it could not retry).
       const freeAck =
         frame.t === 'ack' && phase.name === 'authenticated' && phase.delivery.firstAcks(frame.ids);
-      if (!freeAck && !this.#frames.take(now)) {
+      if (!freeAck && !this.#take(now, bytes)) {
         this.#rateLimited(rid, now);
         return;
       }
@@ -228,6 +236,11 @@ export class Connection implements Recipient {
     } catch (err) {
       this.#internal(err, undefined, 'message');
     }
+  }
+
+  /** Counts one frame of `bytes` bytes against the frame rate and the byte rate. */
+  #take(now: number, bytes: number): boolean {
+    return this.#frames.take(now) && this.#bytes.take(now, bytes);
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
