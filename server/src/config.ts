@@ -49,6 +49,10 @@ export interface RelaySettings extends AdmissionSettings {
   readonly prekeyFetchesPerSecond: number;
   /** `prekeys.fetch` frames for one target mailbox allowed in a burst above the sustained rate. */
   readonly prekeyFetchBurst: number;
+  /** Sustained `prekeys.publish` frames per second over all connections of this relay. */
+  readonly prekeyPublishesPerSecond: number;
+  /** `prekeys.publish` frames over all connections allowed in a burst. */
+  readonly prekeyPublishBurst: number;
   /**
    * Most target mailboxes whose send rate (and, separately, whose prekey fetch rate) is tracked
    * at once; the least recent is evicted.
@@ -229,6 +233,18 @@ const VARIABLES = {
       'Prekey fetches for one mailbox allowed at once above the sustained rate; keep it well below MAX_ONE_TIME_PREKEYS so that one burst cannot empty a device.',
     schema: int(1, 1_000_000),
   },
+  PREKEY_PUBLISHES_PER_MINUTE: {
+    default: '30',
+    description:
+      'Sustained prekeys.publish frames per minute over all connections of this relay (and each connection at most 8 times, MAX_PREKEY_PUBLISHES_PER_CONNECTION); more get rate_limited. A publish may store about 60 KB for PREKEY_TTL_SECONDS, and any fresh key can authenticate: 30 a minute holds throwaway bundles to about 30 KB/s (256 MB in over two hours, against 4.7 s unbounded) while devices publish a few times at enrolment and once a week after.',
+    schema: int(1, 1_000_000),
+  },
+  PREKEY_PUBLISH_BURST: {
+    default: '120',
+    description:
+      'prekeys.publish frames over all connections allowed at once above the sustained rate (enrolling 30 devices, four publishes each).',
+    schema: int(1, 1_000_000),
+  },
   MAX_TRACKED_MAILBOXES: {
     default: '100000',
     description:
@@ -404,6 +420,8 @@ export function loadConfig(
       mailboxSendBurst: p.MAILBOX_SEND_BURST,
       prekeyFetchesPerSecond: p.PREKEY_FETCHES_PER_MINUTE / 60,
       prekeyFetchBurst: p.PREKEY_FETCH_BURST,
+      prekeyPublishesPerSecond: p.PREKEY_PUBLISHES_PER_MINUTE / 60,
+      prekeyPublishBurst: p.PREKEY_PUBLISH_BURST,
       maxTrackedMailboxes: p.MAX_TRACKED_MAILBOXES,
       floodCloseAfter: p.FLOOD_CLOSE_AFTER,
       maxInvalidFrames: p.MAX_INVALID_FRAMES,

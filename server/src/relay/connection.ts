@@ -46,6 +46,8 @@ export interface RelayContext {
    * rate, with a burst well below the one-time prekeys a device keeps.
    */
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  /** `prekeys.publish` frames over all connections of this relay. */
+  readonly prekeyPublishLimiter: TokenBucket;
   /** Proof-of-work difficulty for first contact, shared by all connections (admission.ts). */
   readonly admission: AdmissionGauge;
   /** True from the moment shutdown begins. */
@@ -73,6 +75,12 @@ type Phase =
 
 const CLOSED: Phase = { name: 'closed' };
 
+/**
+ * Most `prekeys.publish` frames one connection may send: a device fills its 100 one-time
+ * prekeys in four publishes of at most 32, with room for retries.
+ */
+export const MAX_PREKEY_PUBLISHES_PER_CONNECTION = 8;
+
 /** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
@@ -89,6 +97,9 @@ export class Connection implements Recipient {
   readonly #bytes: TokenBucket;
   /** Challenges issued and mailboxes admitted to on this connection (first contact). */
   readonly #firstContact: FirstContact;
+
+  /** `prekeys.publish` frames accepted on this connection. */
+  #publishes = 0;
 
   // Abuse accounting: strikes within the current window.
   #invalid = 0;
@@ -221,6 +232,10 @@ export class Connection implements Recipient {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
             return;
           }
+          if (frame.t === 'prekeys.publish' && !this.#mayPublish(now)) {
+            this.#rateLimited(rid, now);
+            return;
+          }
           void this.#guard(this.#prekeysOwn(frame, phase.mailbox), rid, frame.t);
           return;
         case 'prekeys.fetch':
@@ -236,6 +251,18 @@ export class Connection implements Recipient {
     } catch (err) {
       this.#internal(err, undefined, 'message');
     }
+  }
+
+  /**
+   * A publish stores up to two 4 KiB parts and 32 one-time prekeys for as long as the prekey
+   * TTL, and any fresh key can authenticate: bounded per connection (one mailbox each) and
+   * relay-wide, so throwaway identities cannot fill the store with bundles.
+   */
+  #mayPublish(now: number): boolean {
+    if (this.#publishes >= MAX_PREKEY_PUBLISHES_PER_CONNECTION) return false;
+    if (!this.#ctx.prekeyPublishLimiter.take(now)) return false;
+    this.#publishes++;
+    return true;
   }
 
   /** Counts one frame of `bytes` bytes against the frame rate and the byte rate. */

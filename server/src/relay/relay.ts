@@ -14,7 +14,7 @@ import type { Store } from '../store/store.js';
 import { AdmissionGauge } from './admission.js';
 import { Connection, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
-import { KeyedRateLimiter } from './rate-limit.js';
+import { KeyedRateLimiter, TokenBucket } from './rate-limit.js';
 
 /** The path of the relay's WebSocket endpoint. */
 export const RELAY_PATH = '/v1/ws';
@@ -49,6 +49,7 @@ export class Relay implements RelayContext {
   readonly settings: RelaySettings;
   readonly mailboxLimiter: KeyedRateLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  readonly prekeyPublishLimiter: TokenBucket;
   readonly admission: AdmissionGauge;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
@@ -76,6 +77,11 @@ export class Relay implements RelayContext {
       this.settings.prekeyFetchesPerSecond,
       this.settings.prekeyFetchBurst,
       this.settings.maxTrackedMailboxes,
+    );
+    this.prekeyPublishLimiter = new TokenBucket(
+      this.settings.prekeyPublishesPerSecond,
+      this.settings.prekeyPublishBurst,
+      performance.now(),
     );
     this.admission = new AdmissionGauge(this.settings, Date.now());
     this.#wss = new WebSocketServer({
