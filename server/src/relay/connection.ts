@@ -24,7 +24,12 @@ import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
-import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
+import {
+  hasSharedRateLimits,
+  type EnqueueResult,
+  type QueuedEnvelope,
+  type Store,
+} from '../store/store.js';
 import { FirstContact, type AdmissionGauge } from './admission.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
@@ -401,6 +406,18 @@ export class Connection implements Recipient {
     ctx.opStarted();
     let fetched;
     try {
+      // On a store shared by several relays the fetch rate holds across all of them (each
+      // relay's own limiter alone would let N relays hand out N times the owner's prekeys).
+      if (
+        hasSharedRateLimits(ctx.store) &&
+        !(await ctx.store.takeShared('prekey-fetch', frame.mailbox, {
+          perSecond: this.#settings.prekeyFetchesPerSecond,
+          burst: this.#settings.prekeyFetchBurst,
+        }))
+      ) {
+        this.#rateLimited(frame.rid, performance.now());
+        return;
+      }
       fetched = await ctx.store.fetchPrekeys(frame.mailbox);
     } catch (err) {
       this.#storeFailed(err, frame.rid, frame.t);
