@@ -126,6 +126,19 @@ describe('AdmissionGauge', () => {
     expect(gauge.bitsFor(target, NOW)).toBeGreaterThanOrEqual(before);
   });
 
+  it('signals likely spam for a mailbox one admission past its nominal count, not at it', () => {
+    const { gauge } = setup({ powAdmissionsPerWindow: 1_000 });
+    const target = mailbox();
+    expect(gauge.signal(target, NOW)).toEqual({ admissions: 0, bits: 4, likelySpam: false });
+    gauge.record(target, NOW);
+    gauge.record(target, NOW);
+    expect(gauge.signal(target, NOW)).toEqual({ admissions: 2, bits: 4, likelySpam: false });
+    gauge.record(target, NOW);
+    expect(gauge.signal(target, NOW)).toEqual({ admissions: 3, bits: 5, likelySpam: true });
+    expect(gauge.signal(mailbox(), NOW).likelySpam).toBe(false);
+    expect(gauge.signal(target, NOW + 2 * POW_WINDOW_MS).likelySpam).toBe(false);
+  });
+
   it('reports the least difficulty when proof-of-work is off', () => {
     const { gauge } = setup({ powBits: 0 });
     expect(gauge.enabled).toBe(false);

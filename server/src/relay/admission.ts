@@ -123,6 +123,21 @@ export class AdmissionGauge {
     }
   }
 
+  /**
+   * The spam signal of `to` (`firstcontact.status`): admissions to it in the sliding window (the
+   * sketch's estimate, never under the truth), the difficulty a first contact pays now, and
+   * whether the admissions are past the nominal count for one mailbox.
+   */
+  signal(to: string, nowMs: number): { admissions: number; bits: number; likelySpam: boolean } {
+    const weight = this.#rotate(nowMs);
+    const admissions = Math.min(Math.floor(this.#estimate(to, weight)), 0xffffffff);
+    return {
+      admissions,
+      bits: this.bitsFor(to, nowMs),
+      likelySpam: admissions > this.#settings.powTargetAdmissionsPerWindow,
+    };
+  }
+
   /** Admissions counted now (weighted over the sliding window), relay-wide; for tests. */
   admissions(nowMs: number): number {
     const weight = this.#rotate(nowMs);

@@ -13,6 +13,7 @@ import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import {
   encodeAuthedFrame,
   encodeChallengeFrame,
+  encodeFirstContactCountFrame,
   encodePongFrame,
   encodePowAdmittedFrame,
   encodePowChallengeFrame,
@@ -243,6 +244,22 @@ export class Connection implements Recipient {
           }
           void this.#guard(this.#prekeysOwn(frame, phase.mailbox), rid, frame.t);
           return;
+        case 'firstcontact.status': {
+          if (phase.name !== 'authenticated') {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
+            return;
+          }
+          const signal = this.#ctx.admission.signal(phase.mailbox, Date.now());
+          this.#write(
+            encodeFirstContactCountFrame(
+              frame.rid,
+              signal.admissions,
+              signal.bits,
+              signal.likelySpam,
+            ),
+          );
+          return;
+        }
         case 'prekeys.fetch':
           // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
           // its own, so no one can empty a device's prekeys at once or starve its messages.

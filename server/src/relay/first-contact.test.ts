@@ -186,6 +186,34 @@ describe('first contact', () => {
     }
   });
 
+  it('tells the owner, and only the owner, that its mailbox draws likely spam', async () => {
+    const busy = await startInProcessRelay({
+      env: { ...POW_ENV, POW_BITS: '2', POW_TARGET_ADMISSIONS_PER_MINUTE: '2' },
+    });
+    try {
+      const owner = await clients.online(busy);
+      const status = async (r: number) => {
+        owner.send({ v: 1, t: 'firstcontact.status', rid: r });
+        return owner.next('firstcontact.count');
+      };
+      expect(await status(1)).toMatchObject({ admissions: 0, bits: 2, likelySpam: false });
+      const stranger = await clients.connect(busy);
+      for (let i = 0; i < 2; i++) await stranger.admit(owner.mailbox!, 10 + i);
+      expect(await status(2)).toMatchObject({ admissions: 2, bits: 2, likelySpam: false });
+      await stranger.admit(owner.mailbox!, 12);
+      expect(await status(3)).toMatchObject({ admissions: 3, bits: 3, likelySpam: true });
+      // Not before auth: no one learns another mailbox's signal.
+      stranger.send({ v: 1, t: 'firstcontact.status', rid: 4 });
+      expect(await stranger.nextError()).toMatchObject({
+        rid: 4,
+        code: ErrorCode.NOT_AUTHENTICATED,
+      });
+    } finally {
+      await clients.closeAll();
+      await busy.stop();
+    }
+  });
+
   it('sends without any proof when POW_BITS is 0', async () => {
     const open = await startInProcessRelay({ env: { ...POW_ENV, POW_BITS: '0' } });
     try {

@@ -6,6 +6,7 @@ import {
   encodeChallengeFrame,
   encodeDeliverFrame,
   encodeErrorFrame,
+  encodeFirstContactCountFrame,
   encodePongFrame,
   encodePowAdmittedFrame,
   encodePowChallengeFrame,
@@ -24,6 +25,7 @@ import {
   MAX_ONE_TIME_PREKEYS_STORED,
   MAX_ONE_TIME_PREKEY_BYTES,
   MAX_PREKEY_ID,
+  MAX_FIRST_CONTACT_COUNT,
   MAX_POW_SENDS_PER_ADMISSION,
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
@@ -245,6 +247,28 @@ describe('server frame encoders: differential against the zod schemas and the ol
     );
   });
 
+  it('firstcontact.count', () => {
+    const admissions = fc.oneof(
+      fc.integer({ min: 0, max: MAX_FIRST_CONTACT_COUNT }),
+      fc.constantFrom(0, MAX_FIRST_CONTACT_COUNT),
+    );
+    const bits = fc.integer({ min: POW_MIN_BITS, max: POW_MAX_BITS });
+    fc.assert(
+      fc.property(rid, admissions, bits, fc.boolean(), (r, n, b, likelySpam) => {
+        const text = encodeFirstContactCountFrame(r, n, b, likelySpam);
+        expectEncodes(text, {
+          v: 1,
+          t: 'firstcontact.count',
+          rid: r,
+          admissions: n,
+          bits: b,
+          likelySpam,
+        });
+      }),
+      RUNS,
+    );
+  });
+
   it('error, with and without a rid', () => {
     fc.assert(
       fc.property(errorCode, fc.option(rid, { nil: undefined }), (code, r) => {
@@ -274,6 +298,7 @@ describe('server frame encoders: differential against the zod schemas and the ol
         to: b64(MAILBOX_ID_BYTES),
       }),
       encodePowAdmittedFrame(1, b64(MAILBOX_ID_BYTES), 1),
+      encodeFirstContactCountFrame(1, 0, 10, false),
       encodeErrorFrame(ErrorCode.INTERNAL),
     ];
     const types = encoded.map((text) => {
@@ -405,5 +430,14 @@ describe('server frame encoders: values outside the schema give frames the schem
     expectRejectedByParser(encodePowChallengeFrame(1, { ...c, exp: -1 }));
     expectRejectedByParser(encodePowAdmittedFrame(1, MAILBOX, 0));
     expectRejectedByParser(encodePowAdmittedFrame(1, MAILBOX, MAX_POW_SENDS_PER_ADMISSION + 1));
+  });
+
+  it('a first-contact count below 0, past its maximum or fractional, and bits out of range', () => {
+    expect(parseServerFrame(encodeFirstContactCountFrame(1, 0, 1, true)).ok).toBe(true);
+    expectRejectedByParser(encodeFirstContactCountFrame(1, -1, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, MAX_FIRST_CONTACT_COUNT + 1, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 1.5, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 0, 0, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 0, POW_MAX_BITS + 1, false));
   });
 });

@@ -66,6 +66,16 @@ export function encodePowAdmittedFrame(rid: number, to: string, sends: number): 
   return `{"v":${V},"t":"pow.admitted","rid":${rid},"to":"${to}","sends":${sends}}`;
 }
 
+/** `firstcontact.count`: the spam signal of the authenticated mailbox. */
+export function encodeFirstContactCountFrame(
+  rid: number,
+  admissions: number,
+  bits: number,
+  likelySpam: boolean,
+): string {
+  return `{"v":${V},"t":"firstcontact.count","rid":${rid},"admissions":${admissions},"bits":${bits},"likelySpam":${likelySpam}}`;
+}
+
 /** The bundle part of a `prekeys.bundle` frame: what a fetch took from the directory. */
 export type EncodableBundle = FrameOf<'prekeys.bundle'>['bundle'];
 

@@ -19,6 +19,7 @@ import {
   MAX_ONE_TIME_PREKEY_BYTES,
   MAX_PREKEY_ID,
   MAX_PREKEY_PART_BYTES,
+  MAX_FIRST_CONTACT_COUNT,
   MAX_POW_SENDS_PER_ADMISSION,
   MAX_REQUEST_ID,
   MESSAGE_ID_BYTES,
@@ -154,6 +155,13 @@ export const PowSolveFrame = z.strictObject({
   solution: fixedBytes(POW_SOLUTION_BYTES),
 });
 
+/** Asks how many first contacts the authenticated mailbox had lately (the spam signal). */
+export const FirstContactStatusFrame = z.strictObject({
+  v: version,
+  t: z.literal('firstcontact.status'),
+  rid: requestId,
+});
+
 export const CLIENT_FRAME_SCHEMAS = {
   auth: AuthFrame,
   send: SendFrame,
@@ -164,6 +172,7 @@ export const CLIENT_FRAME_SCHEMAS = {
   'prekeys.status': PrekeysStatusFrame,
   'pow.request': PowRequestFrame,
   'pow.solve': PowSolveFrame,
+  'firstcontact.status': FirstContactStatusFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -273,6 +282,21 @@ export const PowAdmittedFrame = z.strictObject({
   sends: z.number().int().min(1).max(MAX_POW_SENDS_PER_ADMISSION),
 });
 
+/**
+ * Answer to `firstcontact.status`: proof-of-work admissions to the authenticated mailbox on this
+ * relay in the last minute (an estimate that never under-counts), the difficulty a first contact
+ * pays now, and whether the admissions are past the relay's nominal rate for one mailbox (likely
+ * spam: the owner's client may sort or hold back messages from new senders meanwhile).
+ */
+export const FirstContactCountFrame = z.strictObject({
+  v: version,
+  t: z.literal('firstcontact.count'),
+  rid: requestId,
+  admissions: z.number().int().min(0).max(MAX_FIRST_CONTACT_COUNT),
+  bits: z.number().int().min(POW_MIN_BITS).max(POW_MAX_BITS),
+  likelySpam: z.boolean(),
+});
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   authed: AuthedFrame,
@@ -283,6 +307,7 @@ export const SERVER_FRAME_SCHEMAS = {
   'prekeys.bundle': PrekeysBundleFrame,
   'pow.challenge': PowChallengeFrame,
   'pow.admitted': PowAdmittedFrame,
+  'firstcontact.count': FirstContactCountFrame,
   error: ErrorFrame,
 } as const;
 

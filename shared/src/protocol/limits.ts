@@ -77,3 +77,6 @@ export const POW_MAX_TTL_MS = 10 * 60 * 1000;
 
 /** Most `send`s one proof-of-work admission may carry (the relay's setting is at most this). */
 export const MAX_POW_SENDS_PER_ADMISSION = 10_000;
+
+/** Largest admission count a `firstcontact.count` frame reports (the relay's counters saturate). */
+export const MAX_FIRST_CONTACT_COUNT = 4_294_967_295;

@@ -77,6 +77,7 @@ const MAXIMAL: Record<ClientFrameType, Record<string, unknown>> = {
     nonce: b64(POW_NONCE_BYTES),
     solution: b64(POW_SOLUTION_BYTES),
   },
+  'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: MAX_REQUEST_ID },
 };
 
 /** Both parsers, which must agree on every input. */

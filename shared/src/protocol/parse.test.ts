@@ -39,6 +39,7 @@ const VALID_CLIENT: Record<ClientFrame['t'], Record<string, unknown>> = {
   'prekeys.status': { v: 1, t: 'prekeys.status', rid: 6 },
   'pow.request': { v: 1, t: 'pow.request', rid: 7, to: MAILBOX },
   'pow.solve': { v: 1, t: 'pow.solve', rid: 8, nonce: b64(16), solution: b64(8) },
+  'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: 9 },
 };
 
 function client(frame: Record<string, unknown>) {
@@ -336,6 +337,7 @@ describe('server frames', () => {
         challenge: { v: 1, nonce: b64(16), bits: 10, exp: 1_700_000_000_000, to: MAILBOX },
       },
       { v: 1, t: 'pow.admitted', rid: 1, to: MAILBOX, sends: 50 },
+      { v: 1, t: 'firstcontact.count', rid: 1, admissions: 3, bits: 10, likelySpam: false },
       errorFrame(ErrorCode.INTERNAL, 1),
     ];
     for (const frame of frames) {
@@ -382,6 +384,26 @@ describe('server frames', () => {
     expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(true);
     expect(parseServerFrame(JSON.stringify({ ...frame, sends: 0 })).ok).toBe(false);
     expect(parseServerFrame(JSON.stringify({ ...frame, sends: undefined })).ok).toBe(false);
+  });
+
+  it('rejects a firstcontact.count without its flag, with a string count or an unknown key', () => {
+    const frame = {
+      v: 1,
+      t: 'firstcontact.count',
+      rid: 1,
+      admissions: 3,
+      bits: 10,
+      likelySpam: true,
+    };
+    expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(true);
+    for (const bad of [
+      { likelySpam: undefined },
+      { likelySpam: 1 },
+      { admissions: '3' },
+      { x: 1 },
+    ]) {
+      expect(parseServerFrame(JSON.stringify({ ...frame, ...bad })).ok).toBe(false);
+    }
   });
 
   it('rejects a count outside its range', () => {
