@@ -34,6 +34,33 @@ describe('loadConfig', () => {
     expect(config.redisUrl).toBe('redis://127.0.0.1:7000');
   });
 
+  it('reads the first-contact proof-of-work settings, each at its bound, and refuses one past', () => {
+    const config = loadConfig({
+      POW_BITS: '32',
+      POW_MAX_BITS: '32',
+      POW_CHALLENGE_TTL_MS: '600000',
+      POW_SENDS_PER_ADMISSION: '10000',
+    });
+    expect(config.relay).toMatchObject({
+      powBits: 32,
+      powMaxBits: 32,
+      powChallengeTtlMs: 600_000,
+      powSendsPerAdmission: 10_000,
+    });
+    expect(loadConfig({ POW_BITS: '0' }).relay.powBits).toBe(0);
+    expect(loadConfig({}).relay).toMatchObject({ powBits: 10, powMaxBits: 18 });
+    expect(problems({ POW_BITS: '33', POW_MAX_BITS: '32' })[0]).toMatch(/^POW_BITS:/);
+    expect(problems({ POW_MAX_BITS: '33' })[0]).toMatch(/^POW_MAX_BITS:/);
+    expect(problems({ POW_MAX_BITS: '0' })[0]).toMatch(/^POW_MAX_BITS:/);
+    expect(problems({ POW_CHALLENGE_TTL_MS: '600001' })[0]).toMatch(/^POW_CHALLENGE_TTL_MS:/);
+    expect(problems({ POW_CHALLENGE_TTL_MS: '999' })[0]).toMatch(/^POW_CHALLENGE_TTL_MS:/);
+    expect(problems({ POW_SENDS_PER_ADMISSION: '10001' })[0]).toMatch(/^POW_SENDS_PER_ADMISSION:/);
+    expect(problems({ POW_SENDS_PER_ADMISSION: '0' })[0]).toMatch(/^POW_SENDS_PER_ADMISSION:/);
+    expect(problems({ POW_BITS: '12', POW_MAX_BITS: '11' })).toEqual([
+      'POW_MAX_BITS: must be at least POW_BITS',
+    ]);
+  });
+
   it('splits cluster seed nodes', () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:7000, redis://b:7001' });
     expect(config.redisClusterNodes).toEqual(['redis://a:7000', 'redis://b:7001']);

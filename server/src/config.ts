@@ -8,9 +8,16 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CloseCode } from '@passage/shared/protocol/errors';
-import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
+import {
+  MAX_FRAME_BYTES,
+  MAX_ONE_TIME_PREKEYS_STORED,
+  MAX_POW_SENDS_PER_ADMISSION,
+  POW_MAX_BITS,
+  POW_MAX_TTL_MS,
+} from '@passage/shared/protocol/limits';
 import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { POW_WINDOW_MS, type AdmissionSettings } from './relay/first-contact.js';
 
 /** One documented environment variable. */
 export interface ConfigVariable {
@@ -23,7 +30,7 @@ export interface ConfigVariable {
 }
 
 /** Rate-limit, flow-control and abuse settings of the WebSocket relay. */
-export interface RelaySettings {
+export interface RelaySettings extends AdmissionSettings {
   /** Most open WebSocket connections; further upgrades are refused with HTTP 503. */
   readonly maxConnections: number;
   /** Most connections in their auth window; a new one displaces the oldest (admission.ts). */
@@ -42,6 +49,10 @@ export interface RelaySettings {
   readonly connFramesPerSecond: number;
   /** Frames one connection may send in a burst above the sustained rate. */
   readonly connFrameBurst: number;
+  /** Sustained bytes per second (of WebSocket messages) one connection may send. */
+  readonly connBytesPerSecond: number;
+  /** Bytes one connection may send in a burst above the sustained rate (≥ MAX_FRAME_BYTES). */
+  readonly connByteBurst: number;
   /** Sustained `send` frames per second to one mailbox, over all connections of this relay. */
   readonly mailboxSendsPerSecond: number;
   /** `send` frames to one mailbox allowed in a burst above the sustained rate. */
@@ -50,6 +61,10 @@ export interface RelaySettings {
   readonly prekeyFetchesPerSecond: number;
   /** `prekeys.fetch` frames for one target mailbox allowed in a burst above the sustained rate. */
   readonly prekeyFetchBurst: number;
+  /** Sustained `prekeys.publish` frames per second over all connections of this relay. */
+  readonly prekeyPublishesPerSecond: number;
+  /** `prekeys.publish` frames over all connections allowed in a burst. */
+  readonly prekeyPublishBurst: number;
   /**
    * Most target mailboxes whose send rate (and, separately, whose prekey fetch rate) is tracked
    * at once; the least recent is evicted.
@@ -232,6 +247,17 @@ const VARIABLES = {
     description: 'Frames one connection may send at once above the sustained rate.',
     schema: int(1, 1_000_000),
   },
+  CONN_BYTES_PER_SECOND: {
+    default: String(256 * 1024),
+    description:
+      'Sustained bytes per second (WebSocket message payloads) one connection may send; more get rate_limited. Acks of delivered messages are not counted. 256 KiB/s is about 90 sends of a 2 KiB envelope a second (near the frame rate) but holds one connection filling a store with maximal envelopes to about 4 a second.',
+    schema: int(1, 1024 * 1024 * 1024),
+  },
+  CONN_BYTE_BURST: {
+    default: String(1024 * 1024),
+    description: `Bytes one connection may send at once above the sustained rate: a message fanned out to ten devices in maximal envelopes. At least ${MAX_FRAME_BYTES} (MAX_FRAME_BYTES), or a maximal frame could never pass.`,
+    schema: int(MAX_FRAME_BYTES, 1024 * 1024 * 1024),
+  },
   MAILBOX_SENDS_PER_SECOND: {
     default: '100',
     description:
@@ -253,6 +279,18 @@ const VARIABLES = {
     default: '16',
     description:
       'Prekey fetches for one mailbox allowed at once above the sustained rate; keep it well below MAX_ONE_TIME_PREKEYS so that one burst cannot empty a device.',
+    schema: int(1, 1_000_000),
+  },
+  PREKEY_PUBLISHES_PER_MINUTE: {
+    default: '30',
+    description:
+      'Sustained prekeys.publish frames per minute over all connections of this relay (and each connection at most 8 times, MAX_PREKEY_PUBLISHES_PER_CONNECTION); more get rate_limited. A publish may store about 60 KB for PREKEY_TTL_SECONDS, and any fresh key can authenticate: 30 a minute holds throwaway bundles to about 30 KB/s (256 MB in over two hours, against 4.7 s unbounded) while devices publish a few times at enrolment and once a week after.',
+    schema: int(1, 1_000_000),
+  },
+  PREKEY_PUBLISH_BURST: {
+    default: '120',
+    description:
+      'prekeys.publish frames over all connections allowed at once above the sustained rate (enrolling 30 devices, four publishes each).',
     schema: int(1, 1_000_000),
   },
   MAX_TRACKED_MAILBOXES: {
@@ -303,6 +341,40 @@ const VARIABLES = {
     default: String(4 * 1024 * 1024),
     description: `Unsent bytes on a socket above which the client is closed as not reading (code ${CloseCode.SLOW_CONSUMER}).`,
     schema: int(1024, 4 * 1024 * 1024 * 1024),
+  },
+  POW_BITS: {
+    default: '10',
+    description:
+      "Base difficulty, in leading zero bits, of the proof-of-work a connection solves before its first send to a mailbox (first contact; ADR 0011); 0 turns it off. 10 bits is 2^10 hashes on average: about 6 ms on the pure-JS SHA-256 with the JIT and 0.3 s without it (Tor Browser 'Safer'), per mailbox (npm run bench:pow; ADR 0011).",
+    schema: int(0, POW_MAX_BITS),
+  },
+  POW_MAX_BITS: {
+    default: '18',
+    description:
+      'Most bits the difficulty may rise to under load. 18 bits is about 1.2 s with the JIT and about 75 s without it (npm run bench:pow); at least POW_BITS.',
+    schema: int(1, POW_MAX_BITS),
+  },
+  POW_CHALLENGE_TTL_MS: {
+    default: '300000',
+    description: `How long a proof-of-work challenge may be answered, in ms (at most ${POW_MAX_TTL_MS}); long enough for POW_MAX_BITS without the JIT.`,
+    schema: int(1_000, POW_MAX_TTL_MS),
+  },
+  POW_ADMISSIONS_PER_MINUTE: {
+    default: '600',
+    description: `First-contact admissions per minute (sliding ${POW_WINDOW_MS / 1000} s window) over all mailboxes on this relay above which every doubling adds one bit of difficulty.`,
+    schema: int(1, 10_000_000),
+  },
+  POW_TARGET_ADMISSIONS_PER_MINUTE: {
+    default: '60',
+    description:
+      'First-contact admissions per minute to one mailbox above which every doubling adds one bit of difficulty for challenges to that mailbox.',
+    schema: int(1, 10_000_000),
+  },
+  POW_SENDS_PER_ADMISSION: {
+    default: '100',
+    description:
+      'Envelopes one admission may store for its mailbox before the connection must solve a new challenge (a tenth of the default MAX_QUEUED_PER_MAILBOX, so one proof takes at most a tenth of a queue).',
+    schema: int(1, MAX_POW_SENDS_PER_ADMISSION),
   },
   SHUTDOWN_GRACE_MS: {
     default: '10000',
@@ -363,6 +435,9 @@ export function loadConfig(
   if (p.SLOW_CONSUMER_BYTES <= p.MAX_BUFFERED_BYTES) {
     problems.push('SLOW_CONSUMER_BYTES: must be greater than MAX_BUFFERED_BYTES');
   }
+  if (p.POW_BITS > p.POW_MAX_BITS) {
+    problems.push('POW_MAX_BITS: must be at least POW_BITS');
+  }
   if (p.DEDUP_TTL_SECONDS < p.QUEUE_TTL_SECONDS) {
     // A resend of a message acked early could otherwise be stored and delivered a second time
     // while the sender still retries it.
@@ -393,10 +468,14 @@ export function loadConfig(
       maxTotalBufferedBytes: p.MAX_TOTAL_BUFFERED_BYTES,
       connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
       connFrameBurst: p.CONN_FRAME_BURST,
+      connBytesPerSecond: p.CONN_BYTES_PER_SECOND,
+      connByteBurst: p.CONN_BYTE_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,
       mailboxSendBurst: p.MAILBOX_SEND_BURST,
       prekeyFetchesPerSecond: p.PREKEY_FETCHES_PER_MINUTE / 60,
       prekeyFetchBurst: p.PREKEY_FETCH_BURST,
+      prekeyPublishesPerSecond: p.PREKEY_PUBLISHES_PER_MINUTE / 60,
+      prekeyPublishBurst: p.PREKEY_PUBLISH_BURST,
       maxTrackedMailboxes: p.MAX_TRACKED_MAILBOXES,
       floodCloseAfter: p.FLOOD_CLOSE_AFTER,
       maxInvalidFrames: p.MAX_INVALID_FRAMES,
@@ -406,6 +485,12 @@ export function loadConfig(
       maxInflight: p.MAX_INFLIGHT,
       maxBufferedBytes: p.MAX_BUFFERED_BYTES,
       slowConsumerBytes: p.SLOW_CONSUMER_BYTES,
+      powBits: p.POW_BITS,
+      powMaxBits: p.POW_MAX_BITS,
+      powChallengeTtlMs: p.POW_CHALLENGE_TTL_MS,
+      powAdmissionsPerWindow: p.POW_ADMISSIONS_PER_MINUTE,
+      powTargetAdmissionsPerWindow: p.POW_TARGET_ADMISSIONS_PER_MINUTE,
+      powSendsPerAdmission: p.POW_SENDS_PER_ADMISSION,
     },
     shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
     logLevel: p.LOG_LEVEL,

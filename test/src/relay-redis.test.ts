@@ -57,10 +57,9 @@ describe('two relays on one Redis', () => {
   let b: RelayProcess;
   beforeAll(async () => {
     redis = await startRedis();
-    [a, b] = await Promise.all([
-      startRelay({ REDIS_URL: redis.url }),
-      startRelay({ REDIS_URL: redis.url }),
-    ]);
+    // 24 fetches of one mailbox below: its fetch rate, shared by both relays, must not refuse.
+    const env = { REDIS_URL: redis.url, PREKEY_FETCH_BURST: '64' };
+    [a, b] = await Promise.all([startRelay(env), startRelay(env)]);
   }, 60_000);
   afterAll(async () => {
     await stopAllRelays();
@@ -151,6 +150,55 @@ describe('two relays on one Redis', () => {
 
   it('leaves no key without a TTL in Redis after the workload', async () => {
     expect(await keyCount(redis.url)).toBeGreaterThan(0);
+    expect(await keysWithoutTtl(redis.url)).toEqual([]);
+  });
+});
+
+describe('prekey fetch rate across relays', () => {
+  let redis: RedisServer;
+  let a: RelayProcess;
+  let b: RelayProcess;
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url, PREKEY_FETCH_BURST: '4', PREKEY_FETCHES_PER_MINUTE: '1' };
+    [a, b] = await Promise.all([startRelay(env), startRelay(env)]);
+  }, 60_000);
+  afterAll(async () => {
+    await stopAllRelays();
+    await redis?.stop();
+  });
+
+  it('regression: each relay had its own fetch burst, so two relays handed out twice the prekeys; the burst now holds across both', async () => {
+    const alice = identity();
+    const owner = await connectAs(a, alice);
+    const oneTime = Array.from({ length: 12 }, (_, i) => ({ id: i + 1, key: envelope(32) }));
+    owner.send({
+      v,
+      t: 'prekeys.publish',
+      rid: 1,
+      identity: envelope(32),
+      signedPrekey: envelope(96),
+      oneTime,
+    });
+    expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 12 });
+
+    const answers = [];
+    for (const relay of [a, b]) {
+      const fetcher = await connect(relay);
+      for (let rid = 1; rid <= 3; rid += 1) {
+        fetcher.send({ v, t: 'prekeys.fetch', rid, mailbox: alice.mailbox });
+        answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
+      }
+    }
+    expect(answers.filter((f) => f.t === 'prekeys.bundle')).toHaveLength(4);
+    const refused = answers.filter((f) => f.t === 'error');
+    expect(refused).toHaveLength(2);
+    for (const f of refused) expect(f).toMatchObject({ code: 'rate_limited', retryable: true });
+    owner.send({ v, t: 'prekeys.status', rid: 2 });
+    expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 8 });
+  }, 30_000);
+
+  it('leaves no key without a TTL in Redis after the workload', async () => {
     expect(await keysWithoutTtl(redis.url)).toEqual([]);
   });
 });

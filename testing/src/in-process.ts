@@ -9,6 +9,7 @@ import { createLogger } from '@passage/server/log';
 import { startServer, type RunningServer } from '@passage/server/http/server';
 import { MemoryStore } from '@passage/server/store/memory';
 import type { Store } from '@passage/server/store/store';
+import { TEST_RELAY_DEFAULTS } from './defaults.js';
 
 export interface InProcessRelay {
   readonly port: number;
@@ -33,7 +34,13 @@ export interface InProcessOptions {
 }
 
 export async function startInProcessRelay(options: InProcessOptions = {}): Promise<InProcessRelay> {
-  const config = loadConfig({ LOG_LEVEL: 'debug', ...options.env, PORT: '0', HOST: '127.0.0.1' });
+  const config = loadConfig({
+    LOG_LEVEL: 'debug',
+    ...TEST_RELAY_DEFAULTS,
+    ...options.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  });
   const logs: string[] = [];
   const logWaiters: { text: string; resolve: () => void }[] = [];
   const logger = createLogger({

@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { TEST_RELAY_DEFAULTS } from './defaults.js';
 import { freePort } from './ports.js';
 import { httpOk, isRunning, killOnExit, stopChild, waitUntil } from './process.js';
 
@@ -76,7 +77,7 @@ export interface StartRelayOptions {
 
 /**
  * Starts a relay with `env` on top of a minimal environment (PATH, PORT, HOST=127.0.0.1,
- * LOG_LEVEL=info; nothing else is inherited, so a developer's REDIS_URL cannot leak in).
+ * LOG_LEVEL=info, {@link TEST_RELAY_DEFAULTS}; nothing else is inherited, so a developer's REDIS_URL cannot leak in).
  */
 export async function startRelay(
   env: Readonly<Record<string, string>> = {},
@@ -93,6 +94,7 @@ export async function startRelay(
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
+      ...TEST_RELAY_DEFAULTS,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,6 +27,9 @@ import type { FrameOf, ServerFrame, ServerFrameType } from '@passage/shared/prot
 import { PROTOCOL_VERSION, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits';
 import { authChallengeMessage, mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import { parseServerFrame } from '@passage/shared/protocol/parse';
+import { parsePowChallenge, solvePow } from '@passage/shared/pow/pow';
+
+const nodeSha256 = (data: Uint8Array): Uint8Array => createHash('sha256').update(data).digest();
 
 /** Default wait for a frame or a close, in ms: generous, for a loaded 2-core machine. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -262,6 +265,32 @@ export class TestClient {
     if (answer.mailbox !== who.mailbox) throw new Error('relay bound a different mailbox');
     this.mailbox = answer.mailbox;
     return answer.mailbox;
+  }
+
+  /**
+   * First contact: asks for a proof-of-work challenge for `to`, solves it with Node's SHA-256
+   * and waits for `pow.admitted`. Returns the admission (its share of sends); throws with the
+   * error code if the relay refuses.
+   */
+  async admit(to: string, rid = 2): Promise<FrameOf<'pow.admitted'>> {
+    this.send({ v: PROTOCOL_VERSION, t: 'pow.request', rid, to });
+    const offered = await this.nextOf(['pow.challenge', 'error']);
+    if (offered.t === 'error') throw new Error(`pow.request refused: ${offered.code}`);
+    const challenge = parsePowChallenge(offered.challenge);
+    const solution = solvePow(challenge, nodeSha256, {
+      nowMs: Date.now(),
+      start: randomBytes(8),
+    });
+    this.send({
+      v: PROTOCOL_VERSION,
+      t: 'pow.solve',
+      rid,
+      nonce: offered.challenge.nonce,
+      solution: toBase64url(solution),
+    });
+    const answer = await this.nextOf(['pow.admitted', 'error']);
+    if (answer.t === 'error') throw new Error(`pow.solve refused: ${answer.code}`);
+    return answer;
   }
 
   /** Stops reading from the socket (the relay's writes back up); `resumeReading` undoes it. */

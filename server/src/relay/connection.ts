@@ -13,7 +13,10 @@ import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import {
   encodeAuthedFrame,
   encodeChallengeFrame,
+  encodeFirstContactCountFrame,
   encodePongFrame,
+  encodePowAdmittedFrame,
+  encodePowChallengeFrame,
   encodePrekeysBundleFrame,
   encodePrekeysCountFrame,
   encodeStoredFrame,
@@ -22,8 +25,14 @@ import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
-import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
+import {
+  hasSharedRateLimits,
+  type EnqueueResult,
+  type QueuedEnvelope,
+  type Store,
+} from '../store/store.js';
 import type { Admission, Admittee } from './admission.js';
+import { FirstContact, type AdmissionGauge } from './first-contact.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
@@ -50,6 +59,10 @@ export interface RelayContext {
    * rate, with a burst well below the one-time prekeys a device keeps.
    */
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  /** `prekeys.publish` frames over all connections of this relay. */
+  readonly prekeyPublishLimiter: TokenBucket;
+  /** Proof-of-work difficulty for first contact, shared by all connections (first-contact.ts). */
+  readonly firstContactGauge: AdmissionGauge;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
   /** The store operations of delivery, bracketed (a TrackedDeliveryStore of this context). */
@@ -88,6 +101,12 @@ interface DataSource {
   on(event: 'data', listener: () => void): unknown;
 }
 
+/**
+ * Most `prekeys.publish` frames one connection may send: a device fills its 100 one-time
+ * prekeys in four publishes of at most 32, with room for retries.
+ */
+export const MAX_PREKEY_PUBLISHES_PER_CONNECTION = 8;
+
 /** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
@@ -102,6 +121,13 @@ export class Connection implements Recipient, Admittee, InputHolder {
   readonly #out: Outbox;
   #phase: Phase;
   readonly #frames: TokenBucket;
+  /** Bytes of the messages this connection sends (`connBytesPerSecond`, `connByteBurst`). */
+  readonly #bytes: TokenBucket;
+  /** Challenges issued and mailboxes admitted to on this connection (first contact). */
+  readonly #firstContact: FirstContact;
+
+  /** `prekeys.publish` frames accepted on this connection. */
+  #publishes = 0;
 
   // Abuse accounting: strikes within the current window.
   #invalid = 0;
@@ -135,6 +161,12 @@ export class Connection implements Recipient, Admittee, InputHolder {
       ctx.settings.connFrameBurst,
       nowMs,
     );
+    this.#bytes = new TokenBucket(
+      ctx.settings.connBytesPerSecond,
+      ctx.settings.connByteBurst,
+      nowMs,
+    );
+    this.#firstContact = new FirstContact(ctx.firstContactGauge, ctx.settings);
     this.#lastPongMs = nowMs;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', (data) => this.#onPong(data));
@@ -195,14 +227,15 @@ export class Connection implements Recipient, Admittee, InputHolder {
     const now = performance.now();
     try {
       if (isBinary) {
-        this.#frames.take(now);
+        this.#take(now, (data as Buffer).length);
         this.#reject(ErrorCode.BINARY_NOT_SUPPORTED, undefined, now);
         return;
       }
       // With ws's default binaryType ('nodebuffer') a message is always one Buffer.
+      const bytes = (data as Buffer).length;
       const parsed = parseClientFrame((data as Buffer).toString());
       if (!parsed.ok) {
-        this.#frames.take(now);
+        this.#take(now, bytes);
         this.#reject(parsed.error.code, parsed.error.rid, now);
         return;
       }
@@ -213,19 +246,40 @@ export class Connection implements Recipient, Admittee, InputHolder {
       // message by message must never be refused (acks carry no rid, so it could not retry).
       const freeAck =
         frame.t === 'ack' && phase.name === 'authenticated' && phase.delivery.firstAcks(frame.ids);
-      if (!freeAck && !this.#frames.take(now)) {
+      if (!freeAck && !this.#take(now, bytes)) {
         this.#rateLimited(rid, now);
         return;
       }
       switch (frame.t) {
         case 'send':
           if (phase.name !== 'authenticated') this.#sentAnonymously = true;
+          // Admission first: a connection that has not paid for this mailbox must not spend
+          // the mailbox's send rate, which everyone writing to it shares.
+          if (!this.#firstContact.takeSend(frame.to)) {
+            this.#error(ErrorCode.POW_REQUIRED, rid);
+            return;
+          }
           if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
+            this.#firstContact.refund(frame.to);
             this.#rateLimited(rid, now);
             return;
           }
           void this.#send(frame);
           return;
+        case 'pow.request':
+          this.#write(
+            encodePowChallengeFrame(frame.rid, this.#firstContact.request(frame.to, Date.now())),
+          );
+          return;
+        case 'pow.solve': {
+          const solved = this.#firstContact.solve(frame.nonce, frame.solution, Date.now());
+          if (!solved.ok) {
+            this.#reject(ErrorCode.POW_FAILED, rid, now);
+            return;
+          }
+          this.#write(encodePowAdmittedFrame(frame.rid, solved.to, solved.sends));
+          return;
+        }
         case 'ack':
           if (phase.name !== 'authenticated') {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, undefined, now);
@@ -249,8 +303,28 @@ export class Connection implements Recipient, Admittee, InputHolder {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
             return;
           }
+          if (frame.t === 'prekeys.publish' && !this.#mayPublish(now)) {
+            this.#rateLimited(rid, now);
+            return;
+          }
           void this.#guard(this.#prekeysOwn(frame, phase.mailbox), rid, frame.t);
           return;
+        case 'firstcontact.status': {
+          if (phase.name !== 'authenticated') {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
+            return;
+          }
+          const signal = this.#ctx.firstContactGauge.signal(phase.mailbox, Date.now());
+          this.#write(
+            encodeFirstContactCountFrame(
+              frame.rid,
+              signal.admissions,
+              signal.bits,
+              signal.likelySpam,
+            ),
+          );
+          return;
+        }
         case 'prekeys.fetch':
           // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
           // its own, so no one can empty a device's prekeys at once or starve its messages.
@@ -264,6 +338,23 @@ export class Connection implements Recipient, Admittee, InputHolder {
     } catch (err) {
       this.#internal(err, undefined, 'message');
     }
+  }
+
+  /**
+   * A publish stores up to two 4 KiB parts and 32 one-time prekeys for as long as the prekey
+   * TTL, and any fresh key can authenticate: bounded per connection (one mailbox each) and
+   * relay-wide, so throwaway identities cannot fill the store with bundles.
+   */
+  #mayPublish(now: number): boolean {
+    if (this.#publishes >= MAX_PREKEY_PUBLISHES_PER_CONNECTION) return false;
+    if (!this.#ctx.prekeyPublishLimiter.take(now)) return false;
+    this.#publishes++;
+    return true;
+  }
+
+  /** Counts one frame of `bytes` bytes against the frame rate and the byte rate. */
+  #take(now: number, bytes: number): boolean {
+    return this.#frames.take(now) && this.#bytes.take(now, bytes);
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
@@ -332,6 +423,7 @@ export class Connection implements Recipient, Admittee, InputHolder {
   async #send(frame: ClientFrameOf<'send'>): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.shuttingDown) {
+      this.#firstContact.refund(frame.to);
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
@@ -341,6 +433,7 @@ export class Connection implements Recipient, Admittee, InputHolder {
       result = await ctx.store.enqueue(frame.to, frame.id, frame.env);
     } catch (err) {
       ctx.opFinished();
+      this.#firstContact.refund(frame.to);
       this.#storeFailed(err, frame.rid, 'send');
       // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
       // not the command, was lost). The sender's resend is then a 'duplicate', which is not
@@ -354,6 +447,7 @@ export class Connection implements Recipient, Admittee, InputHolder {
       // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
       // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
       if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
+      else this.#firstContact.refund(frame.to);
       this.#write(encodeStoredFrame(frame.rid, frame.id));
     } catch (err) {
       this.#internal(err, frame.rid, 'send');
@@ -398,6 +492,18 @@ export class Connection implements Recipient, Admittee, InputHolder {
     ctx.opStarted();
     let fetched;
     try {
+      // On a store shared by several relays the fetch rate holds across all of them (each
+      // relay's own limiter alone would let N relays hand out N times the owner's prekeys).
+      if (
+        hasSharedRateLimits(ctx.store) &&
+        !(await ctx.store.takeShared('prekey-fetch', frame.mailbox, {
+          perSecond: this.#settings.prekeyFetchesPerSecond,
+          burst: this.#settings.prekeyFetchBurst,
+        }))
+      ) {
+        this.#rateLimited(frame.rid, performance.now());
+        return;
+      }
       fetched = await ctx.store.fetchPrekeys(frame.mailbox);
     } catch (err) {
       this.#storeFailed(err, frame.rid, frame.t);

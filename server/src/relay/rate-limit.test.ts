@@ -11,6 +11,16 @@ describe('TokenBucket', () => {
     expect(bucket.take(500)).toBe(false);
   });
 
+  it('takes a cost of several tokens up to the burst, and refuses one past it taking nothing', () => {
+    const bucket = new TokenBucket(1000, 100, 0);
+    expect(bucket.take(0, 60)).toBe(true);
+    expect(bucket.take(0, 41)).toBe(false); // one past what is left: nothing taken
+    expect(bucket.take(0, 40)).toBe(true); // exactly what is left
+    expect(bucket.take(0, 1)).toBe(false);
+    expect(bucket.take(100, 100)).toBe(true); // refilled to the burst
+    expect(new TokenBucket(1000, 100, 0).take(1_000_000, 101)).toBe(false); // never past burst
+  });
+
   it('never refills above the burst', () => {
     const bucket = new TokenBucket(100, 2, 0);
     expect(bucket.take(1_000_000)).toBe(true);

@@ -22,15 +22,18 @@ export class TokenBucket {
     this.#updatedMs = nowMs;
   }
 
-  /** Takes one token if there is one; false means the caller is over its rate. */
-  take(nowMs: number): boolean {
+  /**
+   * Takes `cost` tokens (one by default; bytes for a byte rate) if there are that many; false
+   * means the caller is over its rate, and nothing is taken. A cost above `burst` never passes.
+   */
+  take(nowMs: number, cost = 1): boolean {
     const elapsed = nowMs - this.#updatedMs;
     if (elapsed > 0) {
       this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000);
       this.#updatedMs = nowMs;
     }
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    if (this.#tokens < cost) return false;
+    this.#tokens -= cost;
     return true;
   }
 

@@ -18,10 +18,11 @@ import { rawHttpResponse } from '../http/raw-response.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { Admission } from './admission.js';
+import { AdmissionGauge } from './first-contact.js';
 import { Connection, TrackedDeliveryStore, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
 import { InputBudget, OutputBudget } from './io-budget.js';
-import { KeyedRateLimiter } from './rate-limit.js';
+import { KeyedRateLimiter, TokenBucket } from './rate-limit.js';
 
 /** The path of the relay's WebSocket endpoint. */
 export const RELAY_PATH = '/v1/ws';
@@ -58,6 +59,8 @@ export class Relay implements RelayContext {
   readonly admission: Admission;
   readonly inputBudget: InputBudget;
   readonly outputBudget: OutputBudget;
+  readonly prekeyPublishLimiter: TokenBucket;
+  readonly firstContactGauge: AdmissionGauge;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
@@ -89,6 +92,12 @@ export class Relay implements RelayContext {
     this.admission = new Admission(this.settings);
     this.inputBudget = new InputBudget(this.settings.maxUnfinishedInputBytes);
     this.outputBudget = new OutputBudget(this.settings.maxTotalBufferedBytes);
+    this.prekeyPublishLimiter = new TokenBucket(
+      this.settings.prekeyPublishesPerSecond,
+      this.settings.prekeyPublishBurst,
+      performance.now(),
+    );
+    this.firstContactGauge = new AdmissionGauge(this.settings, Date.now());
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,

@@ -14,6 +14,8 @@
  *                                     at most maxDedupIdsPerMailbox, the newest kept
  *   passage:v1:{<mb>}:pk      HASH    i → identity, s → signed prekey, x → expiry (µs)
  *   passage:v1:{<mb>}:otk     ZSET    "<id>.<key>" with score id; one-time prekeys
+ *   passage:v1:{<mb>}:r:<k>   HASH    a rate bucket shared by all relays (k = pf: prekey
+ *                                     fetches); PX = until the bucket is full again
  *   passage:v1:{<mb>}:ch      sharded pub/sub channel of enqueue notifications
  *
  * Every key is written with a TTL in the same script that writes it. Envelopes are one key each
@@ -37,6 +39,8 @@ export const KEY_SUFFIX = {
   dedup: ':d',
   prekeyBundle: ':pk',
   oneTimePrekeys: ':otk',
+  /** Followed by the kind of the bucket. */
+  rate: ':r:',
   channel: ':ch',
 } as const;
 

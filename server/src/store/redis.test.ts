@@ -65,6 +65,69 @@ runStoreContract('RedisStore', async (limits) => {
   };
 });
 
+describe('RedisStore shared rate limits', () => {
+  const RATE = { perSecond: 1, burst: 3 };
+
+  it('regression: each relay had its own prekey-fetch bucket; two stores on one Redis now share one', async () => {
+    let offset = 0;
+    const a = await openStore(CONTRACT_LIMITS, { offset: () => offset });
+    const b = await openStore(CONTRACT_LIMITS, { offset: () => offset });
+    try {
+      const mailbox = newMailbox();
+      const taken = [];
+      for (const store of [a, b, a, b]) {
+        taken.push(await store.takeShared('prekey-fetch', mailbox, RATE));
+      }
+      expect(taken).toEqual([true, true, true, false]); // the burst, then one past it
+      expect(await b.takeShared('prekey-fetch', newMailbox(), RATE)).toBe(true); // per mailbox
+      // Redis's own clock moves too, so leave it half a token of slack either way.
+      offset += 500;
+      expect(await a.takeShared('prekey-fetch', mailbox, RATE)).toBe(false);
+      offset += 500;
+      expect(await a.takeShared('prekey-fetch', mailbox, RATE)).toBe(true); // one refilled
+      expect(await b.takeShared('prekey-fetch', mailbox, RATE)).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('keeps each bucket only until it is full again', async () => {
+    const store = await openStore();
+    try {
+      const mailbox = newMailbox();
+      await store.takeShared('prekey-fetch', mailbox, { perSecond: 10, burst: 5 });
+      const key = `passage:v1:{${mailbox}}:r:pf`;
+      const ttl = (await redisCommand(redis.url, ['PTTL', key])) as number;
+      // One token short of full at 10 a second: 100 ms.
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(100);
+      await until(async () => (await redisCommand(redis.url, ['EXISTS', key])) === 0);
+      expect(await keysWithoutTtl(redis.url)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses (nothing taken) past the burst at a fractional rate, as 6 a minute is', async () => {
+    let offset = 0;
+    const store = await openStore(CONTRACT_LIMITS, { offset: () => offset });
+    try {
+      const mailbox = newMailbox();
+      const rate = { perSecond: 6 / 60, burst: 2 };
+      expect(await store.takeShared('prekey-fetch', mailbox, rate)).toBe(true);
+      expect(await store.takeShared('prekey-fetch', mailbox, rate)).toBe(true);
+      expect(await store.takeShared('prekey-fetch', mailbox, rate)).toBe(false);
+      offset += 5_000;
+      expect(await store.takeShared('prekey-fetch', mailbox, rate)).toBe(false);
+      offset += 5_000;
+      expect(await store.takeShared('prekey-fetch', mailbox, rate)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('RedisStore on one node', () => {
   it('leaves no key without a TTL after the contract workload', async () => {
     // The contract suite above wrote queues, dedup sets, bundles and one-time prekeys.

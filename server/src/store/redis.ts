@@ -38,12 +38,14 @@ import {
   MAX_PEEK_LIMIT,
   PEEK,
   PUBLISH_PREKEYS,
+  RATE_TAKE,
   ackCall,
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
   peekCall,
   publishPrekeysCall,
+  rateTakeCall,
   type LuaScript,
   type ScriptCall,
 } from './scripts.js';
@@ -55,13 +57,16 @@ import {
   type PrekeyBundle,
   type QueuedEnvelope,
   type RemoteDeliveryListener,
+  type SharedRate,
+  type SharedRateKind,
+  type SharedRateLimits,
   type Store,
   type StoreHealth,
   type StoreLimits,
 } from './store.js';
 
 /** Every script, loaded on each fresh single-node connection (see #preloadScripts). */
-const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS];
+const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS, RATE_TAKE];
 
 /** The logging RedisStore needs; pino's Logger satisfies it. */
 export interface StoreLogger {
@@ -259,7 +264,7 @@ function isNoScript(err: unknown): boolean {
   return err instanceof ErrorReply && err.message.startsWith('NOSCRIPT');
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, SharedRateLimits {
   readonly #limits: StoreLimits;
   readonly #logger: StoreLogger;
   readonly #makeBackend: (events: Events) => Backend;
@@ -471,6 +476,14 @@ export class RedisStore implements Store {
       oneTime = { id: Number(member.slice(0, dot)), key: member.slice(dot + 1) };
     }
     return { identity, signedPrekey, oneTime };
+  }
+
+  async takeShared(kind: SharedRateKind, mailbox: string, rate: SharedRate): Promise<boolean> {
+    const result = await this.#eval(
+      rateTakeCall(checkMailbox(mailbox), kind, rate, this.#offsetMs()),
+    );
+    if (result !== 0 && result !== 1) throw new Error('takeShared: unexpected script reply');
+    return result === 1;
   }
 
   async countPrekeys(mailbox: string): Promise<number> {

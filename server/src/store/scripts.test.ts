@@ -17,12 +17,14 @@ import {
   MAX_SCRIPT_TTL_MS,
   PEEK,
   PUBLISH_PREKEYS,
+  RATE_TAKE,
   ackCall,
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
   peekCall,
   publishPrekeysCall,
+  rateTakeCall,
   type EnqueueItem,
   type EnqueueSettings,
 } from './scripts.js';
@@ -239,6 +241,32 @@ describe('fetchPrekeysCall and countPrekeysCall', () => {
     expect(() => countPrekeysCall('a:b', 0)).toThrow(RangeError);
     expect(() => fetchPrekeysCall(A, -1)).toThrow(RangeError);
     expect(() => countPrekeysCall(A, 0.5)).toThrow(RangeError);
+  });
+});
+
+describe('rateTakeCall', () => {
+  it('declares the mailbox bucket of its kind and passes rate, burst and a cost of one', () => {
+    expect(rateTakeCall(A, 'prekey-fetch', { perSecond: 0.1, burst: 16 }, 3)).toEqual({
+      script: RATE_TAKE,
+      keys: ['passage:v1:{mailboxA}:r:pf'],
+      args: ['3', '0.1', '16', '1'],
+    });
+    expect(
+      rateTakeCall(A, 'prekey-fetch', { perSecond: 1e9, burst: 1_000_000_000 }, 0).args,
+    ).toEqual(['0', '1000000000', '1000000000', '1']);
+  });
+
+  it('refuses a key-unsafe mailbox, an unknown kind, a rate or burst out of range', () => {
+    const rate = { perSecond: 1, burst: 1 };
+    expect(() => rateTakeCall('a}b', 'prekey-fetch', rate, 0)).toThrow(RangeError);
+    expect(() => rateTakeCall(A, 'sends' as 'prekey-fetch', rate, 0)).toThrow(RangeError);
+    for (const perSecond of [0, -1, Infinity, NaN, 1e9 + 1]) {
+      expect(() => rateTakeCall(A, 'prekey-fetch', { perSecond, burst: 1 }, 0)).toThrow(RangeError);
+    }
+    for (const burst of [0, 1.5, 1_000_000_001]) {
+      expect(() => rateTakeCall(A, 'prekey-fetch', { perSecond: 1, burst }, 0)).toThrow(RangeError);
+    }
+    expect(() => rateTakeCall(A, 'prekey-fetch', rate, -1)).toThrow(RangeError);
   });
 });
 

@@ -39,7 +39,7 @@ import {
   prekeyKeys,
   queueKey,
 } from './keys.js';
-import type { PrekeyBundle } from './store.js';
+import type { PrekeyBundle, SharedRate, SharedRateKind } from './store.js';
 
 /** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
 export interface LuaScript {
@@ -312,6 +312,42 @@ return redis.call('ZCARD', KEYS[2])
   'read',
 );
 
+/**
+ * A token bucket shared by every relay on this Redis: takes `cost` tokens from one mailbox's
+ * bucket of one kind if it holds them. KEYS: the bucket (a HASH: t → tokens, u → when t was
+ * computed, µs). ARGV: offsetMs, tokens per second (a decimal, may be fractional), burst, cost.
+ * Returns 1 (taken) or 0 (over the rate; nothing changed). The key's TTL is the time until the
+ * bucket is full again, when it carries nothing and may go (a missing bucket is a full one), so
+ * it never outlives what it remembers. Writes a small key: runs at maxmemory too ('allow'), so a
+ * full Redis does not turn rate limits off or refuse what they would let through.
+ */
+export const RATE_TAKE = script(
+  'rateTake',
+  `
+local now = now_us()
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 't', 'u')
+local tokens = burst
+if b[1] and b[2] then
+  local elapsed = now - tonumber(b[2])
+  if elapsed < 0 then
+    elapsed = 0
+  end
+  tokens = math.min(burst, tonumber(b[1]) + elapsed * rate / 1000000)
+end
+if tokens < cost then
+  return 0
+end
+tokens = tokens - cost
+redis.call('HSET', KEYS[1], 't', string.format('%.6f', tokens), 'u', fmt(now))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) * 1000 / rate)))
+return 1
+`,
+  'allow',
+);
+
 // ---------------------------------------------------------------------------------------------
 // Argument builders: the one place each script's KEYS and ARGV layout is written in TypeScript.
 // Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
@@ -488,6 +524,34 @@ export function fetchPrekeysCall(mailbox: string, offsetMs: number): ScriptCall 
     script: FETCH_PREKEYS,
     keys: prekeyKeys(keySafe('mailbox', mailbox)),
     args: [offsetArg(offsetMs)],
+  };
+}
+
+/** Kinds and their key-name parts, fixed so a kind can never spell another key. */
+const RATE_KIND_KEY: Readonly<Record<SharedRateKind, string>> = { 'prekey-fetch': 'pf' };
+
+/** KEYS and ARGV of {@link RATE_TAKE}: one token of `kind` for `mailbox`. */
+export function rateTakeCall(
+  mailbox: string,
+  kind: SharedRateKind,
+  rate: SharedRate,
+  offsetMs: number,
+): ScriptCall {
+  const part = RATE_KIND_KEY[kind];
+  if (part === undefined) throw new RangeError('script argument kind is not a shared rate');
+  if (!Number.isFinite(rate.perSecond) || rate.perSecond <= 0 || rate.perSecond > 1e9) {
+    throw new RangeError('script argument perSecond must be positive and at most 1e9');
+  }
+  return {
+    script: RATE_TAKE,
+    keys: [mailboxTag(keySafe('mailbox', mailbox)) + KEY_SUFFIX.rate + part],
+    args: [
+      offsetArg(offsetMs),
+      // Enough digits for 1/60 a second; Lua reads it back as the same double.
+      String(rate.perSecond),
+      integerIn('burst', rate.burst, 1, 1_000_000_000),
+      '1',
+    ],
   };
 }
 

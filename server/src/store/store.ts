@@ -90,6 +90,33 @@ export function assertValidLimits(limits: StoreLimits): void {
   }
 }
 
+/** What a shared rate bucket is for; each kind is its own bucket per mailbox. */
+export type SharedRateKind = 'prekey-fetch';
+
+/** A shared bucket's parameters. */
+export interface SharedRate {
+  /** Tokens added per second: positive, finite (may be fractional, as 6 a minute is). */
+  readonly perSecond: number;
+  /** Most tokens held: a positive integer. */
+  readonly burst: number;
+}
+
+/**
+ * Rate limits shared by every relay on one store, so that adding relays does not multiply what
+ * one client gets. RedisStore has them (one small key per bucket, under the mailbox's hash tag,
+ * with a TTL until the bucket is full again); MemoryStore serves one relay, whose in-process
+ * limits are already the whole picture.
+ */
+export interface SharedRateLimits {
+  /** Takes one token from `mailbox`'s bucket of `kind`; false means over the rate. */
+  takeShared(kind: SharedRateKind, mailbox: string, rate: SharedRate): Promise<boolean>;
+}
+
+/** True for a store whose rate limits hold across relays. */
+export function hasSharedRateLimits(store: Store): store is Store & SharedRateLimits {
+  return typeof (store as Partial<SharedRateLimits>).takeShared === 'function';
+}
+
 /** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */
 export type RemoteDeliveryListener = (mailbox: string, message: QueuedEnvelope) => void;
 

@@ -1,6 +1,6 @@
 /**
- * Proof-of-work for first contact (proposed, not yet used by the relay; docs/protocol.md,
- * "Proof-of-work"). The relay issues a challenge — a random nonce, a difficulty in leading zero
+ * Proof-of-work for first contact (docs/protocol.md, "Proof-of-work for first contact"; ADR
+ * 0011). The relay issues a challenge — a random nonce, a difficulty in leading zero
  * bits, an expiry and the mailbox it is for — and an anonymous sender finds an 8-byte solution
  * such that
  *
@@ -15,27 +15,29 @@
  * answered or expired.
  */
 import { fromBase64url, toBase64url } from '../protocol/base64url.js';
-import { MAILBOX_ID_BYTES } from '../protocol/limits.js';
+import {
+  MAILBOX_ID_BYTES,
+  POW_MAX_BITS,
+  POW_MAX_TTL_MS,
+  POW_MIN_BITS,
+  POW_NONCE_BYTES,
+  POW_SOLUTION_BYTES,
+  POW_VERSION,
+} from '../protocol/limits.js';
 import { asciiBytes, digestWith, type Sha256 } from '../protocol/sha256.js';
 
-/** The challenge format's version; checked before any other field. */
-export const POW_VERSION = 1;
 /** Domain label hashed first, so a proof is never a hash of anything else. */
 export const POW_LABEL = 'passage/v1/pow';
-/** Bytes of the relay's random challenge nonce. */
-export const POW_NONCE_BYTES = 16;
-/** Bytes of a solution. 2^64 candidates: no difficulty this format allows runs out. */
-export const POW_SOLUTION_BYTES = 8;
-/** The least difficulty a challenge may ask for, in leading zero bits. */
-export const POW_MIN_BITS = 1;
-/**
- * The most a challenge may ask for: 2^32 hashes is minutes on a laptop and far more on a cheap
- * phone, so a relay asking for more is broken or hostile and the client refuses rather than
- * spin.
- */
-export const POW_MAX_BITS = 32;
-/** How far in the future a challenge's expiry may lie, in ms (verifier and solver both check). */
-export const POW_MAX_TTL_MS = 10 * 60 * 1000;
+// The wire constants live with the protocol's other limits (the frames that carry a challenge
+// need them, and the protocol layer imports nothing outside itself).
+export {
+  POW_MAX_BITS,
+  POW_MAX_TTL_MS,
+  POW_MIN_BITS,
+  POW_NONCE_BYTES,
+  POW_SOLUTION_BYTES,
+  POW_VERSION,
+} from '../protocol/limits.js';
 /** Default bound on the hashes one `solvePow` call tries before giving up (2^36). */
 export const POW_DEFAULT_MAX_ATTEMPTS = 2 ** 36;
 

@@ -6,7 +6,10 @@ import {
   encodeChallengeFrame,
   encodeDeliverFrame,
   encodeErrorFrame,
+  encodeFirstContactCountFrame,
   encodePongFrame,
+  encodePowAdmittedFrame,
+  encodePowChallengeFrame,
   encodePrekeysBundleFrame,
   encodePrekeysCountFrame,
   encodeStoredFrame,
@@ -22,9 +25,14 @@ import {
   MAX_ONE_TIME_PREKEYS_STORED,
   MAX_ONE_TIME_PREKEY_BYTES,
   MAX_PREKEY_ID,
+  MAX_FIRST_CONTACT_COUNT,
+  MAX_POW_SENDS_PER_ADMISSION,
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
   MESSAGE_ID_BYTES,
+  POW_MAX_BITS,
+  POW_MIN_BITS,
+  POW_NONCE_BYTES,
 } from './limits.js';
 import { encodeFrame, errorFrame, parseServerFrame } from './parse.js';
 
@@ -123,6 +131,22 @@ const bundle: fc.Arbitrary<EncodableBundle> = fc.option(
     .map(plain),
 );
 const errorCode = fc.constantFrom(...Object.values(ErrorCode));
+const powChallenge = fc
+  .record({
+    v: fc.constant(1 as const),
+    nonce: bytesOf(POW_NONCE_BYTES),
+    bits: fc.oneof(
+      fc.integer({ min: POW_MIN_BITS, max: POW_MAX_BITS }),
+      fc.constantFrom(POW_MIN_BITS, POW_MAX_BITS),
+    ),
+    exp: fc.oneof(fc.nat(), fc.constantFrom(0, Number.MAX_SAFE_INTEGER)),
+    to: mailboxId,
+  })
+  .map(plain);
+const sends = fc.oneof(
+  fc.integer({ min: 1, max: MAX_POW_SENDS_PER_ADMISSION }),
+  fc.constantFrom(1, MAX_POW_SENDS_PER_ADMISSION),
+);
 const RUNS = { numRuns: 300 };
 
 describe('server frame encoders: differential against the zod schemas and the old wire', () => {
@@ -203,6 +227,48 @@ describe('server frame encoders: differential against the zod schemas and the ol
     );
   });
 
+  it('pow.challenge', () => {
+    fc.assert(
+      fc.property(rid, powChallenge, (r, challenge) => {
+        const text = encodePowChallengeFrame(r, challenge);
+        expectEncodes(text, { v: 1, t: 'pow.challenge', rid: r, challenge });
+      }),
+      RUNS,
+    );
+  });
+
+  it('pow.admitted', () => {
+    fc.assert(
+      fc.property(rid, mailboxId, sends, (r, to, n) => {
+        const text = encodePowAdmittedFrame(r, to, n);
+        expectEncodes(text, { v: 1, t: 'pow.admitted', rid: r, to, sends: n });
+      }),
+      RUNS,
+    );
+  });
+
+  it('firstcontact.count', () => {
+    const admissions = fc.oneof(
+      fc.integer({ min: 0, max: MAX_FIRST_CONTACT_COUNT }),
+      fc.constantFrom(0, MAX_FIRST_CONTACT_COUNT),
+    );
+    const bits = fc.integer({ min: POW_MIN_BITS, max: POW_MAX_BITS });
+    fc.assert(
+      fc.property(rid, admissions, bits, fc.boolean(), (r, n, b, likelySpam) => {
+        const text = encodeFirstContactCountFrame(r, n, b, likelySpam);
+        expectEncodes(text, {
+          v: 1,
+          t: 'firstcontact.count',
+          rid: r,
+          admissions: n,
+          bits: b,
+          likelySpam,
+        });
+      }),
+      RUNS,
+    );
+  });
+
   it('error, with and without a rid', () => {
     fc.assert(
       fc.property(errorCode, fc.option(rid, { nil: undefined }), (code, r) => {
@@ -224,6 +290,15 @@ describe('server frame encoders: differential against the zod schemas and the ol
       encodePongFrame(1),
       encodePrekeysCountFrame(1, 0),
       encodePrekeysBundleFrame(1, b64(MAILBOX_ID_BYTES), null),
+      encodePowChallengeFrame(1, {
+        v: 1,
+        nonce: b64(POW_NONCE_BYTES),
+        bits: 8,
+        exp: 1,
+        to: b64(MAILBOX_ID_BYTES),
+      }),
+      encodePowAdmittedFrame(1, b64(MAILBOX_ID_BYTES), 1),
+      encodeFirstContactCountFrame(1, 0, 10, false),
       encodeErrorFrame(ErrorCode.INTERNAL),
     ];
     const types = encoded.map((text) => {
@@ -344,5 +419,25 @@ describe('server frame encoders: values outside the schema give frames the schem
     const extra = { identity: b64(1), signedPrekey: b64(1), oneTime: null, expiresAt: 5 };
     expect(parseServerFrame(encodePrekeysBundleFrame(1, MAILBOX, extra)).ok).toBe(true);
     expect(encodePrekeysBundleFrame(1, MAILBOX, extra)).not.toContain('expiresAt');
+  });
+
+  it('a challenge of difficulty 0 or past POW_MAX_BITS, a short nonce, a sends count of 0', () => {
+    const c = { v: 1 as const, nonce: b64(POW_NONCE_BYTES), bits: 8, exp: 1, to: MAILBOX };
+    expect(parseServerFrame(encodePowChallengeFrame(1, c)).ok).toBe(true);
+    expectRejectedByParser(encodePowChallengeFrame(1, { ...c, bits: 0 }));
+    expectRejectedByParser(encodePowChallengeFrame(1, { ...c, bits: POW_MAX_BITS + 1 }));
+    expectRejectedByParser(encodePowChallengeFrame(1, { ...c, nonce: b64(POW_NONCE_BYTES - 1) }));
+    expectRejectedByParser(encodePowChallengeFrame(1, { ...c, exp: -1 }));
+    expectRejectedByParser(encodePowAdmittedFrame(1, MAILBOX, 0));
+    expectRejectedByParser(encodePowAdmittedFrame(1, MAILBOX, MAX_POW_SENDS_PER_ADMISSION + 1));
+  });
+
+  it('a first-contact count below 0, past its maximum or fractional, and bits out of range', () => {
+    expect(parseServerFrame(encodeFirstContactCountFrame(1, 0, 1, true)).ok).toBe(true);
+    expectRejectedByParser(encodeFirstContactCountFrame(1, -1, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, MAX_FIRST_CONTACT_COUNT + 1, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 1.5, 10, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 0, 0, false));
+    expectRejectedByParser(encodeFirstContactCountFrame(1, 0, POW_MAX_BITS + 1, false));
   });
 });

@@ -49,6 +49,33 @@ export function encodePrekeysCountFrame(rid: number, remaining: number): string 
   return `{"v":${V},"t":"prekeys.count","rid":${rid},"remaining":${remaining}}`;
 }
 
+/** The challenge part of a `pow.challenge` frame, byte fields already base64url. */
+export type EncodablePowChallenge = FrameOf<'pow.challenge'>['challenge'];
+
+/** `pow.challenge`: the answer to `pow.request`. */
+export function encodePowChallengeFrame(rid: number, challenge: EncodablePowChallenge): string {
+  const c = challenge;
+  return (
+    `{"v":${V},"t":"pow.challenge","rid":${rid},"challenge":` +
+    `{"v":${c.v},"nonce":"${c.nonce}","bits":${c.bits},"exp":${c.exp},"to":"${c.to}"}}`
+  );
+}
+
+/** `pow.admitted`: this connection may send to `to`, up to `sends` envelopes stored. */
+export function encodePowAdmittedFrame(rid: number, to: string, sends: number): string {
+  return `{"v":${V},"t":"pow.admitted","rid":${rid},"to":"${to}","sends":${sends}}`;
+}
+
+/** `firstcontact.count`: the spam signal of the authenticated mailbox. */
+export function encodeFirstContactCountFrame(
+  rid: number,
+  admissions: number,
+  bits: number,
+  likelySpam: boolean,
+): string {
+  return `{"v":${V},"t":"firstcontact.count","rid":${rid},"admissions":${admissions},"bits":${bits},"likelySpam":${likelySpam}}`;
+}
+
 /** The bundle part of a `prekeys.bundle` frame: what a fetch took from the directory. */
 export type EncodableBundle = FrameOf<'prekeys.bundle'>['bundle'];
 

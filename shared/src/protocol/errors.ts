@@ -35,6 +35,14 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'shutting_down',
   /** A bug on the relay. Nothing is known to have been stored; retrying is safe. */
   INTERNAL: 'internal',
+  /** A `send` to a mailbox this connection has not been admitted to (first contact), or whose
+   * admission's share of sends is spent: solve a challenge (`pow.request`, `pow.solve`) first.
+   * Says nothing about the mailbox: the answer depends on this connection alone. Nothing was
+   * stored. */
+  POW_REQUIRED: 'pow_required',
+  /** A `pow.solve` that does not answer an open challenge of this connection: unknown, already
+   * answered or expired nonce, or a solution short of the difficulty. Request a new challenge. */
+  POW_FAILED: 'pow_failed',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -66,6 +74,8 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   overloaded: 'Busy; retry later.',
   shutting_down: 'The relay is restarting; reconnect.',
   internal: 'Something went wrong; retry later.',
+  pow_required: 'Solve a proof-of-work challenge first.',
+  pow_failed: 'The proof-of-work is not valid; request a new challenge.',
 };
 
 /**

@@ -19,8 +19,15 @@ import {
   MAX_ONE_TIME_PREKEY_BYTES,
   MAX_PREKEY_ID,
   MAX_PREKEY_PART_BYTES,
+  MAX_FIRST_CONTACT_COUNT,
+  MAX_POW_SENDS_PER_ADMISSION,
   MAX_REQUEST_ID,
   MESSAGE_ID_BYTES,
+  POW_MAX_BITS,
+  POW_MIN_BITS,
+  POW_NONCE_BYTES,
+  POW_SOLUTION_BYTES,
+  POW_VERSION,
   PROTOCOL_VERSION,
 } from './limits.js';
 
@@ -131,6 +138,30 @@ export const PrekeysStatusFrame = z.strictObject({
   rid: requestId,
 });
 
+/** Asks for a proof-of-work challenge for a first `send` to `to` on this connection. */
+export const PowRequestFrame = z.strictObject({
+  v: version,
+  t: z.literal('pow.request'),
+  rid: requestId,
+  to: MailboxId,
+});
+
+/** Answers an open challenge of this connection (named by its nonce) with a solution. */
+export const PowSolveFrame = z.strictObject({
+  v: version,
+  t: z.literal('pow.solve'),
+  rid: requestId,
+  nonce: fixedBytes(POW_NONCE_BYTES),
+  solution: fixedBytes(POW_SOLUTION_BYTES),
+});
+
+/** Asks how many first contacts the authenticated mailbox had lately (the spam signal). */
+export const FirstContactStatusFrame = z.strictObject({
+  v: version,
+  t: z.literal('firstcontact.status'),
+  rid: requestId,
+});
+
 export const CLIENT_FRAME_SCHEMAS = {
   auth: AuthFrame,
   send: SendFrame,
@@ -139,6 +170,9 @@ export const CLIENT_FRAME_SCHEMAS = {
   'prekeys.publish': PrekeysPublishFrame,
   'prekeys.fetch': PrekeysFetchFrame,
   'prekeys.status': PrekeysStatusFrame,
+  'pow.request': PowRequestFrame,
+  'pow.solve': PowSolveFrame,
+  'firstcontact.status': FirstContactStatusFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -219,6 +253,50 @@ export const ErrorFrame = z.strictObject({
   message: z.string().max(200),
 });
 
+/**
+ * A proof-of-work challenge (the wire form of shared/src/pow's `PowChallenge`). A client parses
+ * it again with `parsePowChallenge`, which also refuses an expiry too far ahead.
+ */
+export const PowChallenge = z.strictObject({
+  v: z.literal(POW_VERSION),
+  nonce: fixedBytes(POW_NONCE_BYTES),
+  bits: z.number().int().min(POW_MIN_BITS).max(POW_MAX_BITS),
+  exp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  to: MailboxId,
+});
+
+/** Answer to `pow.request`: the challenge to solve. */
+export const PowChallengeFrame = z.strictObject({
+  v: version,
+  t: z.literal('pow.challenge'),
+  rid: requestId,
+  challenge: PowChallenge,
+});
+
+/** Answer to a valid `pow.solve`: this connection may now send to `to` (its share of sends). */
+export const PowAdmittedFrame = z.strictObject({
+  v: version,
+  t: z.literal('pow.admitted'),
+  rid: requestId,
+  to: MailboxId,
+  sends: z.number().int().min(1).max(MAX_POW_SENDS_PER_ADMISSION),
+});
+
+/**
+ * Answer to `firstcontact.status`: proof-of-work admissions to the authenticated mailbox on this
+ * relay in the last minute (an estimate that never under-counts), the difficulty a first contact
+ * pays now, and whether the admissions are past the relay's nominal rate for one mailbox (likely
+ * spam: the owner's client may sort or hold back messages from new senders meanwhile).
+ */
+export const FirstContactCountFrame = z.strictObject({
+  v: version,
+  t: z.literal('firstcontact.count'),
+  rid: requestId,
+  admissions: z.number().int().min(0).max(MAX_FIRST_CONTACT_COUNT),
+  bits: z.number().int().min(POW_MIN_BITS).max(POW_MAX_BITS),
+  likelySpam: z.boolean(),
+});
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   authed: AuthedFrame,
@@ -227,6 +305,9 @@ export const SERVER_FRAME_SCHEMAS = {
   pong: PongFrame,
   'prekeys.count': PrekeysCountFrame,
   'prekeys.bundle': PrekeysBundleFrame,
+  'pow.challenge': PowChallengeFrame,
+  'pow.admitted': PowAdmittedFrame,
+  'firstcontact.count': FirstContactCountFrame,
   error: ErrorFrame,
 } as const;
 

@@ -65,3 +65,33 @@ export const MAX_ONE_TIME_PREKEYS_STORED = 100;
 
 /** One-time prekey ids are integers in [0, MAX_PREKEY_ID]. */
 export const MAX_PREKEY_ID = 4_294_967_295;
+
+/**
+ * Proof-of-work for first contact (`pow.request` / `pow.solve`, shared/src/pow): the version of
+ * the challenge format, checked before any other field of a challenge.
+ */
+export const POW_VERSION = 1;
+
+/** Bytes of the relay's random proof-of-work challenge nonce. */
+export const POW_NONCE_BYTES = 16;
+
+/** Bytes of a proof-of-work solution. 2^64 candidates: no difficulty this format allows runs out. */
+export const POW_SOLUTION_BYTES = 8;
+
+/** The least difficulty a challenge may ask for, in leading zero bits. */
+export const POW_MIN_BITS = 1;
+
+/**
+ * The most a challenge may ask for: 2^32 hashes is minutes on a laptop and far more on a cheap
+ * phone, so a relay asking for more is broken or hostile and the client refuses rather than spin.
+ */
+export const POW_MAX_BITS = 32;
+
+/** How far in the future a challenge's expiry may lie, in ms (verifier and solver both check). */
+export const POW_MAX_TTL_MS = 10 * 60 * 1000;
+
+/** Most `send`s one proof-of-work admission may carry (the relay's setting is at most this). */
+export const MAX_POW_SENDS_PER_ADMISSION = 10_000;
+
+/** Largest admission count a `firstcontact.count` frame reports (the relay's counters saturate). */
+export const MAX_FIRST_CONTACT_COUNT = 4_294_967_295;

@@ -23,6 +23,8 @@ import {
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
   MESSAGE_ID_BYTES,
+  POW_NONCE_BYTES,
+  POW_SOLUTION_BYTES,
 } from './limits.js';
 import { parseClientFrame, parseClientFrameReference, type ParseResult } from './parse.js';
 
@@ -67,6 +69,15 @@ const MAXIMAL: Record<ClientFrameType, Record<string, unknown>> = {
   },
   'prekeys.fetch': { v: 1, t: 'prekeys.fetch', rid: MAX_REQUEST_ID, mailbox: b64(32) },
   'prekeys.status': { v: 1, t: 'prekeys.status', rid: MAX_REQUEST_ID },
+  'pow.request': { v: 1, t: 'pow.request', rid: MAX_REQUEST_ID, to: b64(MAILBOX_ID_BYTES) },
+  'pow.solve': {
+    v: 1,
+    t: 'pow.solve',
+    rid: MAX_REQUEST_ID,
+    nonce: b64(POW_NONCE_BYTES),
+    solution: b64(POW_SOLUTION_BYTES),
+  },
+  'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: MAX_REQUEST_ID },
 };
 
 /** Both parsers, which must agree on every input. */

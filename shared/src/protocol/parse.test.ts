@@ -37,6 +37,9 @@ const VALID_CLIENT: Record<ClientFrame['t'], Record<string, unknown>> = {
   },
   'prekeys.fetch': { v: 1, t: 'prekeys.fetch', rid: 5, mailbox: MAILBOX },
   'prekeys.status': { v: 1, t: 'prekeys.status', rid: 6 },
+  'pow.request': { v: 1, t: 'pow.request', rid: 7, to: MAILBOX },
+  'pow.solve': { v: 1, t: 'pow.solve', rid: 8, nonce: b64(16), solution: b64(8) },
+  'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: 9 },
 };
 
 function client(frame: Record<string, unknown>) {
@@ -255,6 +258,28 @@ describe('parseClientFrame: rejects', () => {
     );
   });
 
+  it('a pow.request to a malformed mailbox id, or without one', () => {
+    const frame = VALID_CLIENT['pow.request'];
+    expectCode(client({ ...frame, to: 'abc' }), ErrorCode.BAD_FRAME, 7);
+    expectCode(client({ ...frame, to: b64(31) }), ErrorCode.BAD_FRAME, 7);
+    expectCode(client({ v: 1, t: 'pow.request', rid: 7 }), ErrorCode.BAD_FRAME, 7);
+  });
+
+  it('a pow.solve with a nonce or solution one byte short or long, or not base64url', () => {
+    const frame = VALID_CLIENT['pow.solve'];
+    for (const bad of [
+      { nonce: b64(15) },
+      { nonce: b64(17) },
+      { solution: b64(7) },
+      { solution: b64(9) },
+      { solution: b64(8) + '=' },
+      { solution: 12345678 },
+      { nonce: undefined },
+    ]) {
+      expectCode(client({ ...frame, ...bad }), ErrorCode.BAD_FRAME, 8);
+    }
+  });
+
   it('frames that try prototype pollution', () => {
     const text = '{"v":1,"t":"ping","rid":1,"__proto__":{"polluted":true}}';
     expectCode(parseClientFrame(text), ErrorCode.BAD_FRAME);
@@ -305,6 +330,14 @@ describe('server frames', () => {
         bundle: { identity: b64(4), signedPrekey: b64(4), oneTime: null },
       },
       { v: 1, t: 'prekeys.bundle', rid: 1, mailbox: MAILBOX, bundle: null },
+      {
+        v: 1,
+        t: 'pow.challenge',
+        rid: 1,
+        challenge: { v: 1, nonce: b64(16), bits: 10, exp: 1_700_000_000_000, to: MAILBOX },
+      },
+      { v: 1, t: 'pow.admitted', rid: 1, to: MAILBOX, sends: 50 },
+      { v: 1, t: 'firstcontact.count', rid: 1, admissions: 3, bits: 10, likelySpam: false },
       errorFrame(ErrorCode.INTERNAL, 1),
     ];
     for (const frame of frames) {
@@ -324,6 +357,53 @@ describe('server frames', () => {
     );
     const bogus = { ...errorFrame(ErrorCode.INTERNAL), code: 'teapot' };
     expect(parseServerFrame(JSON.stringify(bogus)).ok).toBe(false);
+  });
+
+  it('rejects a pow.challenge of another format version, with an unknown key or a bad field', () => {
+    const challenge = { v: 1, nonce: b64(16), bits: 10, exp: 5, to: MAILBOX };
+    const frame = { v: 1, t: 'pow.challenge', rid: 1, challenge };
+    expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(true);
+    for (const bad of [
+      { v: 2 },
+      { extra: 1 },
+      { bits: 0 },
+      { bits: 33 },
+      { bits: 1.5 },
+      { exp: -1 },
+      { exp: 2 ** 53 },
+      { nonce: b64(32) },
+      { to: b64(16) },
+    ]) {
+      const text = JSON.stringify({ ...frame, challenge: { ...challenge, ...bad } });
+      expect(parseServerFrame(text).ok).toBe(false);
+    }
+  });
+
+  it('rejects a pow.admitted without a share of sends, or with one of 0', () => {
+    const frame = { v: 1, t: 'pow.admitted', rid: 1, to: MAILBOX, sends: 1 };
+    expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(true);
+    expect(parseServerFrame(JSON.stringify({ ...frame, sends: 0 })).ok).toBe(false);
+    expect(parseServerFrame(JSON.stringify({ ...frame, sends: undefined })).ok).toBe(false);
+  });
+
+  it('rejects a firstcontact.count without its flag, with a string count or an unknown key', () => {
+    const frame = {
+      v: 1,
+      t: 'firstcontact.count',
+      rid: 1,
+      admissions: 3,
+      bits: 10,
+      likelySpam: true,
+    };
+    expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(true);
+    for (const bad of [
+      { likelySpam: undefined },
+      { likelySpam: 1 },
+      { admissions: '3' },
+      { x: 1 },
+    ]) {
+      expect(parseServerFrame(JSON.stringify({ ...frame, ...bad })).ok).toBe(false);
+    }
   });
 
   it('rejects a count outside its range', () => {
