@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CloseCode } from '@passage/shared/protocol/errors';
 import { MAX_ONE_TIME_PREKEYS_STORED } from '@passage/shared/protocol/limits';
-import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from './store/store.js';
+import {
+  MAX_DEDUP_IDS_PER_MAILBOX,
+  MAX_PENDING_STORE_OPS,
+  type StoreLimits,
+} from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** One documented environment variable. */
@@ -59,6 +63,10 @@ export interface RelaySettings {
   readonly maxBufferedBytes: number;
   /** Above this many unsent bytes the client is not reading; it is closed (slow consumer). */
   readonly slowConsumerBytes: number;
+  /** Store operations pending at which the relay stops reading from clients (backpressure). */
+  readonly storePausePendingOps: number;
+  /** Store operations pending at or below which it reads again. */
+  readonly storeResumePendingOps: number;
 }
 
 /** The relay's whole configuration. */
@@ -70,6 +78,8 @@ export interface Config {
   /** Seed nodes of a Redis Cluster. */
   readonly redisClusterNodes?: readonly string[];
   readonly storeLimits: StoreLimits;
+  /** Hard bound on operations waiting for Redis; past it, `overloaded` (acks exempt). */
+  readonly maxPendingStoreOps: number;
   readonly relay: RelaySettings;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
@@ -100,6 +110,13 @@ const redisUrl = z
   .refine((s) => URL.canParse(s), 'must be a URL');
 
 const DAY_SECONDS = 86_400;
+
+/**
+ * Defaults of the backpressure watermarks (store operations pending), from the relay benchmark
+ * with 1,000 pairs sending both ways on Redis (docs/adr/0011-backpressure.md).
+ */
+const DEFAULT_STORE_PAUSE_PENDING_OPS = 1_024;
+const DEFAULT_STORE_RESUME_PENDING_OPS = 512;
 const YEAR_SECONDS = 365 * DAY_SECONDS;
 
 /**
@@ -256,6 +273,24 @@ const VARIABLES = {
     description: `Unsent bytes on a socket above which the client is closed as not reading (code ${CloseCode.SLOW_CONSUMER}).`,
     schema: int(1024, 4 * 1024 * 1024 * 1024),
   },
+  STORE_PAUSE_PENDING_OPS: {
+    default: String(DEFAULT_STORE_PAUSE_PENDING_OPS),
+    description:
+      'Store operations waiting (sends, acks, refills, prekey work) at which the relay stops reading from the clients that send, until the store catches up (backpressure instead of refusing with overloaded). Default from the relay benchmark (docs/adr/0011-backpressure.md): enough for full Redis batches, low enough to keep queueing delay in milliseconds.',
+    schema: int(1, 1_000_000),
+  },
+  STORE_RESUME_PENDING_OPS: {
+    default: String(DEFAULT_STORE_RESUME_PENDING_OPS),
+    description:
+      'Store operations waiting at or below which paused clients are read again; below STORE_PAUSE_PENDING_OPS (the gap keeps the relay from pausing and resuming on every operation).',
+    schema: int(0, 1_000_000),
+  },
+  MAX_PENDING_STORE_OPS: {
+    default: String(MAX_PENDING_STORE_OPS),
+    description:
+      'Hard safety bound on operations waiting for Redis, far above STORE_PAUSE_PENDING_OPS: what clients had already sent when reading paused (one socket read each) must fit under it. Past it, sends and prekey work get overloaded; acknowledgements are never refused for load.',
+    schema: int(1, 10_000_000),
+  },
   SHUTDOWN_GRACE_MS: {
     default: '10000',
     description:
@@ -315,6 +350,12 @@ export function loadConfig(
   if (p.SLOW_CONSUMER_BYTES <= p.MAX_BUFFERED_BYTES) {
     problems.push('SLOW_CONSUMER_BYTES: must be greater than MAX_BUFFERED_BYTES');
   }
+  if (p.STORE_RESUME_PENDING_OPS >= p.STORE_PAUSE_PENDING_OPS) {
+    problems.push('STORE_RESUME_PENDING_OPS: must be less than STORE_PAUSE_PENDING_OPS');
+  }
+  if (p.MAX_PENDING_STORE_OPS <= p.STORE_PAUSE_PENDING_OPS) {
+    problems.push('MAX_PENDING_STORE_OPS: must be greater than STORE_PAUSE_PENDING_OPS');
+  }
   if (p.DEDUP_TTL_SECONDS < p.QUEUE_TTL_SECONDS) {
     // A resend of a message acked early could otherwise be stored and delivered a second time
     // while the sender still retries it.
@@ -335,6 +376,7 @@ export function loadConfig(
       prekeyTtlSeconds: p.PREKEY_TTL_SECONDS,
       maxOneTimePrekeys: p.MAX_ONE_TIME_PREKEYS,
     },
+    maxPendingStoreOps: p.MAX_PENDING_STORE_OPS,
     relay: {
       maxConnections: p.MAX_CONNECTIONS,
       connFramesPerSecond: p.CONN_FRAMES_PER_SECOND,
@@ -352,6 +394,8 @@ export function loadConfig(
       maxInflight: p.MAX_INFLIGHT,
       maxBufferedBytes: p.MAX_BUFFERED_BYTES,
       slowConsumerBytes: p.SLOW_CONSUMER_BYTES,
+      storePausePendingOps: p.STORE_PAUSE_PENDING_OPS,
+      storeResumePendingOps: p.STORE_RESUME_PENDING_OPS,
     },
     shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
     logLevel: p.LOG_LEVEL,

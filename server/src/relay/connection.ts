@@ -24,9 +24,11 @@ import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
 import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
+import type { Backpressure, Pausable } from './backpressure.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
+import type { LoadCounters } from './load-report.js';
 import { OPEN, Outbox } from './outbox.js';
 import { wireErrorOf } from './store-errors.js';
 
@@ -45,6 +47,10 @@ export interface RelayContext {
   readonly prekeyFetchLimiter: KeyedRateLimiter;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
+  /** Pauses reading from connections while the store is behind. */
+  readonly backpressure: Backpressure;
+  /** What the relay did under load, for the operator's log. */
+  readonly load: LoadCounters;
   /** Brackets every store operation so that shutdown can wait for them. */
   opStarted(): void;
   opFinished(): void;
@@ -73,7 +79,7 @@ const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
 const MAX_UNANSWERED_PINGS = 16;
 
-export class Connection implements Recipient {
+export class Connection implements Recipient, Pausable {
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   readonly #settings: RelaySettings;
@@ -95,6 +101,8 @@ export class Connection implements Recipient {
   #heartbeatCloseMs: number | undefined;
   #lastBuffered = 0;
   #stalledTicks = 0;
+  /** True while backpressure has stopped reading from this socket (pongs are not read either). */
+  #readingPaused = false;
 
   constructor(ws: WebSocket, ctx: RelayContext, nowMs: number) {
     this.#ws = ws;
@@ -128,6 +136,8 @@ export class Connection implements Recipient {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#phase.name === 'closed' || this.#ws.readyState !== OPEN) return;
+    // While the store is behind, read no further from this socket (this frame is handled).
+    this.#ctx.backpressure.onFrame(this);
     const now = performance.now();
     try {
       if (isBinary) {
@@ -356,6 +366,24 @@ export class Connection implements Recipient {
   }
 
   // ---------------------------------------------------------------------------------------
+  // Backpressure (backpressure.ts)
+
+  /** See {@link Pausable.pauseReading}. */
+  pauseReading(): void {
+    this.#readingPaused = true;
+    this.#ws.pause();
+  }
+
+  /** See {@link Pausable.resumeReading}. */
+  resumeReading(): void {
+    this.#readingPaused = false;
+    // Pongs that arrived while the relay was not reading could not be seen: the heartbeat
+    // starts over rather than blame the peer for the relay's pause.
+    this.#lastPongMs = performance.now();
+    this.#ws.resume();
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Heartbeat, slow consumers, closing
 
   /**
@@ -377,7 +405,7 @@ export class Connection implements Recipient {
       }
       return;
     }
-    if (nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
+    if (!this.#readingPaused && nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
       // Tell a peer that can still read why (HEARTBEAT_TIMEOUT); one that cannot is dropped next tick.
       this.#heartbeatCloseMs = nowMs;
       this.#close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
@@ -433,6 +461,7 @@ export class Connection implements Recipient {
     const phase = this.#phase;
     if (phase.name === 'closed') return;
     this.#phase = CLOSED;
+    this.#ctx.backpressure.forget(this);
     if (phase.name === 'authenticated') {
       phase.delivery.close();
       this.#ctx.hub.remove(phase.mailbox, this);

@@ -10,6 +10,7 @@ import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DeliverySink } from './delivery.js';
+import type { LoadCounters } from './load-report.js';
 import { wireErrorOf } from './store-errors.js';
 
 /** `WebSocket.OPEN`, without importing the value for one constant. */
@@ -21,6 +22,8 @@ export interface OutboxContext {
   readonly settings: RelaySettings;
   /** True from the moment shutdown begins. */
   readonly shuttingDown: boolean;
+  /** Where `overloaded` answers and given-up acks are counted. */
+  readonly load: LoadCounters;
 }
 
 export class Outbox implements DeliverySink {
@@ -98,6 +101,7 @@ export class Outbox implements DeliverySink {
       this.internal(err, rid, frameType);
       return;
     }
+    if (code === ErrorCode.OVERLOADED) this.#ctx.load.noteShed();
     this.error(code, rid);
   }
 
@@ -132,8 +136,15 @@ export class Outbox implements DeliverySink {
     return this.#ctx.shuttingDown;
   }
 
-  ackFailed(err: unknown): void {
-    this.storeFailed(err, undefined, 'ack');
+  /**
+   * Counted and, for the last attempt, logged (rate-limited); a failure that is not a store
+   * error is a bug and logged as one. Never an error frame: the client could not tell which
+   * ack it answers, and the delivery retries it (delivery.ts).
+   */
+  ackFailed(err: unknown, final: boolean): void {
+    if (wireErrorOf(err) === undefined) this.#ctx.logger.error({ err }, 'acknowledgement failed');
+    if (final) this.#ctx.load.noteAckAbandoned();
+    else this.#ctx.load.noteAckRetry();
   }
 
   ackRefused(): void {

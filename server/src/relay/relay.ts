@@ -11,9 +11,11 @@ import { MAX_FRAME_BYTES, WS_SUBPROTOCOL } from '@passage/shared/protocol/limits
 import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { Backpressure } from './backpressure.js';
 import { Connection, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
 import { KeyedRateLimiter } from './rate-limit.js';
+import { LOAD_REPORT_INTERVAL_MS, LoadCounters } from './load-report.js';
 
 /** The path of the relay's WebSocket endpoint. */
 export const RELAY_PATH = '/v1/ws';
@@ -48,9 +50,12 @@ export class Relay implements RelayContext {
   readonly settings: RelaySettings;
   readonly mailboxLimiter: KeyedRateLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
+  readonly backpressure: Backpressure;
+  readonly load: LoadCounters;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
+  readonly #reporter: NodeJS.Timeout;
   #pendingOps = 0;
   #onIdle: (() => void) | undefined;
   #onEmpty: (() => void) | undefined;
@@ -63,6 +68,14 @@ export class Relay implements RelayContext {
     this.logger = options.logger;
     this.settings = options.settings;
     this.hub = new Hub(this.store, this.logger);
+    this.load = new LoadCounters(this.logger);
+    this.backpressure = new Backpressure(
+      {
+        pauseAt: this.settings.storePausePendingOps,
+        resumeAt: this.settings.storeResumePendingOps,
+      },
+      this.load,
+    );
     this.mailboxLimiter = new KeyedRateLimiter(
       this.settings.mailboxSendsPerSecond,
       this.settings.mailboxSendBurst,
@@ -85,6 +98,11 @@ export class Relay implements RelayContext {
     });
     this.#ticker = setInterval(() => this.#tick(), this.settings.pingIntervalMs);
     this.#ticker.unref();
+    this.#reporter = setInterval(
+      () => this.load.report(LOAD_REPORT_INTERVAL_MS),
+      LOAD_REPORT_INTERVAL_MS,
+    );
+    this.#reporter.unref();
   }
 
   /** True from the moment shutdown begins; `/readyz` reports 503 from then on. */
@@ -146,9 +164,11 @@ export class Relay implements RelayContext {
 
   opStarted(): void {
     this.#pendingOps++;
+    this.backpressure.opStarted();
   }
 
   opFinished(): void {
+    this.backpressure.opFinished();
     if (--this.#pendingOps === 0 && this.#onIdle !== undefined) this.#onIdle();
   }
 
@@ -203,6 +223,7 @@ export class Relay implements RelayContext {
       'closing connections',
     );
     clearInterval(this.#ticker);
+    clearInterval(this.#reporter);
     for (const connection of this.#connections) connection.closeGoingAway();
     if (this.#connections.size > 0) {
       await this.#waitFor(CLOSE_HANDSHAKE_MS, (resolve) => (this.#onEmpty = resolve));
