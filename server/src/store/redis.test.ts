@@ -240,18 +240,25 @@ describe('RedisStore on one node', () => {
       { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 100 },
       { maxPendingOps: 2 },
     );
-    const mb = newMailbox();
-    await store.enqueue(mb, 'old', 'e');
-    const enqueues = [store.enqueue(mb, 'm0', 'e'), store.enqueue(mb, 'm1', 'e')];
-    expect(store.pendingOps()).toBe(2);
-    const ack = store.ack(mb, ['old']);
-    const refused = store.enqueue(mb, 'm2', 'e');
-    expect(store.pendingOps()).toBe(3);
-    await expect(ack).resolves.toBeUndefined();
-    await expect(refused).rejects.toMatchObject({ code: 'overloaded' });
-    await Promise.all(enqueues);
-    expect((await store.peek(mb, 100)).map((m) => m.id)).toEqual(['m0', 'm1']);
-    await store.close();
+    try {
+      const mb = newMailbox();
+      await store.enqueue(mb, 'old', 'e');
+      const enqueues = Promise.allSettled([
+        store.enqueue(mb, 'm0', 'e'),
+        store.enqueue(mb, 'm1', 'e'),
+      ]);
+      expect(store.pendingOps()).toBe(2);
+      const [ack, refused] = await Promise.allSettled([
+        store.ack(mb, ['old']),
+        store.enqueue(mb, 'm2', 'e'),
+      ]);
+      await enqueues;
+      expect(ack).toEqual({ status: 'fulfilled', value: undefined });
+      expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'overloaded' } });
+      expect((await store.peek(mb, 100)).map((m) => m.id)).toEqual(['m0', 'm1']);
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses an ack while Redis is unreachable (unavailable), as every other operation', async () => {
