@@ -112,8 +112,9 @@ const redisUrl = z
 const DAY_SECONDS = 86_400;
 
 /**
- * Defaults of the backpressure watermarks (store operations pending), from the relay benchmark
- * with 1,000 pairs sending both ways on Redis (docs/adr/0011-backpressure.md).
+ * Defaults of the backpressure watermarks (store operations pending): full Redis batches (128
+ * operations per script call) with a few ms of Redis work queued; `npm run bench` at 1,000 pairs
+ * both ways engages them (docs/adr/0011-backpressure.md, with the sweep against 256 and 4,096).
  */
 const DEFAULT_STORE_PAUSE_PENDING_OPS = 1_024;
 const DEFAULT_STORE_RESUME_PENDING_OPS = 512;
@@ -276,7 +277,7 @@ const VARIABLES = {
   STORE_PAUSE_PENDING_OPS: {
     default: String(DEFAULT_STORE_PAUSE_PENDING_OPS),
     description:
-      'Store operations waiting (sends, acks, refills, prekey work) at which the relay stops reading from the clients that send, until the store catches up (backpressure instead of refusing with overloaded). Default from the relay benchmark (docs/adr/0011-backpressure.md): enough for full Redis batches, low enough to keep queueing delay in milliseconds.',
+      'Store operations waiting (sends, acks, refills, prekey work) at which the relay stops reading from the clients that send, until the store catches up (backpressure instead of refusing with overloaded). Default (docs/adr/0011-backpressure.md): enough for full Redis batches, few enough to keep the queue in front of Redis to milliseconds; the bench sweep of it there needs a quiet machine to choose.',
     schema: int(1, 1_000_000),
   },
   STORE_RESUME_PENDING_OPS: {
