@@ -13,10 +13,22 @@ interface JobBase {
   readonly target: TargetKind;
 }
 
+/** How the pairs of a load job talk. */
+interface Traffic {
+  /**
+   * True: both clients of a pair are authenticated and each sends to the other (two flows per
+   * pair). False: an unauthenticated sender sends to an authenticated recipient (one flow).
+   */
+  readonly bothWays: boolean;
+  /** Bytes of each opaque envelope before base64url (2,048: what a 1 KiB message becomes). */
+  readonly envelopeBytes: number;
+}
+
 /** Closed loop: each of `pairs` senders keeps `window` messages outstanding (not yet delivered). */
-export interface ClosedLoopJob extends JobBase {
+export interface ClosedLoopJob extends JobBase, Traffic {
   readonly kind: 'closed';
   readonly pairs: number;
+  /** Messages outstanding per flow (per direction of a pair). */
   readonly window: number;
   readonly warmupMs: number;
   readonly durationMs: number;
@@ -28,7 +40,7 @@ export interface ClosedLoopJob extends JobBase {
  * Open loop: sends are scheduled at fixed intervals regardless of answers, so a stall shows up
  * as latency instead of silently lowering the offered load (no coordinated omission).
  */
-export interface OpenLoopJob extends JobBase {
+export interface OpenLoopJob extends JobBase, Traffic {
   readonly kind: 'open';
   readonly pairs: number;
   readonly ratePerSec: number;
@@ -58,6 +70,10 @@ export interface ClosedLoopResult {
   readonly deliveredPerSec: number;
   readonly errors: ErrorCounts;
   readonly duplicates: number;
+  /** Deliveries (in the measured window) later than LATE_DELIVERY_MS after their send. */
+  readonly late: number;
+  /** The slowest delivery in the measured window, send to delivery, in ms. */
+  readonly maxLatencyMs: number;
   /** Messages still outstanding after the drain period (a store that lost them shows here). */
   readonly undrained: number;
   /** The load generator's own CPU during the measured window, in cores (1 = one core busy). */

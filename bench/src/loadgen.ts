@@ -1,7 +1,9 @@
 /**
  * The load generator: a child process (forked by relay-bench.ts) that runs one job against one
- * target and reports over IPC. It drives sender/recipient pairs with a fixed 1 KiB opaque
- * payload; a message counts once the recipient has received it and sent its `ack`.
+ * target and reports over IPC. It drives pairs of clients (both authenticated and sending to
+ * each other, or an anonymous sender and a recipient) with fixed-size opaque envelopes; a
+ * message counts once its recipient has received it. Recipients acknowledge in batches, one
+ * `ack` frame per connection per turn of the event loop, as the client core does.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -27,9 +29,21 @@ import type {
   ToLoadgen,
 } from './loadgen-protocol.js';
 
-/** The opaque payload: 1 KiB of random bytes, encoded once. */
-const PAYLOAD_BYTES = 1024;
-const ENVELOPE = randomBytes(PAYLOAD_BYTES).toString('base64url');
+/** Envelopes by size, each random bytes encoded once (base64url, as the relay keeps them). */
+const envelopes = new Map<number, string>();
+function envelopeOf(bytes: number): string {
+  let env = envelopes.get(bytes);
+  if (env === undefined) {
+    env = randomBytes(bytes).toString('base64url');
+    envelopes.set(bytes, env);
+  }
+  return env;
+}
+
+/** A delivery later than this after its send counts as late, in ms. */
+export const LATE_DELIVERY_MS = 1_000;
+/** Most ids in one batched `ack` frame (the protocol's bound). */
+const MAX_ACK_IDS = 256;
 
 /** Connections opened at once while setting up pairs. */
 const SETUP_CONCURRENCY = 128;
@@ -49,12 +63,38 @@ function nextMessageId(): string {
   return idBytes.toString('base64url');
 }
 
-function sendFrame(rid: number, to: string, id: string): string {
-  return `{"v":${PROTOCOL_VERSION},"t":"send","rid":${rid},"to":"${to}","id":"${id}","env":"${ENVELOPE}"}`;
+function sendFrame(rid: number, to: string, id: string, env: string): string {
+  return `{"v":${PROTOCOL_VERSION},"t":"send","rid":${rid},"to":"${to}","id":"${id}","env":"${env}"}`;
 }
 
-function ackFrame(id: string): string {
-  return `{"v":${PROTOCOL_VERSION},"t":"ack","ids":["${id}"]}`;
+/**
+ * Acknowledges as a client that batches: every id delivered to a connection in one turn of the
+ * event loop goes out in one `ack` frame (at most MAX_ACK_IDS ids), as the client core does.
+ */
+class AckBatcher {
+  #ids: string[] = [];
+  #scheduled = false;
+  constructor(private readonly conn: LeanConnection) {}
+
+  add(id: string): void {
+    this.#ids.push(id);
+    if (this.#ids.length >= MAX_ACK_IDS) {
+      this.#flush();
+      return;
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#ids.length === 0) return;
+    const ids = this.#ids;
+    this.#ids = [];
+    this.conn.ws.send(`{"v":${PROTOCOL_VERSION},"t":"ack","ids":["${ids.join('","')}"]}`);
+  };
 }
 
 function tell(message: FromLoadgen): Promise<void> {
@@ -82,7 +122,12 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> 
   while (!done() && performance.now() < end) await sleep(5);
 }
 
-interface Pair {
+/**
+ * One direction of traffic: `sender` sends to `mailbox`, which `recipient` holds. A one-way pair
+ * is one flow (an unauthenticated sender); a both-ways pair is two flows over two authenticated
+ * connections, each the sender of one flow and the recipient of the other.
+ */
+interface Flow {
   readonly sender: LeanConnection;
   readonly recipient: LeanConnection;
   readonly mailbox: string;
@@ -90,18 +135,60 @@ interface Pair {
   retryScheduled: boolean;
 }
 
-async function openPairs(job: ClosedLoopJob | OpenLoopJob, errors: ErrorCounts): Promise<Pair[]> {
-  return openMany(job.pairs, SETUP_CONCURRENCY, async () => {
-    const { conn: recipient, mailbox } = await openRecipient(job.url, job.target, errors);
-    const sender = await openSender(job.url, errors);
-    return { sender, recipient, mailbox, inflight: 0, retryScheduled: false };
-  });
+interface Opened {
+  readonly flows: Flow[];
+  readonly connections: LeanConnection[];
+  /** The ack batcher of each connection that receives. */
+  readonly acks: Map<LeanConnection, AckBatcher>;
 }
 
-function closeAll(pairs: readonly Pair[]): void {
-  for (const p of pairs) {
-    p.sender.terminate();
-    p.recipient.terminate();
+async function openFlows(job: ClosedLoopJob | OpenLoopJob, errors: ErrorCounts): Promise<Opened> {
+  const pairs = await openMany(job.pairs, SETUP_CONCURRENCY, async () => {
+    const a = await openRecipient(job.url, job.target, errors);
+    if (job.bothWays) {
+      const b = await openRecipient(job.url, job.target, errors);
+      return [
+        { sender: a.conn, recipient: b.conn, mailbox: b.mailbox },
+        { sender: b.conn, recipient: a.conn, mailbox: a.mailbox },
+      ];
+    }
+    const sender = await openSender(job.url, errors);
+    return [{ sender, recipient: a.conn, mailbox: a.mailbox }];
+  });
+  const flows: Flow[] = pairs.flat().map((f) => ({ ...f, inflight: 0, retryScheduled: false }));
+  const connections = [...new Set(flows.flatMap((f) => [f.sender, f.recipient]))];
+  const acks = new Map<LeanConnection, AckBatcher>();
+  for (const f of flows) acks.set(f.recipient, new AckBatcher(f.recipient));
+  return { flows, connections, acks };
+}
+
+function closeAll(connections: readonly LeanConnection[]): void {
+  for (const c of connections) c.terminate();
+}
+
+/**
+ * Sets each connection's handler: server frames for the flow it sends go to `onAnswer`,
+ * deliveries to `onDeliver` (after the id is queued for the batched ack).
+ */
+function route(
+  opened: Opened,
+  onAnswer: (flow: Flow, frame: LeanFrame) => void,
+  onDeliver: (id: string) => void,
+): void {
+  const sending = new Map<LeanConnection, Flow>();
+  for (const f of opened.flows) sending.set(f.sender, f);
+  for (const conn of opened.connections) {
+    const flow = sending.get(conn);
+    const batcher = opened.acks.get(conn);
+    conn.handler = (f: LeanFrame) => {
+      if (f.t === 'deliver') {
+        if (batcher === undefined || f.id === undefined) return;
+        batcher.add(f.id);
+        onDeliver(f.id);
+      } else if (flow !== undefined) {
+        onAnswer(flow, f);
+      }
+    };
   }
 }
 
@@ -111,30 +198,36 @@ function cores(cpu: NodeJS.CpuUsage, wallMs: number): number {
 
 async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
   const errors: ErrorCounts = {};
+  const env = envelopeOf(job.envelopeBytes);
   await tell({ ev: 'stage', stage: 'opening pairs' });
-  const pairs = await openPairs(job, errors);
-  await tell({ ev: 'stage', stage: `${pairs.length} pairs open, sending` });
-  const pending = new Map<string, Pair>();
+  const opened = await openFlows(job, errors);
+  await tell({ ev: 'stage', stage: `${opened.flows.length} flows open, sending` });
+  /** Undelivered ids → their flow and send time. */
+  const pending = new Map<string, { flow: Flow; sentMs: number }>();
   const ridToId = new Map<number, string>();
   let rid = 0;
   let stopping = false;
   let measuring = false;
   let delivered = 0;
   let duplicates = 0;
+  let late = 0;
+  let maxLatencyMs = 0;
 
-  const fill = (p: Pair): void => {
+  const fill = (p: Flow): void => {
+    const now = performance.now();
     while (!stopping && p.inflight < job.window) {
       const id = nextMessageId();
       rid = rid >= 0x7fffffff ? 1 : rid + 1;
       ridToId.set(rid, id);
-      pending.set(id, p);
+      pending.set(id, { flow: p, sentMs: now });
       p.inflight++;
-      p.sender.ws.send(sendFrame(rid, p.mailbox, id));
+      p.sender.ws.send(sendFrame(rid, p.mailbox, id, env));
     }
   };
 
-  for (const p of pairs) {
-    p.sender.handler = (f: LeanFrame) => {
+  route(
+    opened,
+    (p, f) => {
       if (f.t === 'stored') {
         if (f.rid !== undefined) ridToId.delete(f.rid);
       } else if (f.t === 'error') {
@@ -152,23 +245,26 @@ async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
           }
         }
       }
-    };
-    p.recipient.handler = (f: LeanFrame) => {
-      if (f.t !== 'deliver' || f.id === undefined) return;
-      p.recipient.ws.send(ackFrame(f.id));
-      const owner = pending.get(f.id);
-      if (owner === undefined) {
+    },
+    (id) => {
+      const sent = pending.get(id);
+      if (sent === undefined) {
         duplicates++;
         return;
       }
-      pending.delete(f.id);
-      owner.inflight--;
-      if (measuring) delivered++;
-      fill(owner);
-    };
-  }
+      pending.delete(id);
+      sent.flow.inflight--;
+      if (measuring) {
+        delivered++;
+        const latency = performance.now() - sent.sentMs;
+        if (latency > LATE_DELIVERY_MS) late++;
+        if (latency > maxLatencyMs) maxLatencyMs = latency;
+      }
+      fill(sent.flow);
+    },
+  );
 
-  for (const p of pairs) fill(p);
+  for (const p of opened.flows) fill(p);
   await sleep(job.warmupMs);
   await tell({ ev: 'measure-start' });
   measuring = true;
@@ -184,7 +280,7 @@ async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
   await waitUntil(() => pending.size === 0, job.drainMs);
   await tell({ ev: 'stage', stage: `drained, ${pending.size} undelivered` });
   const undrained = pending.size;
-  closeAll(pairs);
+  closeAll(opened.connections);
   return {
     kind: 'closed',
     delivered,
@@ -192,6 +288,8 @@ async function runClosedLoop(job: ClosedLoopJob): Promise<ClosedLoopResult> {
     deliveredPerSec: (delivered * 1000) / measuredMs,
     errors,
     duplicates,
+    late,
+    maxLatencyMs,
     undrained,
     loadgenCores: cores(cpu, measuredMs),
   };
@@ -206,7 +304,9 @@ function quantile(sorted: Float64Array, q: number): number {
 
 async function runOpenLoop(job: OpenLoopJob): Promise<OpenLoopResult> {
   const errors: ErrorCounts = {};
-  const pairs = await openPairs(job, errors);
+  const env = envelopeOf(job.envelopeBytes);
+  const opened = await openFlows(job, errors);
+  const flows = opened.flows;
   const intervalMs = 1000 / job.ratePerSec;
   const total = Math.ceil(((job.warmupMs + job.durationMs) * job.ratePerSec) / 1000);
   const firstMeasured = Math.ceil((job.warmupMs * job.ratePerSec) / 1000);
@@ -218,9 +318,10 @@ async function runOpenLoop(job: OpenLoopJob): Promise<OpenLoopResult> {
   let duplicates = 0;
 
   let t0 = 0;
-  for (const p of pairs) {
-    // rid = index + 1, so a refusal names the scheduled send it refuses.
-    p.sender.handler = (f: LeanFrame) => {
+  // rid = index + 1, so a refusal names the scheduled send it refuses.
+  route(
+    opened,
+    (_flow, f) => {
       if (f.t !== 'error') return;
       countError(errors, f.code ?? 'error');
       const j = f.rid === undefined ? -1 : f.rid - 1;
@@ -228,23 +329,21 @@ async function runOpenLoop(job: OpenLoopJob): Promise<OpenLoopResult> {
         state[j] = 2;
         outstanding--;
       }
-    };
-    p.recipient.handler = (f: LeanFrame) => {
-      if (f.t !== 'deliver' || f.id === undefined) return;
-      p.recipient.ws.send(ackFrame(f.id));
+    },
+    (id) => {
       const now = performance.now();
-      const j = idToIndex.get(f.id);
+      const j = idToIndex.get(id);
       if (j === undefined) {
         duplicates++;
         return;
       }
-      idToIndex.delete(f.id);
+      idToIndex.delete(id);
       if (state[j] !== 0) return;
       state[j] = 1;
       outstanding--;
       latencyMs[j] = now - (t0 + j * intervalMs);
-    };
-  }
+    },
+  );
 
   const cpuStart = process.cpuUsage();
   let measureStartCpu = cpuStart;
@@ -260,11 +359,11 @@ async function runOpenLoop(job: OpenLoopJob): Promise<OpenLoopResult> {
           measureStartCpu = process.cpuUsage();
           void tell({ ev: 'measure-start' });
         }
-        const p = pairs[next % pairs.length]!;
+        const p = flows[next % flows.length]!;
         const id = nextMessageId();
         idToIndex.set(id, next);
         outstanding++;
-        p.sender.ws.send(sendFrame(next + 1, p.mailbox, id));
+        p.sender.ws.send(sendFrame(next + 1, p.mailbox, id, env));
         next++;
       }
       if (next < total) setTimeout(tick, OPEN_LOOP_TICK_MS);
@@ -275,7 +374,7 @@ async function runOpenLoop(job: OpenLoopJob): Promise<OpenLoopResult> {
   const cpu = process.cpuUsage(measureStartCpu);
   await tell({ ev: 'measure-end' });
   await waitUntil(() => outstanding === 0, job.drainMs);
-  closeAll(pairs);
+  closeAll(opened.connections);
 
   const scheduled = total - firstMeasured;
   const samples: number[] = [];

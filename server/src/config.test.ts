@@ -97,8 +97,21 @@ describe('loadConfig', () => {
     [{ PING_INTERVAL_MS: '1000', HEARTBEAT_TIMEOUT_MS: '999' }, 'HEARTBEAT_TIMEOUT_MS'],
     [{ MAX_BUFFERED_BYTES: '4096', SLOW_CONSUMER_BYTES: '4096' }, 'SLOW_CONSUMER_BYTES'],
     [{ QUEUE_TTL_SECONDS: '100', DEDUP_TTL_SECONDS: '99' }, 'DEDUP_TTL_SECONDS'],
+    [{ STORE_PAUSE_PENDING_OPS: '10', STORE_RESUME_PENDING_OPS: '10' }, 'STORE_RESUME_PENDING_OPS'],
+    [{ STORE_PAUSE_PENDING_OPS: '10', MAX_PENDING_STORE_OPS: '10' }, 'MAX_PENDING_STORE_OPS'],
   ])('refuses inconsistent settings %#', (env, name) => {
     expect(problems(env).join('\n')).toContain(name);
+  });
+
+  it('accepts backpressure watermarks one apart and a hard bound one above', () => {
+    const config = loadConfig({
+      STORE_PAUSE_PENDING_OPS: '10',
+      STORE_RESUME_PENDING_OPS: '9',
+      MAX_PENDING_STORE_OPS: '11',
+    });
+    expect(config.relay.storePausePendingOps).toBe(10);
+    expect(config.relay.storeResumePendingOps).toBe(9);
+    expect(config.maxPendingStoreOps).toBe(11);
   });
 
   it('lists every bad variable at once', () => {

@@ -15,7 +15,11 @@ import {
   POW_MAX_BITS,
   POW_MAX_TTL_MS,
 } from '@passage/shared/protocol/limits';
-import { MAX_DEDUP_IDS_PER_MAILBOX, type StoreLimits } from './store/store.js';
+import {
+  MAX_DEDUP_IDS_PER_MAILBOX,
+  MAX_PENDING_STORE_OPS,
+  type StoreLimits,
+} from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { POW_WINDOW_MS, type AdmissionSettings } from './relay/first-contact.js';
 
@@ -86,6 +90,10 @@ export interface RelaySettings extends AdmissionSettings {
   readonly maxBufferedBytes: number;
   /** Above this many unsent bytes the client is not reading; it is closed (slow consumer). */
   readonly slowConsumerBytes: number;
+  /** Store operations pending at which the relay stops reading from clients (backpressure). */
+  readonly storePausePendingOps: number;
+  /** Store operations pending at or below which it reads again. */
+  readonly storeResumePendingOps: number;
 }
 
 /** The relay's whole configuration. */
@@ -97,6 +105,8 @@ export interface Config {
   /** Seed nodes of a Redis Cluster. */
   readonly redisClusterNodes?: readonly string[];
   readonly storeLimits: StoreLimits;
+  /** Hard bound on operations waiting for Redis; past it, `overloaded` (acks exempt). */
+  readonly maxPendingStoreOps: number;
   readonly relay: RelaySettings;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
@@ -127,6 +137,14 @@ const redisUrl = z
   .refine((s) => URL.canParse(s), 'must be a URL');
 
 const DAY_SECONDS = 86_400;
+
+/**
+ * Defaults of the backpressure watermarks (store operations pending): full Redis batches (128
+ * operations per script call) with a few ms of Redis work queued; `npm run bench` at 1,000 pairs
+ * both ways engages them (docs/adr/0012-backpressure.md, with the sweep against 256 and 4,096).
+ */
+const DEFAULT_STORE_PAUSE_PENDING_OPS = 1_024;
+const DEFAULT_STORE_RESUME_PENDING_OPS = 512;
 const YEAR_SECONDS = 365 * DAY_SECONDS;
 
 /**
@@ -376,6 +394,24 @@ const VARIABLES = {
       'Envelopes one admission may store for its mailbox before the connection must solve a new challenge (a tenth of the default MAX_QUEUED_PER_MAILBOX, so one proof takes at most a tenth of a queue).',
     schema: int(1, MAX_POW_SENDS_PER_ADMISSION),
   },
+  STORE_PAUSE_PENDING_OPS: {
+    default: String(DEFAULT_STORE_PAUSE_PENDING_OPS),
+    description:
+      'Store operations waiting (sends, acks, refills, prekey work) at which the relay stops reading from the clients that send, until the store catches up (backpressure instead of refusing with overloaded). Default (docs/adr/0012-backpressure.md): enough for full Redis batches, few enough to keep the queue in front of Redis to milliseconds; the bench sweep of it there needs a quiet machine to choose.',
+    schema: int(1, 1_000_000),
+  },
+  STORE_RESUME_PENDING_OPS: {
+    default: String(DEFAULT_STORE_RESUME_PENDING_OPS),
+    description:
+      'Store operations waiting at or below which paused clients are read again; below STORE_PAUSE_PENDING_OPS (the gap keeps the relay from pausing and resuming on every operation).',
+    schema: int(0, 1_000_000),
+  },
+  MAX_PENDING_STORE_OPS: {
+    default: String(MAX_PENDING_STORE_OPS),
+    description:
+      'Hard safety bound on operations waiting for Redis, far above STORE_PAUSE_PENDING_OPS: what clients had already sent when reading paused (one socket read each) must fit under it. Past it, sends and prekey work get overloaded; acknowledgements are never refused for load.',
+    schema: int(1, 10_000_000),
+  },
   SHUTDOWN_GRACE_MS: {
     default: '10000',
     description:
@@ -438,6 +474,12 @@ export function loadConfig(
   if (p.POW_BITS > p.POW_MAX_BITS) {
     problems.push('POW_MAX_BITS: must be at least POW_BITS');
   }
+  if (p.STORE_RESUME_PENDING_OPS >= p.STORE_PAUSE_PENDING_OPS) {
+    problems.push('STORE_RESUME_PENDING_OPS: must be less than STORE_PAUSE_PENDING_OPS');
+  }
+  if (p.MAX_PENDING_STORE_OPS <= p.STORE_PAUSE_PENDING_OPS) {
+    problems.push('MAX_PENDING_STORE_OPS: must be greater than STORE_PAUSE_PENDING_OPS');
+  }
   if (p.DEDUP_TTL_SECONDS < p.QUEUE_TTL_SECONDS) {
     // A resend of a message acked early could otherwise be stored and delivered a second time
     // while the sender still retries it.
@@ -458,6 +500,7 @@ export function loadConfig(
       prekeyTtlSeconds: p.PREKEY_TTL_SECONDS,
       maxOneTimePrekeys: p.MAX_ONE_TIME_PREKEYS,
     },
+    maxPendingStoreOps: p.MAX_PENDING_STORE_OPS,
     relay: {
       maxConnections: p.MAX_CONNECTIONS,
       maxUnauthenticatedConnections: p.MAX_UNAUTHENTICATED_CONNECTIONS,
@@ -491,6 +534,8 @@ export function loadConfig(
       powAdmissionsPerWindow: p.POW_ADMISSIONS_PER_MINUTE,
       powTargetAdmissionsPerWindow: p.POW_TARGET_ADMISSIONS_PER_MINUTE,
       powSendsPerAdmission: p.POW_SENDS_PER_ADMISSION,
+      storePausePendingOps: p.STORE_PAUSE_PENDING_OPS,
+      storeResumePendingOps: p.STORE_RESUME_PENDING_OPS,
     },
     shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
     logLevel: p.LOG_LEVEL,

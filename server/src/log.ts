@@ -49,6 +49,14 @@ const ALLOWED_FIELDS: ReadonlySet<string> = new Set([
   'nodes',
   'exitCode',
   'pending',
+  // Load counters (relay/load-report.ts): counts and durations, no identifiers.
+  'pauses',
+  'pausedConnections',
+  'pausedMs',
+  'maxPending',
+  'shed',
+  'ackRetries',
+  'ackAbandoned',
 ]);
 
 /** Second line of defence: pino censors these wherever they appear one level deep. */

@@ -32,6 +32,7 @@ function openStore(config: Config, logger: Logger): Promise<Store> {
     limits: config.storeLimits,
     redisUrl: config.redisUrl,
     redisClusterNodes: config.redisClusterNodes,
+    maxPendingOps: config.maxPendingStoreOps,
     logger,
   });
 }

@@ -34,6 +34,7 @@ import {
 import type { Admission, Admittee } from './admission.js';
 import { FirstContact, type AdmissionGauge } from './first-contact.js';
 import { newNonce, verifyChallenge } from './auth.js';
+import type { Backpressure, Pausable } from './backpressure.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
 import {
@@ -43,6 +44,7 @@ import {
   type OutputBudget,
 } from './io-budget.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
+import type { LoadCounters } from './load-report.js';
 import { OPEN, Outbox } from './outbox.js';
 import { wireErrorOf } from './store-errors.js';
 
@@ -73,6 +75,10 @@ export interface RelayContext {
   readonly inputBudget: InputBudget;
   /** Unsent bytes over all connections, and their bound. */
   readonly outputBudget: OutputBudget;
+  /** Pauses reading from connections while the store is behind. */
+  readonly backpressure: Backpressure;
+  /** What the relay did under load, for the operator's log. */
+  readonly load: LoadCounters;
   /** Brackets every store operation so that shutdown can wait for them. */
   opStarted(): void;
   opFinished(): void;
@@ -114,7 +120,7 @@ const MAX_UNANSWERED_PINGS = 16;
 /** How long a connection closed by admission has to finish the close handshake, in ms. */
 const EVICT_CLOSE_MS = 2_000;
 
-export class Connection implements Recipient, Admittee, InputHolder {
+export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   readonly #ws: WebSocket;
   readonly #ctx: RelayContext;
   readonly #settings: RelaySettings;
@@ -143,6 +149,8 @@ export class Connection implements Recipient, Admittee, InputHolder {
   #heartbeatCloseMs: number | undefined;
   #lastBuffered = 0;
   #stalledTicks = 0;
+  /** True while backpressure has stopped reading from this socket (pongs are not read either). */
+  #readingPaused = false;
 
   /** Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close. */
   #authTimer: NodeJS.Timeout | undefined;
@@ -224,6 +232,8 @@ export class Connection implements Recipient, Admittee, InputHolder {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#phase.name === 'closed' || this.#ws.readyState !== OPEN) return;
+    // While the store is behind, read no further from this socket (this frame is handled).
+    this.#ctx.backpressure.onFrame(this);
     const now = performance.now();
     try {
       if (isBinary) {
@@ -531,6 +541,24 @@ export class Connection implements Recipient, Admittee, InputHolder {
   }
 
   // ---------------------------------------------------------------------------------------
+  // Backpressure (backpressure.ts)
+
+  /** See {@link Pausable.pauseReading}. */
+  pauseReading(): void {
+    this.#readingPaused = true;
+    this.#ws.pause();
+  }
+
+  /** See {@link Pausable.resumeReading}. */
+  resumeReading(): void {
+    this.#readingPaused = false;
+    // Pongs that arrived while the relay was not reading could not be seen: the heartbeat
+    // starts over rather than blame the peer for the relay's pause.
+    this.#lastPongMs = performance.now();
+    this.#ws.resume();
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Heartbeat, slow consumers, closing
 
   /**
@@ -552,7 +580,7 @@ export class Connection implements Recipient, Admittee, InputHolder {
       }
       return;
     }
-    if (nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
+    if (!this.#readingPaused && nowMs - this.#lastPongMs > this.#settings.heartbeatTimeoutMs) {
       // Tell a peer that can still read why (HEARTBEAT_TIMEOUT); one that cannot is dropped next tick.
       this.#heartbeatCloseMs = nowMs;
       this.#close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
@@ -627,6 +655,7 @@ export class Connection implements Recipient, Admittee, InputHolder {
     this.#ctx.admission.closed(this);
     this.#ctx.inputBudget.update(this, 0);
     this.#out.release();
+    this.#ctx.backpressure.forget(this);
     if (phase.name === 'authenticated') {
       phase.delivery.close();
       this.#ctx.hub.remove(phase.mailbox, this);

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { QueuedEnvelope } from '../store/store.js';
 import { StoreError } from '../store/store.js';
 import {
+  ACK_RETRY_MIN_MS,
   Delivery,
+  MAX_ACK_ATTEMPTS,
   MAX_ACK_BATCH,
   REFILL_RETRY_MAX_MS,
   REFILL_RETRY_MIN_MS,
@@ -36,9 +38,10 @@ class FakeStore implements DeliveryStore {
   readonly acks: string[][] = [];
   /** When set, the next peek waits for it (after taking its snapshot). */
   hold: Gate | undefined;
-  /** When set, the next peek (or ack) rejects with it. */
+  /** When set, the next peek (or the next `ackErrorTimes` acks) rejects with it. */
   peekError: Error | undefined;
   ackError: Error | undefined;
+  ackErrorTimes = 1;
 
   add(...ids: string[]): void {
     for (const id of ids) this.queue.set(id, `env-${id}`);
@@ -61,7 +64,7 @@ class FakeStore implements DeliveryStore {
     expect(mailbox).toBe(MAILBOX);
     this.acks.push([...ids]);
     const error = this.ackError;
-    this.ackError = undefined;
+    if (--this.ackErrorTimes <= 0) this.ackError = undefined;
     await Promise.resolve();
     if (error !== undefined) throw error;
     for (const id of ids) this.queue.delete(id);
@@ -72,7 +75,8 @@ class FakeSink implements DeliverySink {
   readonly delivered: string[] = [];
   room = true;
   stopping = false;
-  readonly ackFailures: unknown[] = [];
+  /** Each failed ack: the error and whether it was the last attempt. */
+  readonly ackFailures: [unknown, boolean][] = [];
   refused = 0;
   readonly peekFailures: unknown[] = [];
   readonly bugs: [unknown, string][] = [];
@@ -87,8 +91,8 @@ class FakeSink implements DeliverySink {
   hasRoom(): boolean {
     return this.room;
   }
-  ackFailed(err: unknown): void {
-    this.ackFailures.push(err);
+  ackFailed(err: unknown, final: boolean): void {
+    this.ackFailures.push([err, final]);
   }
   ackRefused(): void {
     this.refused++;
@@ -376,15 +380,112 @@ describe('Delivery: acknowledgements', () => {
     expect(delivery.firstAcks(['a'])).toBe(false);
   });
 
-  it('tells the sink about a failed ack and sends the envelopes again with the next refill', async () => {
+  it('regression: retries a failed ack itself instead of sending its envelopes again at once', async () => {
+    // Before, a failed ack put its envelopes back in the window and the next refill delivered
+    // them again: under load every shed ack was a duplicate delivery.
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a', 'b']);
+    delivery.start();
+    await settle();
+    const failure = new StoreError('overloaded');
+    store.ackError = failure;
+    await ack(delivery, 'a', 'b');
+    expect(sink.ackFailures).toEqual([[failure, false]]);
+    expect(delivery.inflightCount).toBe(2);
+    expect(store.acks).toHaveLength(1);
+    jest.advanceTimersByTime(ACK_RETRY_MIN_MS);
+    await settle();
+    expect(store.acks).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
+    expect(store.queue.size).toBe(0);
+    expect(delivery.inflightCount).toBe(0);
+    expect(sink.delivered).toEqual(['a', 'b']);
+  });
+
+  it('does not send an envelope whose ack is being retried when a refill runs meanwhile', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a', 'b']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    await ack(delivery, 'a');
+    store.add('c');
+    delivery.resync();
+    await settle();
+    expect(sink.delivered).toEqual(['a', 'b', 'c']);
+  });
+
+  it(`gives an ack up after MAX_ACK_ATTEMPTS (${MAX_ACK_ATTEMPTS}) and delivers its envelopes again`, async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const { store, sink, delivery } = setup(['a', 'b']);
     delivery.start();
     await settle();
     const failure = new StoreError('unavailable');
     store.ackError = failure;
+    store.ackErrorTimes = MAX_ACK_ATTEMPTS;
     await ack(delivery, 'a', 'b');
-    expect(sink.ackFailures).toEqual([failure]);
+    for (let i = 1; i < MAX_ACK_ATTEMPTS; i++) {
+      expect(sink.delivered).toEqual(['a', 'b']);
+      jest.advanceTimersByTime(ACK_RETRY_MIN_MS * 2 ** (i - 1));
+      await settle();
+    }
+    expect(store.acks).toHaveLength(MAX_ACK_ATTEMPTS);
+    expect(sink.ackFailures.map(([, final]) => final)).toEqual([
+      ...Array<boolean>(MAX_ACK_ATTEMPTS - 1).fill(false),
+      true,
+    ]);
     expect(sink.delivered).toEqual(['a', 'b', 'a', 'b']);
+    // Not one attempt more.
+    jest.advanceTimersByTime(60_000);
+    await settle();
+    expect(store.acks).toHaveLength(MAX_ACK_ATTEMPTS);
+  });
+
+  it('succeeds on the last of MAX_ACK_ATTEMPTS attempts without delivering again', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    store.ackErrorTimes = MAX_ACK_ATTEMPTS - 1;
+    await ack(delivery, 'a');
+    for (let i = 1; i < MAX_ACK_ATTEMPTS; i++) {
+      jest.advanceTimersByTime(ACK_RETRY_MIN_MS * 2 ** (i - 1));
+      await settle();
+    }
+    expect(store.acks).toHaveLength(MAX_ACK_ATTEMPTS);
+    expect(sink.ackFailures.every(([, final]) => !final)).toBe(true);
+    expect(store.queue.size).toBe(0);
+    expect(sink.delivered).toEqual(['a']);
+  });
+
+  it('gives a failed ack up at once when the relay has begun stopping', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    delivery.queueAck(['a']);
+    await Promise.resolve(); // the batch has gone to the store
+    sink.stopping = true;
+    await settle();
+    expect(sink.ackFailures.map(([, final]) => final)).toEqual([true]);
+    expect(store.acks).toHaveLength(1);
+  });
+
+  it('still retries a failed ack after close (the client did acknowledge)', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    await ack(delivery, 'a');
+    delivery.close();
+    jest.advanceTimersByTime(ACK_RETRY_MIN_MS);
+    await settle();
+    expect(store.acks).toEqual([['a'], ['a']]);
+    expect(store.queue.size).toBe(0);
   });
 
   it('refuses acks while the relay is stopping, without touching the store', async () => {

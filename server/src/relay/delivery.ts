@@ -13,6 +13,13 @@
  * refill: a `peek` of the oldest envelopes, sending those not already in flight. While a
  * refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill peeks once
  * more when it returns, so nothing that arrives meanwhile is lost.
+ *
+ * Acknowledgements go to the store in one batch per turn of the event loop. One the store fails
+ * is tried again here, with back-off, up to MAX_ACK_ATTEMPTS times, and never reported to the
+ * client (an `ack` frame has no request id, so the client could not tell which one failed): its
+ * ids stay in flight meanwhile, so no refill sends them again. After the last attempt they leave
+ * the window and are delivered again with the next refill (or after a reconnect: the store keeps
+ * every envelope until it is acknowledged), and the client acknowledges them again.
  */
 import type { QueuedEnvelope } from '../store/store.js';
 
@@ -41,8 +48,11 @@ export interface DeliverySink {
   hasRoom(): boolean;
   /** True from the moment the relay begins shutting down: no new store work starts. */
   readonly stopping: boolean;
-  /** The store failed an ack (the envelopes stay queued): tell the client. */
-  ackFailed(err: unknown): void;
+  /**
+   * The store failed an ack (the envelopes stay queued). `final` when it is not tried again: its
+   * envelopes are then delivered again. Not for the client, which retries nothing (see above).
+   */
+  ackFailed(err: unknown, final: boolean): void;
   /** An ack was not tried because the relay is shutting down: tell the client. */
   ackRefused(): void;
   /** A refill's peek failed; it is retried with back-off. */
@@ -64,6 +74,15 @@ export const REFILL_RETRY_MIN_MS = 500;
 export const REFILL_RETRY_MAX_MS = 30_000;
 /** Doublings of the retry delay counted; past REFILL_RETRY_MAX_MS they change nothing. */
 const MAX_REFILL_ATTEMPTS = 16;
+/**
+ * Store calls made for one acknowledgement batch before it is given up (its envelopes are then
+ * delivered again). With the delays below the last attempt comes 1.6–3.1 s after the first:
+ * longer than a Redis failover's first reconnects, short enough that a lost ack costs a
+ * redelivery soon rather than a window held shut.
+ */
+export const MAX_ACK_ATTEMPTS = 6;
+/** Delay before the second attempt of a failed ack, in ms; doubles for each further one. */
+export const ACK_RETRY_MIN_MS = 100;
 
 export class Delivery {
   /** The mailbox whose envelopes this delivers. */
@@ -142,13 +161,13 @@ export class Delivery {
     const ids = this.#ackQueue;
     if (ids === undefined) return;
     this.#ackQueue = undefined;
-    void this.#ack(ids);
+    void this.#ack(ids, 1);
   }
 
-  /** Never rejects: failures go to the sink. */
-  async #ack(ids: readonly string[]): Promise<void> {
+  /** Never rejects: failures go to the sink. `attempt` counts from 1. */
+  async #ack(ids: readonly string[], attempt: number): Promise<void> {
     const sink = this.#sink;
-    if (sink.stopping) {
+    if (attempt === 1 && sink.stopping) {
       sink.ackRefused();
       return;
     }
@@ -158,7 +177,14 @@ export class Delivery {
         await this.#store.ack(this.mailbox, ids);
       } catch (err) {
         failed = true;
-        sink.ackFailed(err);
+        // A retry waits while the relay is shutting down would outlive it: give up then.
+        const final = attempt >= MAX_ACK_ATTEMPTS || sink.stopping;
+        sink.ackFailed(err, final);
+        if (!final) {
+          // The ids stay in flight (marked as being acknowledged): no refill sends them again.
+          this.#retryAck(ids, attempt);
+          return;
+        }
       }
       const inflight = this.#inflight;
       // In flight is only left once the store has deleted: a refill peek issued before that
@@ -177,6 +203,21 @@ export class Delivery {
     } catch (err) {
       sink.unexpected(err, 'ack');
     }
+  }
+
+  /**
+   * Tries a failed ack again after ACK_RETRY_MIN_MS · 2^(attempt − 1), halved at random (so that
+   * the acks failed by one outage do not come back at once). Also after close: the client did
+   * acknowledge, and applying it saves a redelivery on its next connection. At most one timer
+   * per batch, and batches are bounded by what was delivered.
+   */
+  #retryAck(ids: readonly string[], attempt: number): void {
+    const delay = ACK_RETRY_MIN_MS * 2 ** (attempt - 1);
+    const timer = setTimeout(
+      () => void this.#ack(ids, attempt + 1),
+      delay * (0.5 + Math.random() / 2),
+    );
+    timer.unref();
   }
 
   /** A newly stored envelope for the mailbox (from the hub). Must not throw. */

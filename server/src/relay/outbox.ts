@@ -11,6 +11,7 @@ import type { RelaySettings } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DeliverySink } from './delivery.js';
 import type { OutputBudget } from './io-budget.js';
+import type { LoadCounters } from './load-report.js';
 import { wireErrorOf } from './store-errors.js';
 
 /** `WebSocket.OPEN`, without importing the value for one constant. */
@@ -24,6 +25,8 @@ export interface OutboxContext {
   readonly shuttingDown: boolean;
   /** Unsent bytes over all connections, and their bound. */
   readonly outputBudget: OutputBudget;
+  /** Where `overloaded` answers and given-up acks are counted. */
+  readonly load: LoadCounters;
 }
 
 export class Outbox implements DeliverySink {
@@ -138,6 +141,7 @@ export class Outbox implements DeliverySink {
       this.internal(err, rid, frameType);
       return;
     }
+    if (code === ErrorCode.OVERLOADED) this.#ctx.load.noteShed();
     this.error(code, rid);
   }
 
@@ -186,8 +190,15 @@ export class Outbox implements DeliverySink {
     return this.#ctx.shuttingDown;
   }
 
-  ackFailed(err: unknown): void {
-    this.storeFailed(err, undefined, 'ack');
+  /**
+   * Counted and, for the last attempt, logged (rate-limited); a failure that is not a store
+   * error is a bug and logged as one. Never an error frame: the client could not tell which
+   * ack it answers, and the delivery retries it (delivery.ts).
+   */
+  ackFailed(err: unknown, final: boolean): void {
+    if (wireErrorOf(err) === undefined) this.#ctx.logger.error({ err }, 'acknowledgement failed');
+    if (final) this.#ctx.load.noteAckAbandoned();
+    else this.#ctx.load.noteAckRetry();
   }
 
   ackRefused(): void {

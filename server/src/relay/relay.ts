@@ -18,10 +18,12 @@ import { rawHttpResponse } from '../http/raw-response.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { Admission } from './admission.js';
+import { Backpressure } from './backpressure.js';
 import { AdmissionGauge } from './first-contact.js';
 import { Connection, TrackedDeliveryStore, type RelayContext } from './connection.js';
 import { Hub } from './hub.js';
 import { InputBudget, OutputBudget } from './io-budget.js';
+import { LOAD_REPORT_INTERVAL_MS, LoadCounters } from './load-report.js';
 import { KeyedRateLimiter, TokenBucket } from './rate-limit.js';
 
 /** The path of the relay's WebSocket endpoint. */
@@ -61,9 +63,12 @@ export class Relay implements RelayContext {
   readonly outputBudget: OutputBudget;
   readonly prekeyPublishLimiter: TokenBucket;
   readonly firstContactGauge: AdmissionGauge;
+  readonly backpressure: Backpressure;
+  readonly load: LoadCounters;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #ticker: NodeJS.Timeout;
+  readonly #reporter: NodeJS.Timeout;
   #pendingOps = 0;
   #onIdle: (() => void) | undefined;
   #onEmpty: (() => void) | undefined;
@@ -77,6 +82,14 @@ export class Relay implements RelayContext {
     this.settings = options.settings;
     this.hub = new Hub(this.store, this.logger);
     this.deliveryStore = new TrackedDeliveryStore(this);
+    this.load = new LoadCounters(this.logger);
+    this.backpressure = new Backpressure(
+      {
+        pauseAt: this.settings.storePausePendingOps,
+        resumeAt: this.settings.storeResumePendingOps,
+      },
+      this.load,
+    );
     this.mailboxLimiter = new KeyedRateLimiter(
       this.settings.mailboxSendsPerSecond,
       this.settings.mailboxSendBurst,
@@ -115,6 +128,11 @@ export class Relay implements RelayContext {
     this.#wss.on('wsClientError', (_err: Error, socket: Duplex) => rejectUpgrade(socket, 400));
     this.#ticker = setInterval(() => this.#tick(), this.settings.pingIntervalMs);
     this.#ticker.unref();
+    this.#reporter = setInterval(
+      () => this.load.report(LOAD_REPORT_INTERVAL_MS),
+      LOAD_REPORT_INTERVAL_MS,
+    );
+    this.#reporter.unref();
   }
 
   /** True from the moment shutdown begins; `/readyz` reports 503 from then on. */
@@ -192,9 +210,11 @@ export class Relay implements RelayContext {
 
   opStarted(): void {
     this.#pendingOps++;
+    this.backpressure.opStarted();
   }
 
   opFinished(): void {
+    this.backpressure.opFinished();
     if (--this.#pendingOps === 0 && this.#onIdle !== undefined) this.#onIdle();
   }
 
@@ -249,6 +269,7 @@ export class Relay implements RelayContext {
       'closing connections',
     );
     clearInterval(this.#ticker);
+    clearInterval(this.#reporter);
     for (const connection of this.#connections) connection.closeGoingAway();
     if (this.#connections.size > 0) {
       await this.#waitFor(CLOSE_HANDSHAKE_MS, (resolve) => (this.#onEmpty = resolve));

@@ -17,6 +17,8 @@ export interface CreateStoreOptions {
   /** Seed nodes of a Redis Cluster; takes precedence over `redisUrl`. */
   readonly redisClusterNodes?: readonly string[] | undefined;
   readonly logger: Logger;
+  /** RedisStore's hard bound on operations waiting for Redis (MAX_PENDING_STORE_OPS). */
+  readonly maxPendingOps?: number | undefined;
 }
 
 /**
@@ -27,8 +29,9 @@ export interface CreateStoreOptions {
  */
 export async function createStore(options: CreateStoreOptions): Promise<Store> {
   const { limits, redisUrl, redisClusterNodes, logger } = options;
+  const bound = options.maxPendingOps === undefined ? {} : { maxPendingOps: options.maxPendingOps };
   if (redisClusterNodes !== undefined && redisClusterNodes.length > 0) {
-    const store = new RedisStore({ limits, logger, clusterNodes: redisClusterNodes });
+    const store = new RedisStore({ limits, logger, clusterNodes: redisClusterNodes, ...bound });
     logger.info(
       { event: 'store_selected', store: 'redis', mode: 'cluster', nodes: redisClusterNodes.length },
       'using Redis Cluster store',
@@ -40,7 +43,7 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
     return store;
   }
   if (redisUrl !== undefined && redisUrl !== '') {
-    const store = new RedisStore({ limits, logger, url: redisUrl });
+    const store = new RedisStore({ limits, logger, url: redisUrl, ...bound });
     logger.info({ event: 'store_selected', store: 'redis', mode: 'node' }, 'using Redis store');
     await store.start(STARTUP_CONNECT_WAIT_MS);
     if (!store.health().ready) {

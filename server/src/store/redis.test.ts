@@ -296,6 +296,41 @@ describe('RedisStore on one node', () => {
     await store.close();
   });
 
+  it('regression: admits an ack while enqueues at the pending bound are refused overloaded', async () => {
+    // At the old fixed bound, acks of a busy relay were shed with the sends; each shed ack
+    // became a duplicate delivery. Acks are bounded by what was delivered and never shed.
+    const store = await openStore(
+      { ...CONTRACT_LIMITS, maxQueuedPerMailbox: 100 },
+      { maxPendingOps: 2 },
+    );
+    try {
+      const mb = newMailbox();
+      await store.enqueue(mb, 'old', 'e');
+      const enqueues = Promise.allSettled([
+        store.enqueue(mb, 'm0', 'e'),
+        store.enqueue(mb, 'm1', 'e'),
+      ]);
+      expect(store.pendingOps()).toBe(2);
+      const [ack, refused] = await Promise.allSettled([
+        store.ack(mb, ['old']),
+        store.enqueue(mb, 'm2', 'e'),
+      ]);
+      await enqueues;
+      expect(ack).toEqual({ status: 'fulfilled', value: undefined });
+      expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'overloaded' } });
+      expect((await store.peek(mb, 100)).map((m) => m.id)).toEqual(['m0', 'm1']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses an ack while Redis is unreachable (unavailable), as every other operation', async () => {
+    const store = await openStore();
+    const mb = newMailbox();
+    await store.close();
+    await expect(store.ack(mb, ['x'])).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
   it('rejects a mailbox or message id that could break the key layout or the payload', async () => {
     const store = await openStore();
     await expect(store.enqueue('a}b', 'id', 'e')).rejects.toThrow(RangeError);

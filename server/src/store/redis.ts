@@ -12,8 +12,9 @@
  * fail at once with StoreError('unavailable'), the relay tells the client to retry, and
  * node-redis reconnects with a bounded backoff. node-redis's per-command timeout is turned off
  * (it arms an AbortSignal.timeout per command, a fifth of the relay's CPU in profiles); instead
- * the number of commands in flight is bounded (StoreError('overloaded') beyond it) and one
- * watchdog timer notices a connection that stopped answering (a peer that vanished without a
+ * the number of commands in flight is bounded (StoreError('overloaded') beyond it, a safety bound
+ * far above the relay's backpressure watermarks; acknowledgements are exempt) and one watchdog
+ * timer notices a connection that stopped answering (a peer that vanished without a
  * FIN, a frozen Redis) and replaces it, which fails what was in flight as 'unavailable'.
  */
 import { randomBytes } from 'node:crypto';
@@ -50,6 +51,7 @@ import {
   type ScriptCall,
 } from './scripts.js';
 import {
+  MAX_PENDING_STORE_OPS,
   StoreError,
   assertValidLimits,
   type EnqueueResult,
@@ -75,8 +77,6 @@ export interface StoreLogger {
   error(obj: object, msg: string): void;
 }
 
-/** Most store commands in flight at once; beyond it operations fail with 'overloaded'. */
-export const MAX_PENDING_STORE_OPS = 4_096;
 /** How often the watchdog looks at the connection, in ms. */
 export const WATCHDOG_INTERVAL_MS = 1_000;
 /** A connection with commands in flight and no reply for this long is replaced, in ms. */
@@ -96,6 +96,7 @@ export interface RedisStoreOptions {
   readonly url?: string;
   /** Seed nodes of a Redis Cluster (`redis://host:port` each). */
   readonly clusterNodes?: readonly string[];
+  /** Hard bound on operations waiting for Redis; default {@link MAX_PENDING_STORE_OPS}. */
   readonly maxPendingOps?: number;
   /**
    * Tests only: a clock offset in ms added to Redis's TIME in every script, so the contract
@@ -395,7 +396,8 @@ export class RedisStore implements Store, SharedRateLimits {
         }
         return Promise.all(parts).then(() => undefined);
       }
-      this.#admit();
+      // Never refused for load (see MAX_PENDING_STORE_OPS); still counted as pending.
+      this.#admitAck();
       return new Promise<void>((resolve, reject) => {
         this.#acks.push({ mailbox, ids: safe, resolve, reject });
         this.#scheduleFlush();
@@ -536,6 +538,15 @@ export class RedisStore implements Store, SharedRateLimits {
     if (this.#closed) throw new StoreError('unavailable');
     if (this.#pending >= this.#maxPending) throw new StoreError('overloaded');
     if (!this.#backend.ready()) throw new StoreError('unavailable');
+    this.#pending += 1;
+  }
+
+  /**
+   * Admits one acknowledgement or throws (closed, disconnected). No pending bound: acks are
+   * bounded by what was delivered, and shedding one only turns it into a duplicate delivery.
+   */
+  #admitAck(): void {
+    if (this.#closed || !this.#backend.ready()) throw new StoreError('unavailable');
     this.#pending += 1;
   }
 

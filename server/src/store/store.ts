@@ -61,6 +61,21 @@ export class StoreError extends Error {
  */
 export const MAX_DEDUP_IDS_PER_MAILBOX = 10_000;
 
+/**
+ * Default hard bound on store operations waiting for Redis (`MAX_PENDING_STORE_OPS` in the
+ * configuration) in RedisStore; beyond it enqueues, peeks and prekey operations fail with 'overloaded'.
+ * Acknowledgements are admitted past it: they are bounded by what was delivered (in flight per
+ * connection), and refusing one only makes the relay deliver the message again.
+ *
+ * It is a safety bound, not the flow control: the relay stops reading from its sockets long
+ * before (backpressure.ts, `STORE_PAUSE_PENDING_OPS`), so the pending count passes the pause
+ * watermark only by what connections had already read. At 4,096 (the old value) a relay with
+ * 1,000 busy pairs (about 4,000 operations in flight) shed a quarter of its sends; 16,384 leaves
+ * room for 4,000 connections with two sends and two acks each read at once, and holds at most
+ * about 50 MiB of 2-KiB envelopes waiting for Redis.
+ */
+export const MAX_PENDING_STORE_OPS = 16_384;
+
 /** Expiries and bounds; the same for every implementation. */
 export interface StoreLimits {
   /** How long a queued envelope lives unacknowledged. */

@@ -29,7 +29,11 @@ export const ErrorCode = {
   PREKEYS_FULL: 'prekeys_full',
   /** The store cannot be reached (e.g. Redis is down). Nothing was stored. Retry later. */
   UNAVAILABLE: 'unavailable',
-  /** The relay is shedding load (its store queue is full). Nothing was stored. Retry later. */
+  /**
+   * The store is full (its memory bound), or far more work waits for it than the relay's hard
+   * bound; a store that is merely behind pauses reading instead (backpressure). Never sent for
+   * an `ack`. Nothing was stored. Retry later.
+   */
   OVERLOADED: 'overloaded',
   /** The relay is shutting down; reconnect (possibly to another relay) and retry. */
   SHUTTING_DOWN: 'shutting_down',
