@@ -22,7 +22,7 @@ import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
 import type { Logger } from '../log.js';
-import type { EnqueueResult, QueuedEnvelope, Store } from '../store/store.js';
+import type { EnqueueResult, PeekBounds, PeekPage, Store } from '../store/store.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
@@ -493,11 +493,11 @@ class MailboxStore implements DeliveryStore {
     this.#mailbox = mailbox;
   }
 
-  async peek(limit: number): Promise<readonly QueuedEnvelope[]> {
+  async peek(bounds: PeekBounds): Promise<PeekPage> {
     const ctx = this.#ctx;
     ctx.opStarted();
     try {
-      return await ctx.store.peek(this.#mailbox, limit);
+      return await ctx.store.peekAfter(this.#mailbox, bounds);
     } finally {
       ctx.opFinished();
     }

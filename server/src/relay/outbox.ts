@@ -123,6 +123,10 @@ export class Outbox implements DeliverySink {
     return false;
   }
 
+  roomBytes(): number {
+    return Math.max(0, this.#settings.maxBufferedBytes - this.#ws.bufferedAmount);
+  }
+
   readonly #onDrain = (): void => {
     this.#drainArmed = false;
     this.drainListener?.resume();
