@@ -158,6 +158,9 @@ describe('soak: two relays on one Redis, a relay killed three times and Redis re
         errors[code] = (errors[code] ?? 0) + n;
       }
     }
+    const receiptMs = clients.flatMap((c) => c.receiptMs).sort((a, b) => a - b);
+    const quantile = (q: number) =>
+      receiptMs[Math.min(receiptMs.length - 1, Math.floor(q * receiptMs.length))] ?? 0;
     const lost = [...expected.keys()].filter((id) => !shown.has(id)).length;
     const shownTwice = [...shown.values()].filter((n) => n > 1).length;
     const unexpected = [...shown.keys()].filter((id) => !expected.has(id)).length;
@@ -178,6 +181,10 @@ describe('soak: two relays on one Redis, a relay killed three times and Redis re
       resentAfterStored: sum(clients, 'resentAfterStored'),
       duplicatesDroppedAtReceivers: sum(clients, 'duplicatesDropped'),
       sessions: sum(clients, 'sessions'),
+      slowestAuthMs: Math.max(...clients.map((c) => c.counts.slowestAuthMs)),
+      receiptMsP50: quantile(0.5),
+      receiptMsP99: quantile(0.99),
+      receiptMsMax: quantile(1),
       sendErrors: errors,
       sendPhaseSeconds: (sendPhaseEnd - started) / 1000,
       drainSeconds: drainedMs / 1000,

@@ -99,10 +99,14 @@ export interface AppClientCounts {
   sendErrors: Record<string, number>;
   /** Connections authenticated (the first and every reconnect). */
   sessions: number;
+  /** The longest time from opening a connection to its `authed`, in ms. */
+  slowestAuthMs: number;
 }
 
 interface Outgoing {
   readonly to: string;
+  /** Clock time `send` was called. */
+  readonly createdMs: number;
   readonly env: string;
   /** Clock time of the last transmission (0: not yet sent). */
   lastSentMs: number;
@@ -136,7 +140,11 @@ export class AppClient {
     duplicatesDropped: 0,
     sendErrors: {},
     sessions: 0,
+    slowestAuthMs: 0,
   };
+  /** For each receipted message, ms from `send` to its receipt (at most MAX_SEEN_IDS kept). */
+  readonly receiptMs: number[] = [];
+  #connectedAtMs = 0;
 
   constructor(options: AppClientOptions) {
     this.#options = options;
@@ -206,7 +214,7 @@ export class AppClient {
     const id = toBase64url(randomBytes(16));
     const pad = toBase64url(randomBytes(this.#options.paddingBytes ?? 0));
     const env = encodePayload({ k: 'm', f: this.mailbox, id, p: pad });
-    const out: Outgoing = { to, env, lastSentMs: 0, stored: false };
+    const out: Outgoing = { to, createdMs: Date.now(), env, lastSentMs: 0, stored: false };
     this.#outbox.set(id, out);
     this.counts.sent += 1;
     this.#transmit(id, out);
@@ -240,6 +248,7 @@ export class AppClient {
     this.#url = url;
     const ws = new WebSocket(url, [WS_SUBPROTOCOL], { perMessageDeflate: false });
     this.#ws = ws;
+    this.#connectedAtMs = Date.now();
     this.#authed = false;
     this.#rids = new Map();
     ws.on('error', () => {}); // followed by 'close'
@@ -282,6 +291,10 @@ export class AppClient {
         this.#authed = true;
         this.#attempt = 0;
         this.counts.sessions += 1;
+        this.counts.slowestAuthMs = Math.max(
+          this.counts.slowestAuthMs,
+          Date.now() - this.#connectedAtMs,
+        );
         // Everything not yet receipted goes again: sends on the lost connection may have been
         // lost with it, and stored ones with a restarted Redis.
         for (const [id, out] of this.#outbox) this.#transmit(id, out);
@@ -321,7 +334,12 @@ export class AppClient {
     const payload = decodePayload(env);
     if (payload === undefined) return;
     if (payload.k === 'r') {
-      if (this.#outbox.delete(payload.id)) this.counts.receipted += 1;
+      const out = this.#outbox.get(payload.id);
+      if (out !== undefined) {
+        this.#outbox.delete(payload.id);
+        this.counts.receipted += 1;
+        if (this.receiptMs.length < MAX_SEEN_IDS) this.receiptMs.push(Date.now() - out.createdMs);
+      }
       return;
     }
     if (this.#seen.has(payload.id)) {
