@@ -120,9 +120,9 @@ describe('soak: two relays on one Redis, a relay killed three times and Redis re
       for (const client of offline) client.setOffline(true);
       faults.push(`${offline.length} clients offline at ${at()}`);
       await sleep(OFFLINE_BEFORE_MS);
-      await redis!.stop('SIGKILL');
+      await redis.stop('SIGKILL');
       faults.push(`Redis SIGKILL at ${at()}`);
-      await redis!.start();
+      await redis.start();
       faults.push(`Redis back (empty) at ${at()}`);
       await sleep(OFFLINE_AFTER_MS);
       for (const client of offline) client.setOffline(false);
