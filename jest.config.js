@@ -1,8 +1,10 @@
 // Jest runs the TypeScript sources directly (the `source` export condition) as native ES
-// modules, transformed by swc. Three projects:
+// modules, transformed by swc. Four projects:
 //  - unit: tests beside the code in shared/, server/ and testing/ (no external processes except
 //    where a test starts its own redis-server), and lint/ (the import boundaries, on planted files);
 //  - integration: test/, which starts real relays and redis-servers on free ports;
+//  - soak: test/**/*.soak.test.ts, the bounded fault soak (over a minute), run on its own by
+//    `npm run test:soak`;
 //  - vectors: the Wycheproof suite, run on its own by `npm run test:vectors` (npm test selects
 //    unit and integration only).
 const swc = [
@@ -44,6 +46,12 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/src/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.soak\\.test\\.ts$'],
+    },
+    {
+      ...common,
+      displayName: 'soak',
+      testMatch: ['<rootDir>/test/src/**/*.soak.test.ts'],
     },
     {
       ...common,

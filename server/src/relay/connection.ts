@@ -28,7 +28,8 @@ import type { Logger } from '../log.js';
 import {
   hasSharedRateLimits,
   type EnqueueResult,
-  type QueuedEnvelope,
+  type PeekBounds,
+  type PeekPage,
   type Store,
 } from '../store/store.js';
 import type { Admission, Admittee } from './admission.js';
@@ -718,11 +719,11 @@ export class TrackedDeliveryStore implements DeliveryStore {
     this.#ctx = ctx;
   }
 
-  async peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]> {
+  async peek(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
     const ctx = this.#ctx;
     ctx.opStarted();
     try {
-      return await ctx.store.peek(mailbox, limit);
+      return await ctx.store.peekAfter(mailbox, bounds);
     } finally {
       ctx.opFinished();
     }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import type { QueuedEnvelope } from '../store/store.js';
+import type { PeekBounds, PeekPage, PeekedEnvelope } from '../store/store.js';
 import { StoreError } from '../store/store.js';
 import {
   ACK_RETRY_MIN_MS,
@@ -33,8 +33,15 @@ function gate(): Gate {
 }
 
 class FakeStore implements DeliveryStore {
-  readonly queue = new Map<string, string>();
+  /** Id → envelope and arrival number (the cursor), in arrival order. */
+  readonly queue = new Map<string, { env: string; seq: number }>();
+  #seq = 0;
+  /** The `limit` of every peek. */
   readonly peeks: number[] = [];
+  /** Every peek's bounds. */
+  readonly bounds: PeekBounds[] = [];
+  /** Envelopes every peek returned in all (what a real store would have read). */
+  envelopesRead = 0;
   readonly acks: string[][] = [];
   /** When set, the next peek waits for it (after taking its snapshot). */
   hold: Gate | undefined;
@@ -44,16 +51,43 @@ class FakeStore implements DeliveryStore {
   ackErrorTimes = 1;
 
   add(...ids: string[]): void {
-    for (const id of ids) this.queue.set(id, `env-${id}`);
+    for (const id of ids) this.queue.set(id, { env: `env-${id}`, seq: ++this.#seq });
   }
 
-  async peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]> {
+  /** The contract's peekAfter over `queue` (bytes counted as the stores count them). */
+  async peek(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
     expect(mailbox).toBe(MAILBOX);
-    this.peeks.push(limit);
+    this.peeks.push(bounds.limit);
+    this.bounds.push(bounds);
     const error = this.peekError;
     this.peekError = undefined;
     if (error !== undefined) throw error;
-    const snapshot = [...this.queue].slice(0, limit).map(([id, env]) => ({ id, env }));
+    const after = bounds.after === undefined ? -Infinity : Number(bounds.after);
+    const scan = bounds.scan ?? bounds.limit;
+    const messages: PeekedEnvelope[] = [];
+    let cursor = bounds.after;
+    let more = false;
+    let looked = 0;
+    let bytes = 0;
+    for (const [id, { env, seq }] of this.queue) {
+      if (seq <= after) continue;
+      if (bounds.skip?.(id) !== true) {
+        if (messages.length > 0 && bytes + env.length > bounds.maxBytes) {
+          more = true;
+          break;
+        }
+        bytes += env.length;
+        messages.push({ id, env, cursor: String(seq) });
+      }
+      cursor = String(seq);
+      looked += 1;
+      if (messages.length === bounds.limit || looked === scan) {
+        more = true;
+        break;
+      }
+    }
+    this.envelopesRead += messages.length;
+    const snapshot: PeekPage = { messages, cursor, more };
     const hold = this.hold;
     this.hold = undefined;
     if (hold !== undefined) await hold.promise;
@@ -88,8 +122,13 @@ class FakeSink implements DeliverySink {
     expect(env).toBe(`env-${id}`);
     this.delivered.push(id);
   }
+  /** What roomBytes answers while there is room. */
+  bytes = Number.MAX_SAFE_INTEGER;
   hasRoom(): boolean {
     return this.room;
+  }
+  roomBytes(): number {
+    return this.room ? this.bytes : 0;
   }
   ackFailed(err: unknown, final: boolean): void {
     this.ackFailures.push([err, final]);
@@ -516,5 +555,148 @@ describe('Delivery: acknowledgements', () => {
     delivery.start();
     await settle();
     expect(sink.bugs).toEqual([[bug, 'refill']]);
+  });
+});
+
+describe('Delivery: reading by cursor, only what the connection can take', () => {
+  it('regression: a refill re-read the whole in-flight window (every envelope is read once)', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    const { store, sink, delivery } = setup(ids);
+    delivery.start();
+    await settle();
+    // Acks two at a time: each brings the window to half and triggers a refill, which used to
+    // peek the whole window again (the two still in flight read a second time, every time).
+    while (sink.delivered.length < ids.length || delivery.inflightCount > 0) {
+      const inflight = sink.delivered.slice(-delivery.inflightCount);
+      await ack(delivery, ...inflight.slice(0, 2));
+    }
+    expect(sink.delivered).toEqual(ids);
+    expect(store.envelopesRead).toBe(ids.length);
+  });
+
+  it('asks for the free slots of the window only, after the last envelope it took', async () => {
+    // Nothing sent live, so nothing in flight lies after the cursor: it looks at 2 ids for 2.
+    const { store, delivery } = setup(['a', 'b', 'c', 'd', 'e', 'f']);
+    delivery.start();
+    await settle();
+    await ack(delivery, 'a', 'b');
+    expect(store.bounds.map((b) => [b.after, b.limit, b.scan])).toEqual([
+      [undefined, MAX_INFLIGHT, MAX_INFLIGHT],
+      ['4', 2, 2],
+    ]);
+  });
+
+  it('asks for no more bytes than the socket has room for, and reads on while room is left', async () => {
+    // Each envelope is 'env-x', 5 bytes: room for 10 bytes takes two per peek.
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd']);
+    sink.bytes = 10;
+    delivery.start();
+    await settle();
+    expect(store.bounds.map((b) => b.maxBytes)).toEqual([10, 10]);
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+    expect(store.envelopesRead).toBe(4);
+  });
+
+  it('reads nothing more while the socket has no room, and goes on after the cursor once it has', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c']);
+    sink.bytes = 5;
+    delivery.start();
+    await settle();
+    sink.room = false;
+    delivery.resume();
+    await settle();
+    sink.room = true;
+    delivery.resume();
+    await settle();
+    expect(sink.delivered).toEqual(['a', 'b', 'c']);
+    expect(store.envelopesRead).toBe(3);
+  });
+
+  it('passes over envelopes in flight (sent live) without reading them', async () => {
+    const { store, sink, delivery } = setup();
+    delivery.start();
+    await settle();
+    for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) {
+      store.add(id);
+      delivery.deliverLive(id, `env-${id}`);
+    }
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+    await ack(delivery, 'a', 'b');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    // The refill looked past c and d (in flight, sent live) and read e and f only.
+    expect(store.bounds.at(-1)).toMatchObject({ after: undefined, limit: 2, scan: 4 });
+    expect(store.envelopesRead).toBe(2);
+  });
+
+  it('asks for no more envelopes than the room holds at their mean size so far', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd', 'e', 'f']);
+    delivery.start();
+    await settle();
+    sink.bytes = 5; // room for one 5-byte envelope
+    await ack(delivery, 'a', 'b', 'c');
+    // e, f, then one look that finds nothing more (a page stopped at its limit may have more).
+    expect(store.bounds.map((b) => b.limit)).toEqual([MAX_INFLIGHT, 1, 1, 1]);
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
+  it('looks past the ids sent live after its cursor, reading none of them', async () => {
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    for (const id of ['b', 'c', 'd', 'e', 'f']) {
+      store.add(id);
+      delivery.deliverLive(id, `env-${id}`);
+    }
+    await ack(delivery, 'a', 'b');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(store.bounds.at(-1)).toMatchObject({ after: '1', limit: 2, scan: 4 });
+    expect(store.envelopesRead).toBe(3);
+  });
+
+  it('reads from the oldest again after a failed ack, so its envelopes go out again', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    await ack(delivery, 'a', 'b'); // c and d stay in flight: the cursor alone would skip a, b
+    expect(store.bounds.at(-1)?.after).toBeUndefined();
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'a', 'b']);
+  });
+
+  it('reads from the oldest again on resync', async () => {
+    const { store, delivery } = setup(['a', 'b', 'c']);
+    delivery.start();
+    await settle();
+    delivery.resync();
+    await settle();
+    expect(store.bounds.map((b) => b.after)).toEqual([undefined, undefined]);
+    expect(store.envelopesRead).toBe(3);
+  });
+
+  it('reads from the oldest once nothing is in flight, even with a cursor that passed new ids', async () => {
+    const { store, sink, delivery } = setup(['a', 'b', 'c', 'd', 'e']);
+    delivery.start();
+    await settle();
+    // An envelope placed before the cursor (as after a step back of Redis's clock).
+    const reordered = [['early', { env: 'env-early', seq: 0 }] as const, ...store.queue];
+    store.queue.clear();
+    for (const [id, v] of reordered) store.queue.set(id, v);
+    await ack(delivery, 'a', 'b', 'c', 'd');
+    expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'early', 'e']);
+  });
+
+  it('does not spin on a page of ids that are all in flight', async () => {
+    const { store, sink, delivery } = setup();
+    delivery.start();
+    await settle();
+    for (const id of ['a', 'b']) {
+      store.add(id);
+      delivery.deliverLive(id, `env-${id}`);
+    }
+    delivery.resync();
+    await settle();
+    expect(store.peeks).toHaveLength(2);
+    expect(sink.delivered).toEqual(['a', 'b']);
+    expect(store.envelopesRead).toBe(0);
   });
 });

@@ -10,9 +10,17 @@
  * right after auth, or after a live envelope was held back because the connection was full or
  * its socket backed up), live envelopes are not sent directly (that would overtake older ones);
  * instead acknowledgements that bring the in-flight count under the low watermark trigger a
- * refill: a `peek` of the oldest envelopes, sending those not already in flight. While a
- * refill's peek is outstanding, a live arrival only sets `peekAgain`, and the refill peeks once
- * more when it returns, so nothing that arrives meanwhile is lost.
+ * refill. While a refill's peek is outstanding, a live arrival only sets `peekAgain`, and the
+ * refill peeks once more when it returns, so nothing that arrives meanwhile is lost.
+ *
+ * A refill reads by cursor, and only what the connection can take: the envelopes after the last
+ * one it took from the store (sent, or passed over as in flight), at most as many as the window
+ * has free slots and as many bytes as the socket has room for, passing over unread the ids in
+ * flight (sent live). Re-reading the whole window on every refill cost up to ~22 MB per auth of
+ * a full mailbox, and 20 auths on sockets that read nothing pulled 427 MiB out of Redis. The
+ * cursor goes back to the oldest whenever nothing is in flight (then nothing is read twice, and
+ * a cursor that no longer orders before new envelopes, after Redis's clock stepped back, heals),
+ * after a failed ack (its envelopes must go out again), and on resync.
  *
  * Acknowledgements go to the store in one batch per turn of the event loop. One the store fails
  * is tried again here, with back-off, up to MAX_ACK_ATTEMPTS times, and never reported to the
@@ -21,18 +29,16 @@
  * the window and are delivered again with the next refill (or after a reconnect: the store keeps
  * every envelope until it is acknowledged), and the client acknowledges them again.
  */
-import type { QueuedEnvelope } from '../store/store.js';
+import type { PeekBounds, PeekPage, PeekCursor } from '../store/store.js';
 
 /**
  * The store operations delivery needs. The relay's implementation (one for all connections)
  * brackets each for graceful shutdown; the real stores keep their own contract
- * (store.contract.ts), so the fake in delivery.test.ts need only keep this one. Reading by
- * cursor (after the last id sent) rather than re-reading the whole window would change this
- * port and `#refill` only.
+ * (store.contract.ts), so the fake in delivery.test.ts need only keep this one.
  */
 export interface DeliveryStore {
-  /** `Store.peek`: up to `limit` unexpired, unacknowledged envelopes, oldest first. */
-  peek(mailbox: string, limit: number): Promise<readonly QueuedEnvelope[]>;
+  /** `Store.peekAfter`: envelopes of `mailbox` after a cursor, within count and byte bounds. */
+  peek(mailbox: string, bounds: PeekBounds): Promise<PeekPage>;
   /** `Store.ack`: deletes the envelopes; unknown ids are ignored. */
   ack(mailbox: string, ids: readonly string[]): Promise<void>;
 }
@@ -46,6 +52,8 @@ export interface DeliverySink {
    * {@link Delivery.resume} once they have been written out.
    */
   hasRoom(): boolean;
+  /** Bytes that may still be written before {@link hasRoom} turns false (0 when it is). */
+  roomBytes(): number;
   /** True from the moment the relay begins shutting down: no new store work starts. */
   readonly stopping: boolean;
   /**
@@ -96,6 +104,28 @@ export class Delivery {
   #backlog = true;
   #refilling = false;
   #peekAgain = false;
+  /** The next refill reads after this (see the module comment); undefined: from the oldest. */
+  #cursor: PeekCursor | undefined;
+  /** The next refill starts from the oldest whatever is in flight (a failed ack, a resync). */
+  #rewind = false;
+  /**
+   * Ids sent live and in flight: the ones that may lie after the cursor, which a refill's peek
+   * must look past (its `scan`). Only an estimate: an id leaves it when acknowledged or passed
+   * over by a peek; too few makes a refill take one more peek, never miss an envelope.
+   */
+  readonly #live = new Set<string>();
+  /** Envelope text read by refills so far, and how many envelopes: their mean size bounds
+   * how many ids a peek lists when the socket has little room (see #refill). */
+  #readBytes = 0;
+  #readCount = 0;
+  /** Passed to the store as `skip`: what is in flight, or was acknowledged during the peek. */
+  readonly #held = (id: string): boolean => {
+    if (this.#inflight.has(id)) {
+      this.#live.delete(id);
+      return true;
+    }
+    return this.#ackedDuringPeek?.has(id) === true;
+  };
   /** Acknowledged ids waiting for the end of this turn of the event loop (see queueAck). */
   #ackQueue: string[] | undefined;
   /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
@@ -195,10 +225,15 @@ export class Delivery {
       const skip = this.#refilling && !failed ? (this.#ackedDuringPeek ??= new Set()) : undefined;
       for (const id of ids) {
         const sentHere = inflight.delete(id);
+        this.#live.delete(id);
         if (skip !== undefined && (sentHere || skip.size < MAX_ACK_BATCH)) skip.add(id);
       }
-      // A failed ack leaves the envelopes in the store; they go out again with the next refill.
-      if (failed) this.#backlog = true;
+      // A failed ack leaves the envelopes in the store; they go out again with the next refill,
+      // which must read from the oldest for that (they sit before the cursor).
+      if (failed) {
+        this.#backlog = true;
+        this.#rewind = true;
+      }
       this.#maybeRefill();
     } catch (err) {
       sink.unexpected(err, 'ack');
@@ -239,6 +274,7 @@ export class Delivery {
       return;
     }
     inflight.set(id, false);
+    this.#live.add(id);
     this.#sink.deliver(id, env);
   }
 
@@ -258,6 +294,7 @@ export class Delivery {
     // (the end of a refill recomputes `backlog`, so setting that alone would be forgotten).
     if (this.#refilling) this.#peekAgain = true;
     this.#backlog = true;
+    this.#rewind = true;
     this.#maybeRefill();
   }
 
@@ -297,33 +334,65 @@ export class Delivery {
     try {
       for (;;) {
         this.#peekAgain = false;
-        // The oldest envelopes come first and include everything in flight (it was sent in
-        // order), so in-flight count + free slots = `max` covers what may be sent now.
-        let batch;
+        if (this.#rewind || inflight.size === 0) {
+          this.#rewind = false;
+          this.#cursor = undefined;
+        }
+        // The ids after the cursor that are not to be sent are in flight: all of them when
+        // reading from the oldest, else the ones sent live. Looking past those finds the free
+        // slots' worth of new ones; only those are read, within the room the socket has.
+        // No more envelopes than the room holds at their mean size so far (at least one): with
+        // little room, listing the free slots' worth of ids would cost more than the envelopes.
+        const room = sink.roomBytes();
+        let limit = max - inflight.size;
+        if (this.#readCount > 0) {
+          const mean = this.#readBytes / this.#readCount;
+          limit = Math.max(1, Math.min(limit, Math.ceil(room / mean)));
+        }
+        const ahead = this.#cursor === undefined ? inflight.size : this.#live.size;
+        let page: PeekPage;
         try {
-          batch = await this.#store.peek(this.mailbox, max);
+          page = await this.#store.peek(this.mailbox, {
+            after: this.#cursor,
+            limit,
+            scan: Math.min(max, limit + ahead),
+            maxBytes: room,
+            skip: this.#held,
+          });
         } catch (err) {
           this.#scheduleRefillRetry(err);
           return;
         }
         this.#refillAttempt = 0;
         if (this.#closed) return;
+        for (const message of page.messages) this.#readBytes += message.env.length;
+        this.#readCount += page.messages.length;
         const skip = this.#ackedDuringPeek;
         this.#ackedDuringPeek = undefined;
-        let complete = batch.length < max;
-        for (const message of batch) {
-          if (inflight.has(message.id) || skip?.has(message.id) === true) continue;
-          if (inflight.size >= max || !sink.hasRoom()) {
-            complete = false;
-            break;
+        let complete = !page.more;
+        let cursor = this.#cursor;
+        let taken = 0;
+        for (const message of page.messages) {
+          // Acknowledged or in flight since the store looked: already sent.
+          if (!inflight.has(message.id) && skip?.has(message.id) !== true) {
+            if (inflight.size >= max || !sink.hasRoom()) {
+              complete = false;
+              break;
+            }
+            inflight.set(message.id, false);
+            sink.deliver(message.id, message.env);
           }
-          inflight.set(message.id, false);
-          sink.deliver(message.id, message.env);
+          cursor = message.cursor;
+          taken += 1;
         }
+        // Every envelope taken: the page's cursor also covers the ids it passed over after them.
+        this.#cursor = taken === page.messages.length ? (page.cursor ?? cursor) : cursor;
         this.#backlog = !complete || this.#peekAgain;
-        if (!this.#peekAgain || sink.stopping || inflight.size >= max || !sink.hasRoom()) {
+        if (!this.#backlog || sink.stopping || inflight.size >= max || !sink.hasRoom()) {
           return;
         }
+        // More after the cursor (or something arrived) and room for it: read on. Each turn
+        // moves the cursor or ends (an empty page is complete), so this loop is bounded.
       }
     } finally {
       this.#refilling = false;

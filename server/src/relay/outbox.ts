@@ -175,6 +175,10 @@ export class Outbox implements DeliverySink {
     return false;
   }
 
+  roomBytes(): number {
+    return Math.max(0, this.#ctx.settings.maxBufferedBytes - this.#ws.bufferedAmount);
+  }
+
   readonly #onDrain = (): void => {
     this.#drainArmed = false;
     this.account();

@@ -17,7 +17,8 @@ import { MemoryStore } from '../store/memory.js';
 import {
   StoreError,
   type EnqueueResult,
-  type QueuedEnvelope,
+  type PeekBounds,
+  type PeekPage,
   type StoreErrorCode,
   type StoreHealth,
 } from '../store/store.js';
@@ -27,7 +28,7 @@ jest.setTimeout(60_000);
 
 /**
  * A MemoryStore whose `enqueue` can be held at a gate or made to fail on demand, and whose
- * `peek` can be held after taking its snapshot (as a slow network store would answer with what
+ * `peekAfter` (the refill's read) can be held after taking its snapshot (as a slow network store would answer with what
  * was there when the command ran).
  */
 class StoreProbe extends MemoryStore {
@@ -62,8 +63,8 @@ class StoreProbe extends MemoryStore {
     this.#openPeek?.();
   }
 
-  override async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
-    const snapshot = await super.peek(mailbox, limit);
+  override async peekAfter(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
+    const snapshot = await super.peekAfter(mailbox, bounds);
     if (this.#peekGate !== undefined) {
       this.#peekEntered?.();
       await this.#peekGate;
@@ -574,7 +575,7 @@ describe('regression: one-time prekeys drained in one burst', () => {
 });
 
 /**
- * A MemoryStore that can be made unreachable: `peek` fails and `health` says not ready. It notes
+ * A MemoryStore that can be made unreachable: `peekAfter` (the refill's read) fails and `health` says not ready. It notes
  * whether the first peek after it came back ran in the same turn of the event loop as the
  * health check that first saw it back (the relay's tick, which resyncs every connection).
  */
@@ -602,13 +603,13 @@ class OutageStore extends MemoryStore {
     return super.health();
   }
 
-  override async peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]> {
+  override async peekAfter(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
     if (this.down) {
       this.failedPeeks++;
       throw new StoreError('unavailable');
     }
     if (this.failedPeeks > 0) this.firstPeekAfterOutageInRecoveryTurn ??= this.#inRecoveryTurn;
-    return super.peek(mailbox, limit);
+    return super.peekAfter(mailbox, bounds);
   }
 }
 

@@ -29,6 +29,16 @@ type Op =
   | { t: 'enqueue'; mb: number; id: string; env: string }
   | { t: 'ack'; mb: number; ids: string[] }
   | { t: 'peek'; mb: number; limit: number }
+  | {
+      t: 'peekAfter';
+      mb: number;
+      /** Continue after the `from`-th envelope of a full read (the oldest when past the end). */
+      from: number;
+      limit: number;
+      scan: number;
+      maxBytes: number;
+      skip: string[];
+    }
   | { t: 'advance'; steps: number }
   | { t: 'publish'; mb: number; spk: string; keys: number[] }
   | { t: 'fetch'; mb: number }
@@ -63,6 +73,20 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        t: fc.constant('peekAfter' as const),
+        mb: mbArb,
+        from: fc.integer({ min: 0, max: 3 }),
+        limit: fc.integer({ min: 1, max: 3 }),
+        extra: fc.integer({ min: 0, max: 2 }),
+        maxBytes: fc.integer({ min: 0, max: 6 }),
+        skip: fc.uniqueArray(idArb, { maxLength: 2 }),
+      })
+      .map(({ extra, ...op }) => ({ ...op, scan: op.limit + extra })),
+  },
+  {
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant('advance' as const),
@@ -91,6 +115,24 @@ async function apply(store: Store, mailboxes: readonly string[], op: Op): Promis
         return await store.ack(mailboxes[op.mb]!, op.ids);
       case 'peek':
         return await store.peek(mailboxes[op.mb]!, op.limit);
+      case 'peekAfter': {
+        // Cursors differ between the stores (a score, an arrival number): each continues after
+        // its own cursor of the same envelope, and the answers are compared without them.
+        const mb = mailboxes[op.mb]!;
+        const all = await store.peekAfter(mb, { limit: 10, maxBytes: 1_000 });
+        const page = await store.peekAfter(mb, {
+          after: all.messages[op.from - 1]?.cursor,
+          limit: op.limit,
+          scan: op.scan,
+          maxBytes: op.maxBytes,
+          skip: (id) => op.skip.includes(id),
+        });
+        return {
+          messages: page.messages.map(({ id, env }) => ({ id, env })),
+          at: all.messages.findIndex((m) => m.cursor === page.cursor),
+          more: page.more,
+        };
+      }
       case 'publish':
         return await store.publishPrekeys(
           mailboxes[op.mb]!,

@@ -18,9 +18,14 @@
  */
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import {
+  MAX_PEEK_SCAN,
   StoreError,
   assertValidLimits,
+  checkPeekBounds,
   type EnqueueResult,
+  type PeekBounds,
+  type PeekPage,
+  type PeekedEnvelope,
   type FetchedBundle,
   type PrekeyBundle,
   type QueuedEnvelope,
@@ -99,6 +104,8 @@ function directoryBytes(mailbox: string, dir: Directory): number {
 
 interface Queued {
   readonly env: string;
+  /** Arrival number, store-wide and only growing: the envelope's peek cursor. */
+  readonly seq: number;
   /** Clock time (ms) from which the envelope is gone. */
   readonly expiresAt: number;
 }
@@ -137,6 +144,9 @@ export class MemoryStore implements Store {
   /** Bytes of everything held: mailboxes, queued envelopes, remembered ids, directory entries
    * (see the *Bytes functions above). Every change to those maps goes with a change here. */
   #bytes = 0;
+  /** The last arrival number handed out (see Queued.seq). Store-wide rather than per mailbox,
+   * so that a mailbox dropped when empty and made again does not reuse places. */
+  #seq = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -182,7 +192,12 @@ export class MemoryStore implements Store {
       return Promise.reject(new StoreError('overloaded'));
     }
     const target = box ?? this.#newMailbox(mailbox);
-    target.queue.set(id, { env, expiresAt: now + this.#limits.queueTtlSeconds * 1000 });
+    this.#seq += 1;
+    target.queue.set(id, {
+      env,
+      seq: this.#seq,
+      expiresAt: now + this.#limits.queueTtlSeconds * 1000,
+    });
     this.#bytes += size;
     return Promise.resolve('stored');
   }
@@ -197,6 +212,47 @@ export class MemoryStore implements Store {
       out.push({ id, env: queued.env });
     }
     return Promise.resolve(out);
+  }
+
+  peekAfter(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
+    let scan: number;
+    try {
+      scan = checkPeekBounds(bounds, MAX_PEEK_SCAN);
+    } catch (err) {
+      // checkPeekBounds throws only RangeError.
+      return Promise.reject(err instanceof Error ? err : new RangeError('peek: bad bounds'));
+    }
+    if (this.#closed) return closedError();
+    const { limit, maxBytes, skip } = bounds;
+    const after = bounds.after === undefined ? 0 : Number(bounds.after);
+    const messages: PeekedEnvelope[] = [];
+    let cursor = bounds.after;
+    let more = false;
+    const box = this.#liveMailbox(mailbox);
+    if (box !== undefined) {
+      let looked = 0;
+      let bytes = 0;
+      // Map order is arrival order, so the envelopes at or before the cursor come first; walking
+      // past them costs no copy (the ones in flight, at most the connection's window).
+      for (const [id, queued] of box.queue) {
+        if (queued.seq <= after) continue;
+        if (skip?.(id) !== true) {
+          if (messages.length > 0 && bytes + queued.env.length > maxBytes) {
+            more = true;
+            break;
+          }
+          bytes += queued.env.length;
+          messages.push({ id, env: queued.env, cursor: String(queued.seq) });
+        }
+        cursor = String(queued.seq);
+        looked += 1;
+        if (messages.length === limit || looked === scan) {
+          more = true;
+          break;
+        }
+      }
+    }
+    return Promise.resolve({ messages, cursor, more });
   }
 
   ack(mailbox: string, ids: readonly string[]): Promise<void> {

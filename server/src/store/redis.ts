@@ -2,8 +2,10 @@
  * RedisStore: the store for one Redis node or a Redis Cluster, shared by any number of relays.
  * Key layout in keys.ts, scripts in scripts.ts, reasons in docs/adr/0001-redis-store-layout.md.
  *
- * Hot path: one script (one round trip) per enqueue batch and per ack batch; peek (refills only)
- * takes two (the queue's live ids, then one MGET of their envelope keys). The enqueue
+ * Hot path: one script (one round trip) per enqueue batch and per ack batch; a refill's
+ * peekAfter takes two (the live ids after its cursor with their scores, then only the envelopes
+ * the connection does not hold, within the bytes its socket can take), as does peek (ids, then
+ * one MGET). The enqueue
  * script also SPUBLISHes the envelope on the mailbox's sharded channel when another instance
  * listens there, so a relay holding the recipient delivers it without another round trip; the
  * origin relay skips its own (it delivered locally already).
@@ -38,23 +40,32 @@ import {
   MAX_BATCH_OPERATIONS,
   MAX_PEEK_LIMIT,
   PEEK,
+  PEEK_AFTER,
   PUBLISH_PREKEYS,
   RATE_TAKE,
+  READ_ENVELOPES,
   ackCall,
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
+  peekAfterCall,
   peekCall,
   publishPrekeysCall,
   rateTakeCall,
+  readEnvelopesCall,
   type LuaScript,
   type ScriptCall,
 } from './scripts.js';
 import {
   MAX_PENDING_STORE_OPS,
+  MAX_PEEK_SCAN,
   StoreError,
   assertValidLimits,
+  checkPeekBounds,
   type EnqueueResult,
+  type PeekBounds,
+  type PeekPage,
+  type PeekedEnvelope,
   type FetchedBundle,
   type PrekeyBundle,
   type QueuedEnvelope,
@@ -68,7 +79,17 @@ import {
 } from './store.js';
 
 /** Every script, loaded on each fresh single-node connection (see #preloadScripts). */
-const ALL_SCRIPTS = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS, RATE_TAKE];
+const ALL_SCRIPTS = [
+  ENQUEUE,
+  PEEK,
+  PEEK_AFTER,
+  READ_ENVELOPES,
+  ACK,
+  PUBLISH_PREKEYS,
+  FETCH_PREKEYS,
+  COUNT_PREKEYS,
+  RATE_TAKE,
+];
 
 /** The logging RedisStore needs; pino's Logger satisfies it. */
 export interface StoreLogger {
@@ -370,6 +391,63 @@ export class RedisStore implements Store, SharedRateLimits {
         if (typeof env === 'string') out.push({ id: ids[i] as string, env });
       }
       return out;
+    } finally {
+      this.#release(1);
+    }
+  }
+
+  async peekAfter(mailbox: string, bounds: PeekBounds): Promise<PeekPage> {
+    const scan = checkPeekBounds(bounds, MAX_PEEK_SCAN);
+    const { limit, maxBytes, skip } = bounds;
+    const offsetMs = this.#offsetMs();
+    const call = peekAfterCall(checkMailbox(mailbox), offsetMs, scan, bounds.after);
+    this.#admit();
+    try {
+      // Two round trips, as for peek: the ids after the cursor with their scores (small), then
+      // only the envelopes the reader does not hold, within its byte bound (READ_ENVELOPES).
+      const reply = await this.#run(call);
+      if (!Array.isArray(reply)) throw new Error('peekAfter: unexpected reply');
+      const looked = reply as string[];
+      let more = looked.length >= 2 * scan;
+      // The ids up to the limit-th one to read, in queue order; skipped ones only move the cursor.
+      const order: { id: string; cursor: string; read: boolean }[] = [];
+      const wanted: string[] = [];
+      for (let i = 0; i + 1 < looked.length; i += 2) {
+        const id = looked[i] as string;
+        const read = skip?.(id) !== true;
+        order.push({ id, cursor: looked[i + 1] as string, read });
+        if (read) {
+          wanted.push(id);
+          if (wanted.length === limit) {
+            more = true;
+            break;
+          }
+        }
+      }
+      let envs: unknown[] = [];
+      if (wanted.length > 0) {
+        const read = await this.#run(readEnvelopesCall(mailbox, offsetMs, wanted, maxBytes));
+        if (!Array.isArray(read)) throw new Error('peekAfter: unexpected reply');
+        envs = read as unknown[];
+      }
+      const messages: PeekedEnvelope[] = [];
+      let cursor = bounds.after;
+      let w = 0;
+      for (const entry of order) {
+        if (entry.read) {
+          // The byte bound stopped the read before this one: continue from here next time.
+          if (w >= envs.length) {
+            more = true;
+            break;
+          }
+          const env = envs[w];
+          w += 1;
+          // Null: gone between the two round trips (acknowledged, or expired).
+          if (typeof env === 'string') messages.push({ id: entry.id, env, cursor: entry.cursor });
+        }
+        cursor = entry.cursor;
+      }
+      return { messages, cursor, more };
     } finally {
       this.#release(1);
     }

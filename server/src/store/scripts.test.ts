@@ -16,15 +16,19 @@ import {
   MAX_PEEK_LIMIT,
   MAX_SCRIPT_TTL_MS,
   PEEK,
+  PEEK_AFTER,
   PUBLISH_PREKEYS,
   RATE_TAKE,
+  READ_ENVELOPES,
   ackCall,
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
+  peekAfterCall,
   peekCall,
   publishPrekeysCall,
   rateTakeCall,
+  readEnvelopesCall,
   type EnqueueItem,
   type EnqueueSettings,
 } from './scripts.js';
@@ -124,6 +128,71 @@ describe('peekCall', () => {
     expect(() => peekCall(A, 0, MAX_PEEK_LIMIT + 1)).toThrow(RangeError);
     expect(() => peekCall(A, 0, 2.5)).toThrow(RangeError);
     expect(() => peekCall('x:y', 0, 1)).toThrow(RangeError);
+  });
+});
+
+describe('peekAfterCall', () => {
+  it('declares the queue and passes the offset, the scan and the cursor', () => {
+    expect(peekAfterCall(A, 3, 10, '1234')).toEqual({
+      script: PEEK_AFTER,
+      keys: [queueKey(A)],
+      args: ['3', '10', '1234'],
+    });
+  });
+
+  it('passes an empty cursor for the oldest, and takes the scan at MAX_PEEK_LIMIT', () => {
+    expect(peekAfterCall(A, 0, MAX_PEEK_LIMIT, undefined).args).toEqual([
+      '0',
+      String(MAX_PEEK_LIMIT),
+      '',
+    ]);
+  });
+
+  it('refuses a scan below 1 or past MAX_PEEK_LIMIT, or not an integer', () => {
+    expect(() => peekAfterCall(A, 0, 0, undefined)).toThrow(RangeError);
+    expect(() => peekAfterCall(A, 0, MAX_PEEK_LIMIT + 1, undefined)).toThrow(RangeError);
+    expect(() => peekAfterCall(A, 0, 2.5, undefined)).toThrow(RangeError);
+  });
+
+  it('refuses a cursor that is not decimal digits (it is spliced into a score range)', () => {
+    for (const after of ['', '(5', '-1', '1.5', 'inf', '+inf', '1 2', '9'.repeat(18)]) {
+      expect(() => peekAfterCall(A, 0, 1, after)).toThrow(RangeError);
+    }
+  });
+
+  it('refuses a key-unsafe mailbox', () => {
+    expect(() => peekAfterCall('x:y', 0, 1, undefined)).toThrow(RangeError);
+  });
+});
+
+describe('readEnvelopesCall', () => {
+  it("declares the ids' envelope keys in order and passes the offset and maxBytes", () => {
+    expect(readEnvelopesCall(A, 3, ['a', 'b'], 100)).toEqual({
+      script: READ_ENVELOPES,
+      keys: [envelopeKey(A, 'a'), envelopeKey(A, 'b')],
+      args: ['3', '100'],
+    });
+  });
+
+  it('takes maxBytes 0 and MAX_PEEK_LIMIT ids', () => {
+    const ids = Array.from({ length: MAX_PEEK_LIMIT }, (_, i) => `m${i}`);
+    expect(readEnvelopesCall(A, 0, ids, 0).keys).toHaveLength(MAX_PEEK_LIMIT);
+  });
+
+  it('refuses no ids, or more than MAX_PEEK_LIMIT', () => {
+    const ids = Array.from({ length: MAX_PEEK_LIMIT + 1 }, (_, i) => `m${i}`);
+    expect(() => readEnvelopesCall(A, 0, [], 10)).toThrow(RangeError);
+    expect(() => readEnvelopesCall(A, 0, ids, 10)).toThrow(RangeError);
+  });
+
+  it('refuses a negative or fractional maxBytes', () => {
+    expect(() => readEnvelopesCall(A, 0, ['a'], -1)).toThrow(RangeError);
+    expect(() => readEnvelopesCall(A, 0, ['a'], 0.5)).toThrow(RangeError);
+  });
+
+  it('refuses a key-unsafe mailbox or message id', () => {
+    expect(() => readEnvelopesCall('x:y', 0, ['a'], 10)).toThrow(RangeError);
+    expect(() => readEnvelopesCall(A, 0, ['a', 'b:c'], 10)).toThrow(RangeError);
   });
 });
 

@@ -39,7 +39,13 @@ import {
   prekeyKeys,
   queueKey,
 } from './keys.js';
-import type { PrekeyBundle, SharedRate, SharedRateKind } from './store.js';
+import {
+  MAX_PEEK_SCAN,
+  isPeekCursor,
+  type PrekeyBundle,
+  type SharedRate,
+  type SharedRateKind,
+} from './store.js';
 
 /** A script with its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
 export interface LuaScript {
@@ -172,6 +178,59 @@ export const PEEK = script(
   `
 local now = now_us()
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+`,
+  'read',
+);
+
+/**
+ * The first of peekAfter's two round trips (the refill's read by cursor). KEYS: q. ARGV:
+ * offsetMs, scan, after (a score, or '' for the oldest). Returns up to `scan` live ids after
+ * `after`, oldest first, each followed by its score as an integer string (the cursor). The
+ * caller leaves out the ids it holds already, then reads the others with {@link READ_ENVELOPES}.
+ */
+export const PEEK_AFTER = script(
+  'peekAfter',
+  `
+local from = now_us()
+if ARGV[3] ~= '' and tonumber(ARGV[3]) > from then
+  from = tonumber(ARGV[3])
+end
+local r = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(from), '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 2, #r, 2 do
+  r[i] = fmt(tonumber(r[i]))
+end
+return r
+`,
+  'read',
+);
+
+/**
+ * The second of peekAfter's round trips. KEYS (built by {@link readEnvelopesCall}): envelope
+ * keys of one mailbox, in queue order. ARGV: offsetMs, maxBytes. Returns their envelopes in
+ * order, false for a key that is gone (acknowledged or expired since the first round trip),
+ * stopping before the envelope that would take the bytes returned past maxBytes; the first
+ * envelope is returned whatever its size. STRLEN first, so an envelope that does not fit is
+ * never copied: what the relay pulls out of Redis is bounded by what its socket can take.
+ */
+export const READ_ENVELOPES = script(
+  'readEnvelopes',
+  `
+local max = tonumber(ARGV[2])
+local used = 0
+local out = {}
+for i = 1, #KEYS do
+  local n = redis.call('STRLEN', KEYS[i])
+  if n == 0 then
+    out[i] = false
+  else
+    if used > 0 and used + n > max then
+      break
+    end
+    used = used + n
+    out[i] = redis.call('GET', KEYS[i])
+  end
+end
+return out
 `,
   'read',
 );
@@ -353,8 +412,9 @@ return 1
 // Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
 // message id, a count past a batch bound, a TTL that would lose µs precision in Lua.
 
-/** Most envelopes one peek returns (each is one id in the reply and one key of the MGET). */
-export const MAX_PEEK_LIMIT = 1_000;
+/** Most envelopes one peek returns (each is one id in the reply and one key of the MGET), and
+ * most ids one peekAfter looks at. */
+export const MAX_PEEK_LIMIT = MAX_PEEK_SCAN;
 /** Most enqueues (or acks) sent to one node in one script call. */
 export const MAX_BATCH_OPERATIONS = 128;
 /** Most acknowledged ids in one ack script call (each id is one key and one argument of it). */
@@ -441,6 +501,45 @@ export function peekCall(mailbox: string, offsetMs: number, limit: number): Scri
     script: PEEK,
     keys: [queueKey(keySafe('mailbox', mailbox))],
     args: [offsetArg(offsetMs), integerIn('limit', limit, 1, MAX_PEEK_LIMIT)],
+  };
+}
+
+/**
+ * KEYS and ARGV of {@link PEEK_AFTER}: up to `scan` (1 to {@link MAX_PEEK_LIMIT}) live ids after
+ * the cursor `after` (a score as decimal digits; undefined for the oldest).
+ */
+export function peekAfterCall(
+  mailbox: string,
+  offsetMs: number,
+  scan: number,
+  after: string | undefined,
+): ScriptCall {
+  if (after !== undefined && !isPeekCursor(after)) {
+    throw new RangeError('script argument after must be decimal digits');
+  }
+  return {
+    script: PEEK_AFTER,
+    keys: [queueKey(keySafe('mailbox', mailbox))],
+    args: [offsetArg(offsetMs), integerIn('scan', scan, 1, MAX_PEEK_LIMIT), after ?? ''],
+  };
+}
+
+/**
+ * KEYS and ARGV of {@link READ_ENVELOPES}: the envelopes of 1 to {@link MAX_PEEK_LIMIT} ids of
+ * one mailbox, within `maxBytes` (a non-negative integer).
+ */
+export function readEnvelopesCall(
+  mailbox: string,
+  offsetMs: number,
+  ids: readonly string[],
+  maxBytes: number,
+): ScriptCall {
+  integerIn('ids', ids.length, 1, MAX_PEEK_LIMIT);
+  const tag = mailboxTag(keySafe('mailbox', mailbox));
+  return {
+    script: READ_ENVELOPES,
+    keys: ids.map((id) => tag + KEY_SUFFIX.envelope + keySafe('message id', id)),
+    args: [offsetArg(offsetMs), integerIn('maxBytes', maxBytes, 0, Number.MAX_SAFE_INTEGER)],
   };
 }
 

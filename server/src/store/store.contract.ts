@@ -6,7 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { StoreError, type Store, type StoreErrorCode, type StoreLimits } from './store.js';
+import {
+  MAX_PEEK_CURSOR_DIGITS,
+  MAX_PEEK_SCAN,
+  StoreError,
+  isPeekCursor,
+  type PeekPage,
+  type Store,
+  type StoreErrorCode,
+  type StoreLimits,
+} from './store.js';
 
 /** A store made for one test, and the handle that moves its clock forward. */
 export interface StoreUnderTest {
@@ -325,6 +334,225 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 + 1);
         await store.ack(mb, ['id']);
         expect(await store.enqueue(mb, 'id', 'v2')).toBe('stored');
+      });
+    });
+
+    describe('peekAfter (the refill: by cursor, within count and byte bounds)', () => {
+      const ALL = { limit: 100, maxBytes: 1_000_000 } as const;
+      const ids = (page: PeekPage) => page.messages.map((m) => m.id);
+
+      /** `n` envelopes of `bytes` characters each, enqueued in order; their ids. */
+      async function fill(store: Store, mb: string, n: number, bytes = 10): Promise<string[]> {
+        const out: string[] = [];
+        for (let i = 0; i < n; i += 1) {
+          const id = `m${i}`;
+          expect(await store.enqueue(mb, id, 'e'.repeat(bytes))).toBe('stored');
+          out.push(id);
+        }
+        return out;
+      }
+
+      it('reads from the oldest, each envelope with a cursor, and says nothing more follows', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 3);
+        const page = await store.peekAfter(mb, ALL);
+        expect(ids(page)).toEqual(queued);
+        expect(page.messages.map((m) => m.env)).toEqual([
+          'e'.repeat(10),
+          'e'.repeat(10),
+          'e'.repeat(10),
+        ]);
+        expect(page.more).toBe(false);
+        expect(page.cursor).toBe(page.messages[2]?.cursor);
+        for (const m of page.messages) expect(isPeekCursor(m.cursor)).toBe(true);
+      });
+
+      it('continues after a cursor, and returns an empty page after the last', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 4);
+        const first = await store.peekAfter(mb, { ...ALL, limit: 2 });
+        expect(ids(first)).toEqual(queued.slice(0, 2));
+        const second = await store.peekAfter(mb, { ...ALL, after: first.cursor });
+        expect(ids(second)).toEqual(queued.slice(2));
+        const third = await store.peekAfter(mb, { ...ALL, after: second.cursor });
+        expect(third).toEqual({ messages: [], cursor: second.cursor, more: false });
+      });
+
+      it('says more may follow when it stops at the limit, also with nothing after it', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await fill(store, mb, 3);
+        expect((await store.peekAfter(mb, { ...ALL, limit: 3 })).more).toBe(true);
+        expect((await store.peekAfter(mb, { ...ALL, limit: 4 })).more).toBe(false);
+      });
+
+      it('returns envelopes up to maxBytes in all: at the bound, and one byte under it', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 3, 10);
+        const at = await store.peekAfter(mb, { limit: 10, maxBytes: 20 });
+        expect(ids(at)).toEqual(queued.slice(0, 2));
+        expect(at.more).toBe(true);
+        expect(at.cursor).toBe(at.messages[1]?.cursor);
+        const under = await store.peekAfter(mb, { limit: 10, maxBytes: 19 });
+        expect(ids(under)).toEqual(queued.slice(0, 1));
+        expect(under.more).toBe(true);
+        expect(ids(await store.peekAfter(mb, { limit: 10, maxBytes: 30 }))).toEqual(queued);
+      });
+
+      it('returns the first envelope whatever its size, so a reader with no room moves on', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 2, 50);
+        const page = await store.peekAfter(mb, { limit: 10, maxBytes: 0 });
+        expect(ids(page)).toEqual(queued.slice(0, 1));
+        expect(page.more).toBe(true);
+        const next = await store.peekAfter(mb, { limit: 10, maxBytes: 0, after: page.cursor });
+        expect(ids(next)).toEqual(queued.slice(1));
+      });
+
+      it('passes over skipped ids unread, moving the cursor past them', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 5);
+        const held = new Set([queued[0], queued[1], queued[3]]);
+        const page = await store.peekAfter(mb, {
+          limit: 2,
+          scan: 5,
+          maxBytes: 1_000,
+          skip: (id) => held.has(id),
+        });
+        expect(ids(page)).toEqual([queued[2], queued[4]]);
+        // A skipped id after the last returned one is passed over too (scan reached: more).
+        const tail = await store.peekAfter(mb, {
+          limit: 1,
+          scan: 2,
+          maxBytes: 1_000,
+          skip: (id) => id === queued[1],
+        });
+        expect(ids(tail)).toEqual([queued[0]]);
+        const after = await store.peekAfter(mb, {
+          limit: 5,
+          scan: 5,
+          maxBytes: 1_000,
+          after: tail.cursor,
+          skip: (id) => id === queued[1],
+        });
+        expect(ids(after)).toEqual(queued.slice(2));
+      });
+
+      it('looks at no more than scan ids, skipped ones included', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const queued = await fill(store, mb, 5);
+        const page = await store.peekAfter(mb, {
+          limit: 2,
+          scan: 3,
+          maxBytes: 1_000,
+          skip: (id) => id !== queued[2],
+        });
+        expect(ids(page)).toEqual([queued[2]]);
+        expect(page.more).toBe(true);
+        const rest = await store.peekAfter(mb, {
+          limit: 2,
+          scan: 3,
+          maxBytes: 1_000,
+          after: page.cursor,
+        });
+        expect(ids(rest)).toEqual(queued.slice(3));
+      });
+
+      it('leaves out acknowledged and expired envelopes after the cursor', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'old', 'e');
+        const first = await store.peekAfter(mb, ALL);
+        advance(30_000);
+        await store.enqueue(mb, 'acked', 'e');
+        await store.enqueue(mb, 'young', 'e');
+        await store.ack(mb, ['acked']);
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 - 30_000 + 1);
+        expect(ids(await store.peekAfter(mb, ALL))).toEqual(['young']);
+        expect(ids(await store.peekAfter(mb, { ...ALL, after: first.cursor }))).toEqual(['young']);
+      });
+
+      it('orders an envelope stored after the mailbox emptied after every earlier cursor', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.enqueue(mb, 'a', 'e');
+        const page = await store.peekAfter(mb, ALL);
+        await store.ack(mb, ['a']);
+        await store.enqueue(newMailbox(), 'elsewhere', 'e');
+        await store.enqueue(mb, 'b', 'e');
+        expect(ids(await store.peekAfter(mb, { ...ALL, after: page.cursor }))).toEqual(['b']);
+      });
+
+      it('removes nothing, and keeps mailboxes apart', async () => {
+        const { store } = await make();
+        const a = newMailbox();
+        await fill(store, a, 2);
+        const first = await store.peekAfter(a, ALL);
+        expect(await store.peekAfter(a, ALL)).toEqual(first);
+        expect(await store.peekAfter(newMailbox(), ALL)).toEqual({
+          messages: [],
+          cursor: undefined,
+          more: false,
+        });
+      });
+
+      it('refuses a cursor that is not decimal digits', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        for (const after of [
+          '',
+          'abc',
+          '-1',
+          '1.5',
+          '1e5',
+          ' 1',
+          '1'.repeat(MAX_PEEK_CURSOR_DIGITS + 1),
+        ]) {
+          await expect(store.peekAfter(mb, { ...ALL, after })).rejects.toThrow(RangeError);
+        }
+        // The longest cursor is accepted.
+        await expect(
+          store.peekAfter(mb, { ...ALL, after: '9'.repeat(MAX_PEEK_CURSOR_DIGITS) }),
+        ).resolves.toMatchObject({ messages: [] });
+      });
+
+      it('refuses a limit below 1 or not an integer', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        for (const limit of [0, -1, 1.5, Number.NaN]) {
+          await expect(store.peekAfter(mb, { limit, maxBytes: 10 })).rejects.toThrow(RangeError);
+        }
+      });
+
+      it('refuses a scan below the limit or above MAX_PEEK_SCAN, and accepts it at both ends', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await expect(store.peekAfter(mb, { limit: 2, scan: 1, maxBytes: 10 })).rejects.toThrow(
+          RangeError,
+        );
+        await expect(
+          store.peekAfter(mb, { limit: 2, scan: MAX_PEEK_SCAN + 1, maxBytes: 10 }),
+        ).rejects.toThrow(RangeError);
+        await expect(
+          store.peekAfter(mb, { limit: 2, scan: 2, maxBytes: 10 }),
+        ).resolves.toBeDefined();
+        await expect(
+          store.peekAfter(mb, { limit: 2, scan: MAX_PEEK_SCAN, maxBytes: 10 }),
+        ).resolves.toBeDefined();
+      });
+
+      it('refuses a negative or fractional maxBytes', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        for (const maxBytes of [-1, 0.5, Number.POSITIVE_INFINITY]) {
+          await expect(store.peekAfter(mb, { limit: 1, maxBytes })).rejects.toThrow(RangeError);
+        }
       });
     });
 

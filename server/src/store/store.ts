@@ -16,6 +16,82 @@ export interface QueuedEnvelope {
   readonly env: string;
 }
 
+/** A queued envelope as {@link Store.peekAfter} returns it: with its place in the queue. */
+export interface PeekedEnvelope extends QueuedEnvelope {
+  /** Where the envelope sits in its mailbox's queue; {@link PeekBounds.after} continues after it. */
+  readonly cursor: PeekCursor;
+}
+
+/**
+ * A place in one mailbox's queue (decimal digits, at most {@link MAX_PEEK_CURSOR_DIGITS}): a
+ * RedisStore envelope's score, a MemoryStore envelope's arrival number. Opaque to callers: only
+ * ever passed back to `peekAfter` of the same store. Places only grow, so an envelope stored
+ * later sits after every cursor handed out before it (on Redis, as long as its clock does not
+ * step back; the relay's delivery reads from the oldest again whenever nothing is in flight).
+ */
+export type PeekCursor = string;
+
+/** Longest {@link PeekCursor}: µs scores stay below 2^53 (16 digits) until the year 2255. */
+export const MAX_PEEK_CURSOR_DIGITS = 17;
+
+/** True for a string {@link Store.peekAfter} accepts as a cursor. */
+export function isPeekCursor(cursor: string): boolean {
+  return /^[0-9]{1,17}$/.test(cursor);
+}
+
+/** What one {@link Store.peekAfter} may read. */
+export interface PeekBounds {
+  /** Start after this cursor (from an earlier `peekAfter`); from the oldest when undefined. */
+  readonly after?: PeekCursor | undefined;
+  /** Most envelopes returned (an integer ≥ 1). */
+  readonly limit: number;
+  /**
+   * Most envelope bytes (the base64url text) returned in all, a non-negative integer. The first
+   * envelope is returned whatever its size, so a reader with little room still moves on; the
+   * read stops before the envelope that would pass the bound.
+   */
+  readonly maxBytes: number;
+  /** Most queued ids looked at, skipped ones included (an integer, `limit` ≤ scan ≤ 1,000);
+   * `limit` when undefined. */
+  readonly scan?: number | undefined;
+  /** Ids passed over without reading their envelopes (the reader holds them already). */
+  readonly skip?: ((id: string) => boolean) | undefined;
+}
+
+/** The answer of {@link Store.peekAfter}. */
+export interface PeekPage {
+  /** Unexpired, unacknowledged envelopes after `after`, oldest first, none of them skipped. */
+  readonly messages: readonly PeekedEnvelope[];
+  /** Continue after this: the last id looked at and not left unread by the byte bound
+   * (returned or skipped); `after` again when there was none. */
+  readonly cursor: PeekCursor | undefined;
+  /** True when a bound (limit, scan or maxBytes) ended the read, so more may follow `cursor`;
+   * false when the queue held nothing more after it at the time of the read. */
+  readonly more: boolean;
+}
+
+/** Throws RangeError unless `bounds` is as {@link PeekBounds} describes; returns the scan. */
+export function checkPeekBounds(bounds: PeekBounds, maxScan: number): number {
+  const { after, limit, maxBytes } = bounds;
+  const scan = bounds.scan ?? limit;
+  if (after !== undefined && !isPeekCursor(after)) {
+    throw new RangeError('peek: cursor must be decimal digits');
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError('peek: limit must be a positive integer');
+  }
+  if (!Number.isSafeInteger(scan) || scan < limit || scan > maxScan) {
+    throw new RangeError(`peek: scan must be an integer in [limit, ${maxScan}]`);
+  }
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new RangeError('peek: maxBytes must be a non-negative integer');
+  }
+  return scan;
+}
+
+/** Most ids one {@link Store.peekAfter} looks at (each is one id in a Redis reply). */
+export const MAX_PEEK_SCAN = 1_000;
+
 export type EnqueueResult = 'stored' | 'duplicate';
 
 /** The public parts of a device's bundle that the directory keeps (opaque to the relay). */
@@ -151,6 +227,15 @@ export interface Store {
 
   /** Up to `limit` unexpired, unacknowledged envelopes, oldest first. Removes nothing. */
   peek(mailbox: string, limit: number): Promise<QueuedEnvelope[]>;
+
+  /**
+   * Reads by cursor and within bounds (see {@link PeekBounds}, {@link PeekPage}): unexpired,
+   * unacknowledged envelopes after `bounds.after`, oldest first, at most `limit` of them and
+   * `maxBytes` of envelope text, passing over (unread) the ids `skip` names. Removes nothing.
+   * This is the relay's refill: it reads what the socket can take instead of the whole window.
+   * Rejects with RangeError (nothing read) when `bounds` is out of range.
+   */
+  peekAfter(mailbox: string, bounds: PeekBounds): Promise<PeekPage>;
 
   /** Deletes acknowledged envelopes and remembers their ids for deduplication. Unknown ids are
    * ignored (acknowledging twice is harmless). */
