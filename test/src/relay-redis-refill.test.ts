@@ -81,6 +81,9 @@ describe('a relay on Redis reads for a connection only what it can take', () => 
       CONN_FRAME_BURST: '10000',
       MAILBOX_SENDS_PER_SECOND: '10000',
       MAILBOX_SEND_BURST: '10000',
+      // The window is sent in one go (36 MB): this test is about reads, not the byte rate.
+      CONN_BYTES_PER_SECOND: '1000000000',
+      CONN_BYTE_BURST: '1000000000',
     });
   }, 60_000);
   afterAll(async () => {
