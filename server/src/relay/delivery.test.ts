@@ -653,12 +653,23 @@ describe('Delivery: reading by cursor, only what the connection can take', () =>
     expect(store.envelopesRead).toBe(3);
   });
 
-  it('reads from the oldest again after a failed ack, so its envelopes go out again', async () => {
+  it('reads from the oldest again after an ack failed every attempt, so its envelopes go out again', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const { store, sink, delivery } = setup(['a', 'b', 'c', 'd']);
     delivery.start();
     await settle();
     store.ackError = new StoreError('unavailable');
+    store.ackErrorTimes = MAX_ACK_ATTEMPTS;
     await ack(delivery, 'a', 'b'); // c and d stay in flight: the cursor alone would skip a, b
+    // Retried by the relay first (the ids stay in flight, nothing is sent again meanwhile)...
+    for (let i = 0; i < MAX_ACK_ATTEMPTS * 2 && sink.ackFailures.at(-1)?.[1] !== true; i++) {
+      expect(sink.delivered).toEqual(['a', 'b', 'c', 'd']);
+      jest.advanceTimersByTime(60_000);
+      await settle();
+    }
+    expect(sink.ackFailures).toHaveLength(MAX_ACK_ATTEMPTS);
+    // ...then given up: a and b leave the window and the refill reads from the oldest.
+    expect(sink.ackFailures.at(-1)?.[1]).toBe(true);
     expect(store.bounds.at(-1)?.after).toBeUndefined();
     expect(sink.delivered).toEqual(['a', 'b', 'c', 'd', 'a', 'b']);
   });
