@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Duplex } from 'node:stream';
 import { toBase64url } from '@passage/shared/protocol/base64url';
-import { CloseCode } from '@passage/shared/protocol/errors';
+import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { MAX_MESSAGE_FRAGMENTS } from '@passage/shared/protocol/limits';
 import { authChallengeMessage } from '@passage/shared/protocol/mailbox';
 import { TestClient, envelope, identity, messageId } from '@passage/testing/test-client';
@@ -190,6 +190,35 @@ describe('regression: one process holds the connection slots others need', () =>
     await held[0]!.close();
     await until(() => relay.server.relay.connectionCount < 10);
     expect((await fetch(`${relay.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('regression: an unpaid send kept a connection as an anonymous sender', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { POW_BITS: '4', MAX_ANONYMOUS_CONNECTIONS: '1', AUTH_TIMEOUT_MS: '400' },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('closes a connection whose only send was refused pow_required when its auth window ends', async () => {
+    const unpaid = await clients.connect(relay);
+    const r = ++rid;
+    unpaid.send({
+      v: 1,
+      t: 'send',
+      rid: r,
+      to: identity().mailbox,
+      id: messageId(),
+      env: envelope(),
+    });
+    expect(await unpaid.nextOf(['stored', 'error'])).toMatchObject({
+      t: 'error',
+      rid: r,
+      code: ErrorCode.POW_REQUIRED,
+    });
+    expect((await within(15_000, unpaid.closed)).code).toBe(CloseCode.AUTH_TIMEOUT);
   });
 });
 

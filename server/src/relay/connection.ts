@@ -263,13 +263,16 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       }
       switch (frame.t) {
         case 'send':
-          if (phase.name !== 'authenticated') this.#sentAnonymously = true;
           // Admission first: a connection that has not paid for this mailbox must not spend
           // the mailbox's send rate, which everyone writing to it shares.
           if (!this.#firstContact.takeSend(frame.to)) {
             this.#error(ErrorCode.POW_REQUIRED, rid);
             return;
           }
+          // Only a paid send makes an anonymous sender worth keeping past the auth window: an
+          // unpaid one must not earn a slot in MAX_ANONYMOUS_CONNECTIONS (that would let free
+          // junk sends cycle the slots and displace contacts who paid).
+          if (phase.name !== 'authenticated') this.#sentAnonymously = true;
           if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
             this.#firstContact.refund(frame.to);
             this.#rateLimited(rid, now);
