@@ -77,6 +77,8 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'http://example.com'],
     ['REDIS_CLUSTER_NODES', 'redis://a:1,,'],
     ['MAX_INFLIGHT', '0'],
+    // regression: above the most one refill reads, every refill threw and nothing queued went out
+    ['MAX_INFLIGHT', '1001'],
   ])('refuses %s=%s and names the variable', (name, value) => {
     const found = problems({ [name]: value });
     expect(found).toHaveLength(1);

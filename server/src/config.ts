@@ -17,6 +17,7 @@ import {
 } from '@passage/shared/protocol/limits';
 import {
   MAX_DEDUP_IDS_PER_MAILBOX,
+  MAX_PEEK_SCAN,
   MAX_PENDING_STORE_OPS,
   type StoreLimits,
 } from './store/store.js';
@@ -345,9 +346,8 @@ const VARIABLES = {
   },
   MAX_INFLIGHT: {
     default: '256',
-    description:
-      'Delivered but unacknowledged messages per connection; the rest wait in the store until acks make room.',
-    schema: int(1, 100_000),
+    description: `Delivered but unacknowledged messages per connection; the rest wait in the store until acks make room. At most ${MAX_PEEK_SCAN}, the most one refill reads.`,
+    schema: int(1, MAX_PEEK_SCAN),
   },
   MAX_BUFFERED_BYTES: {
     default: String(1024 * 1024),
