@@ -228,7 +228,7 @@ const VARIABLES = {
   MAX_ANONYMOUS_CONNECTIONS: {
     default: '500',
     description:
-      'Of those, most kept past AUTH_TIMEOUT_MS as anonymous senders (connections that have sent but never authenticate); a further one displaces the oldest (code 4004).',
+      'Most connections kept past AUTH_TIMEOUT_MS as anonymous senders, counted apart from MAX_UNAUTHENTICATED_CONNECTIONS (connections that have sent a paid send but never authenticate); a further one displaces the oldest (code 4004).',
     schema: int(0, 10_000_000),
   },
   AUTH_TIMEOUT_MS: {
