@@ -513,6 +513,21 @@ describe('Delivery: acknowledgements', () => {
     expect(store.acks).toHaveLength(1);
   });
 
+  it('regression: an ack retry that comes due after shutdown began does not touch the store', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    const { store, sink, delivery } = setup(['a']);
+    delivery.start();
+    await settle();
+    store.ackError = new StoreError('unavailable');
+    await ack(delivery, 'a');
+    expect(sink.ackFailures.map(([, final]) => final)).toEqual([false]);
+    sink.stopping = true;
+    jest.advanceTimersByTime(60_000);
+    await settle();
+    expect(store.acks).toHaveLength(1);
+    expect(delivery.inflightCount).toBe(0);
+  });
+
   it('still retries a failed ack after close (the client did acknowledge)', async () => {
     jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
     const { store, delivery } = setup(['a']);

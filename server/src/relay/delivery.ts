@@ -203,17 +203,24 @@ export class Delivery {
     }
     try {
       let failed = false;
-      try {
-        await this.#store.ack(this.mailbox, ids);
-      } catch (err) {
+      // A retry that comes due once shutdown has begun would start store work after the relay
+      // stopped waiting for it: it is given up instead, as a final failure (the envelopes stay
+      // queued and are delivered again on the client's next connection).
+      if (attempt > 1 && sink.stopping) {
         failed = true;
-        // A retry waits while the relay is shutting down would outlive it: give up then.
-        const final = attempt >= MAX_ACK_ATTEMPTS || sink.stopping;
-        sink.ackFailed(err, final);
-        if (!final) {
-          // The ids stay in flight (marked as being acknowledged): no refill sends them again.
-          this.#retryAck(ids, attempt);
-          return;
+      } else {
+        try {
+          await this.#store.ack(this.mailbox, ids);
+        } catch (err) {
+          failed = true;
+          // A retry waits while the relay is shutting down would outlive it: give up then.
+          const final = attempt >= MAX_ACK_ATTEMPTS || sink.stopping;
+          sink.ackFailed(err, final);
+          if (!final) {
+            // The ids stay in flight (marked as being acknowledged): no refill sends them again.
+            this.#retryAck(ids, attempt);
+            return;
+          }
         }
       }
       const inflight = this.#inflight;
