@@ -18,7 +18,7 @@ export const ED25519_SEED_BYTES = 32;
 export const XCHACHA20POLY1305_KEY_BYTES = 32;
 export const XCHACHA20POLY1305_NONCE_BYTES = 24;
 export const POLY1305_TAG_BYTES = 16;
-export const SHA256_BYTES = 32;
+export { SHA256_BYTES } from '../protocol/sha256.js';
 export const SHA512_BYTES = 64;
 export const MLKEM768_SEED_BYTES = 64;
 export const MLKEM768_PUBLIC_KEY_BYTES = 1184;
