@@ -32,6 +32,23 @@ async function send(client: TestClient, rid: number, to: string, id: string, env
 }
 
 /** Asserts that nothing was delivered: a ping round trip proves everything sent before is here. */
+/** Publishes a bundle with one-time prekeys 1…12 for `owner`'s mailbox, waits for the count, returns them. */
+async function publishTwelveOneTimePrekeys(
+  owner: TestClient,
+): Promise<{ id: number; key: string }[]> {
+  const oneTime = Array.from({ length: 12 }, (_, i) => ({ id: i + 1, key: envelope(32) }));
+  owner.send({
+    v,
+    t: 'prekeys.publish',
+    rid: 1,
+    identity: envelope(32),
+    signedPrekey: envelope(96),
+    oneTime,
+  });
+  expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 12 });
+  return oneTime;
+}
+
 async function expectNoDelivery(client: TestClient): Promise<void> {
   await client.roundTrip();
   expect(client.pending.filter((f) => f.t === 'deliver')).toEqual([]);
@@ -116,16 +133,7 @@ describe('two relays on one Redis', () => {
   it('hands each one-time prekey out once when two relays fetch concurrently', async () => {
     const alice = identity();
     const owner = await connectAs(a, alice);
-    const oneTime = Array.from({ length: 12 }, (_, i) => ({ id: i + 1, key: envelope(32) }));
-    owner.send({
-      v,
-      t: 'prekeys.publish',
-      rid: 1,
-      identity: envelope(32),
-      signedPrekey: envelope(96),
-      oneTime,
-    });
-    expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 12 });
+    const oneTime = await publishTwelveOneTimePrekeys(owner);
 
     const fetchers = await Promise.all(
       Array.from({ length: 8 }, (_, i) => connect(i % 2 === 0 ? a : b)),
@@ -171,16 +179,7 @@ describe('prekey fetch rate across relays', () => {
   it('regression: each relay had its own fetch burst, so two relays handed out twice the prekeys; the burst now holds across both', async () => {
     const alice = identity();
     const owner = await connectAs(a, alice);
-    const oneTime = Array.from({ length: 12 }, (_, i) => ({ id: i + 1, key: envelope(32) }));
-    owner.send({
-      v,
-      t: 'prekeys.publish',
-      rid: 1,
-      identity: envelope(32),
-      signedPrekey: envelope(96),
-      oneTime,
-    });
-    expect(await owner.next('prekeys.count')).toMatchObject({ remaining: 12 });
+    await publishTwelveOneTimePrekeys(owner);
 
     const answers = [];
     for (const relay of [a, b]) {
