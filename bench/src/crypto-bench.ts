@@ -12,9 +12,8 @@
  * - forgedRejectMs: the worst forgery an outsider can construct against a device, timed until it
  *   is rejected: the larger of forgedMessageMs (an envelope naming a peer held with the most
  *   sessions whose ratchet header has a fresh ratchet key and the most skips allowed on the old
- *   and the new chain) and forgedPrekeyMs (an initial message naming that peer, which makes the
- *   receiver run the responder handshake before the first ratchet message fails). See
- *   `forgery` below.
+ *   and the new chain) and forgedPrekeyMs (an initial message naming that peer and the
+ *   receiver's current prekeys, rejected at its early tag after DH1). See `forgery` below.
  * - fanout10Ms: one 1 KiB message encrypted for 10 devices with established sessions.
  * - codenameDeriveMs: codename → keys at the default Argon2id parameters (t = 3, 32 MiB).
  */
@@ -35,11 +34,8 @@ import type { Primitives } from '@passage/shared/crypto/primitives';
 import { Ratchet } from '@passage/shared/crypto/ratchet';
 import { generateX25519KeyPair } from '@passage/shared/crypto/keys';
 import { MAX_ARCHIVED_SESSIONS } from '@passage/shared/crypto/limits';
-import {
-  MAX_SKIP,
-  RATCHET_MESSAGE_VERSION,
-  RATCHET_TAG_BYTES,
-} from '@passage/shared/crypto/ratchet';
+import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from '@passage/shared/crypto/ratchet';
+import { EARLY_TAG_BYTES } from '@passage/shared/crypto/kdf';
 import { encodePqxdhInitial } from '@passage/shared/crypto/x3dh';
 import { MLKEM768_CIPHERTEXT_BYTES } from '@passage/shared/crypto/primitives';
 import { sealEnvelope } from '@passage/shared/crypto/envelope';
@@ -118,9 +114,12 @@ function connect(p: Primitives, a: Device, b: Device): void {
  * the two envelopes an outsider can seal to it naming that peer as the sender:
  * - `message`: a ratchet message with a fresh ratchet key and the most skips the receiver allows
  *   (pn and n at MAX_SKIP / 2 each: both chains, MAX_SKIP in all; rejected at the early tag);
- * - `prekey`: an initial message naming the victim's current prekeys with a fresh base key and a
- *   random KEM ciphertext, so the whole responder handshake runs before the first ratchet
- *   message fails (DH1 needs the named peer's secret, which the forger does not have).
+ * - `prekey`: an initial message naming the victim's current prekeys with a fresh base key, a
+ *   random KEM ciphertext and a random early tag: the forger cannot compute the tag (its key
+ *   comes from DH1, which needs the named peer's identity secret), so the victim refuses it
+ *   after DH1, before the other DHs and the KEM decapsulation. Everything before the tag check
+ *   (the envelope, the sender lookup, the replay memory, the prekey lookup) still runs; no
+ *   choice of fields makes the victim do more before it.
  */
 function forgery(p: Primitives): { victim: Device; message: Uint8Array; prekey: Uint8Array } {
   const victim = device(p);
@@ -137,7 +136,7 @@ function forgery(p: Primitives): { victim: Device; message: Uint8Array; prekey: 
       generateX25519KeyPair(p).publicKey,
       u32(1 + MAX_SKIP / 2),
       u32(MAX_SKIP / 2),
-      p.random.bytes(RATCHET_TAG_BYTES + 1024 + 16),
+      p.random.bytes(EARLY_TAG_BYTES + 1024 + 16),
     );
   const message = sealEnvelope(p, victim.pub, {
     sender: peer.pub,
@@ -151,6 +150,7 @@ function forgery(p: Primitives): { victim: Device; message: Uint8Array; prekey: 
     kemPrekeyId: victim.prekeys.currentKemPrekey!.id,
     oneTimePrekeyId: null,
     kemCiphertext: p.random.bytes(MLKEM768_CIPHERTEXT_BYTES),
+    tag: p.random.bytes(EARLY_TAG_BYTES),
   });
   const prekey = sealEnvelope(p, victim.pub, {
     sender: peer.pub,

@@ -10,8 +10,9 @@
  * Sender binding: the identity named inside an envelope only selects a record. A ratchet
  * message must then authenticate under that session's associated data, which the handshake
  * bound to both identities, so naming someone else as the sender fails (`decrypt_failed`). For
- * an initial message the named sender must equal the handshake's initiator, and the handshake's
- * DH1 needs that identity's X25519 secret.
+ * an initial message the named sender must equal the handshake's initiator, and the initial
+ * message's early tag (x3dh.ts), checked after DH1 and before the rest of the handshake, needs
+ * that identity's X25519 secret: a forgery naming a held peer costs one DH.
  *
  * Several sessions per peer (ADR 0006): the current one, which encrypts, and archived ones that
  * still decrypt. A ratchet message is read by the held session whose early tag it carries

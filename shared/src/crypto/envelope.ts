@@ -6,7 +6,7 @@
  *
  *   envelope = 0x01 ‖ E (32) ‖ XChaCha20-Poly1305(k, n, padded inner, ad = 0x01 ‖ E ‖ R)
  *   k ‖ n    = HKDF-SHA256(ikm = DH(e, R), salt = E ‖ R, info = "passage/v1/sealed-envelope", 56)
- *   inner    = kind (1) ‖ sender identity (129) ‖ [PQXDH initial (1263) when kind = 2]
+ *   inner    = kind (1) ‖ sender identity (129) ‖ [PQXDH initial (1279) when kind = 2]
  *              ‖ ratchet message
  *
  * where E is the ephemeral public key and R the recipient's identity X25519 key. The key and

@@ -12,7 +12,9 @@ export const CryptoErrorCode = {
    * contributes nothing). The handshake must abort. */
   LOW_ORDER: 'low_order',
   /** An AEAD ciphertext does not authenticate (wrong key, nonce, associated data, a flipped
-   * bit, or shorter than its tag). Nothing of the plaintext is returned. */
+   * bit, or shorter than its tag), or an early authentication tag (of a ratchet message or of a
+   * PQXDH initial message) does not verify: not made by a holder of the key. Nothing of the
+   * plaintext is returned. */
   DECRYPT_FAILED: 'decrypt_failed',
   /** A signature that had to verify does not (used by protocols built on the primitives; the
    * primitive `ed25519Verify` itself answers `false`). */

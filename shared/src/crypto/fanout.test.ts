@@ -10,7 +10,7 @@ import { DeviceIdentity } from './identity.js';
 import type { PublicIdentity } from './identity.js';
 import { decodePrekeyBundle, publicationOf } from './bundle.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
-import { asEd25519PublicKey, asEd25519Seed } from './keys.js';
+import { asEd25519PublicKey, asEd25519Seed, generateX25519KeyPair } from './keys.js';
 import {
   MAX_ARCHIVED_SESSIONS,
   MAX_ARCHIVED_SESSIONS_UNWRITTEN,
@@ -25,7 +25,8 @@ import { MemoryDeviceStore } from './memory-store.js';
 import { SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
 import { bytesEqual } from './encoding.js';
-import { decodePqxdhInitial } from './x3dh.js';
+import { decodePqxdhInitial, encodePqxdhInitial } from './x3dh.js';
+import { EARLY_TAG_BYTES } from './kdf.js';
 import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from './ratchet.js';
 import type { Primitives } from './primitives.js';
 import type { Roster } from './roster.js';
@@ -710,6 +711,89 @@ describe('forged envelopes', () => {
     expect(codeOf(() => victim.decrypt(forged))).toBe('decrypt_failed');
     expect(hmacCalls).toBeLessThanOrEqual(MAX_ARCHIVED_SESSIONS + 1);
     expect(victimStore.export()).toEqual(before);
+  });
+});
+
+describe('forged initial messages', () => {
+  it('regression: forged envelopes: a forged initial message naming a held peer is refused at its early tag after one DH, without the KEM decapsulation', () => {
+    // Before, the victim ran the whole responder handshake (four DHs and the ML-KEM
+    // decapsulation) before the first ratchet message failed: 3.2× (libsodium) to 4.8× (noble)
+    // a legitimate decryption. The forger names the peer (its identity is public) and the
+    // victim's current prekeys, but cannot compute DH1 without the peer's identity secret.
+    const calls = { x25519: 0, decapsulate: 0 };
+    const counting: Primitives = {
+      ...p,
+      x25519: (sk, pk) => {
+        calls.x25519++;
+        return p.x25519(sk, pk);
+      },
+      mlkem768Decapsulate: (sk, ct) => {
+        calls.decapsulate++;
+        return p.mlkem768Decapsulate(sk, ct);
+      },
+    };
+    const victimStore = MemoryDeviceStore.create(
+      counting,
+      DeviceIdentity.generate(p),
+      1_800_000_000,
+    );
+    const budget = new FailureBudget(() => 0);
+    const victim = new SessionCipher(counting, victimStore, budget);
+    const pub = publicationOf(victimStore, victimStore.addOneTimePrekeys(1));
+    const peer = device();
+    peer.sessions.startSession(decodePrekeyBundle(p, { ...pub, oneTime: pub.oneTime[0]! }));
+    const genuine = peer.sessions.encryptFor(victimStore.publicIdentity, text('hello'));
+    victim.decrypt(genuine);
+    victim.encryptFor(peer.pub, text('written'));
+    // The forgery: a genuine initial message's layout with a fresh base key, a random KEM
+    // ciphertext and a tag the forger cannot compute, and a random ratchet message.
+    const real = decodePqxdhInitial(p, openEnvelope(p, victim.identity, genuine).initial!);
+    const initial = encodePqxdhInitial({
+      ...real,
+      ephemeral: generateX25519KeyPair(p).publicKey,
+      oneTimePrekeyId: null,
+      kemCiphertext: p.random.bytes(real.kemCiphertext.length),
+      tag: p.random.bytes(EARLY_TAG_BYTES),
+    });
+    const message = new Uint8Array([
+      RATCHET_MESSAGE_VERSION,
+      ...p.random.bytes(32 + 4 + 4 + EARLY_TAG_BYTES + 1024 + 16),
+    ]);
+    const forged = sealEnvelope(p, victimStore.publicIdentity, {
+      sender: peer.pub,
+      initial,
+      message,
+    });
+    const before = victimStore.export();
+    calls.x25519 = 0;
+    calls.decapsulate = 0;
+    expect(codeOf(() => victim.decrypt(forged))).toBe('decrypt_failed');
+    // One DH to open the envelope, DH1 for the tag; nothing after it.
+    expect(calls).toEqual({ x25519: 2, decapsulate: 0 });
+    expect(victimStore.export()).toEqual(before);
+    // Still charged to the named peer's failure budget.
+    for (let i = 1; i < MAX_FAILED_DECRYPTIONS_PER_PEER; i++) {
+      expect(codeOf(() => victim.decrypt(forged))).toBe('decrypt_failed');
+    }
+    expect(codeOf(() => victim.decrypt(forged))).toBe('limit_exceeded');
+  });
+
+  it('still reads a genuine first message from the peer after forged ones were refused', () => {
+    const { a, b } = connected();
+    a.sessions.startSession(b.bundle());
+    const first = a.sessions.encryptFor(b.pub, text('new session'));
+    const inner = openEnvelope(p, b.sessions.identity, first);
+    const initial = decodePqxdhInitial(p, inner.initial!);
+    for (let i = 0; i < EARLY_TAG_BYTES; i++) {
+      const tag = initial.tag.slice();
+      tag[i]! ^= 1;
+      const forged = sealEnvelope(p, b.pub, {
+        ...inner,
+        initial: encodePqxdhInitial({ ...initial, tag }),
+      });
+      expect(codeOf(() => b.sessions.decrypt(forged))).toBe('decrypt_failed');
+    }
+    expect(read(b.sessions.decrypt(first).plaintext)).toBe('new session');
   });
 });
 

@@ -32,6 +32,8 @@ export const KDF_LABELS = {
   pqxdh: 'passage/v1/pqxdh/x25519-sha256-mlkem768',
   /** PQXDH associated data: hash of both identities and the KEM prekey. */
   pqxdhAssociatedData: 'passage/v1/pqxdh/ad',
+  /** PQXDH DH1 → the key of the initial message's early tag (x3dh.ts). */
+  pqxdhInitialAuth: 'passage/v1/pqxdh/initial-auth',
   /** Double Ratchet KDF_RK. */
   ratchetRoot: 'passage/v1/ratchet-root',
   /** Handshake secret → a session's message authentication key (the early tag, ratchet.ts). */
@@ -71,13 +73,38 @@ const RATCHET_ROOT_INFO = labelBytes(KDF_LABELS.ratchetRoot);
 const RATCHET_MESSAGE_INFO = labelBytes(KDF_LABELS.ratchetMessage);
 
 const RATCHET_MESSAGE_AUTH_INFO = labelBytes(KDF_LABELS.ratchetMessageAuth);
+const PQXDH_INITIAL_AUTH_INFO = labelBytes(KDF_LABELS.pqxdhInitialAuth);
 
-/** Bytes of a session's message authentication key. */
-export const MESSAGE_AUTH_KEY_BYTES = 32;
+/**
+ * Bytes of the key of an early authentication tag: a session's message authentication key
+ * (ratchet messages), or the key of a PQXDH initial message's tag.
+ */
+export const AUTH_KEY_BYTES = 32;
+
+/**
+ * Bytes of an early authentication tag (HMAC-SHA256 truncated), in ratchet messages and in
+ * PQXDH initial messages. A tag is a filter against work, checked before the expensive steps; a
+ * forger has one chance in 2¹²⁸ per attempt, and every attempt costs it an envelope.
+ */
+export const EARLY_TAG_BYTES = 16;
 
 /** The session's message authentication key, from the handshake's shared secret SK. */
 export function messageAuthKey(p: Primitives, sharedSecret: Uint8Array): Uint8Array {
-  return p.hkdfSha256(sharedSecret, ZERO_SALT, RATCHET_MESSAGE_AUTH_INFO, MESSAGE_AUTH_KEY_BYTES);
+  return p.hkdfSha256(sharedSecret, ZERO_SALT, RATCHET_MESSAGE_AUTH_INFO, AUTH_KEY_BYTES);
+}
+
+/**
+ * The key of a PQXDH initial message's early tag, from DH1 = DH(IK_A, SPK_B): the first value
+ * of the handshake that only the initiator (with its identity secret) and the responder (with
+ * its signed prekey secret) can compute.
+ */
+export function initialAuthKey(p: Primitives, dh1: Uint8Array): Uint8Array {
+  return p.hkdfSha256(dh1, ZERO_SALT, PQXDH_INITIAL_AUTH_INFO, AUTH_KEY_BYTES);
+}
+
+/** An early authentication tag: HMAC-SHA256(key, data), its first `EARLY_TAG_BYTES`. */
+export function earlyTag(p: Primitives, key: Uint8Array, data: Uint8Array): Uint8Array {
+  return p.hmacSha256(key, data).slice(0, EARLY_TAG_BYTES);
 }
 
 /** KDF_RK: (root key, DH output) → (next root key, chain key). */

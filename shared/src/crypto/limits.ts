@@ -60,9 +60,10 @@ export const MAX_SKIPPED_KEYS_PER_DEVICE = 64_000;
  * Failed decryptions of envelopes naming one held peer that are worked on per
  * `FAILED_DECRYPTION_WINDOW_MS`; beyond, further envelopes naming that peer are refused with
  * `limit_exceeded` before any work until the window ends (`FailureBudget`, cipher.ts). Forged
- * ratchet messages are already cheap (the early tag); this bounds the ones that are not: forged
- * initial messages naming a held peer (each costs the responder's handshake) and messages a
- * peer itself makes fail after the tag.
+ * ratchet and initial messages are already cheap (their early tags); this bounds the ones that
+ * are not: messages a peer itself (or whoever holds its keys) makes fail after the tag, such as
+ * an initial message with a valid tag and a bad KEM ciphertext, which costs the whole responder
+ * handshake.
  */
 export const MAX_FAILED_DECRYPTIONS_PER_PEER = 8;
 export const FAILED_DECRYPTION_WINDOW_MS = 60_000;

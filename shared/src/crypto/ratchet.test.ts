@@ -3,12 +3,12 @@ import { fromUtf8 as read, utf8 as text } from '@passage/testing/crypto-fixtures
 import { isCryptoError } from './errors.js';
 import type { CryptoErrorCode } from './errors.js';
 import { generateX25519KeyPair } from './keys.js';
+import { EARLY_TAG_BYTES } from './kdf.js';
 import type { Primitives } from './primitives.js';
 import {
   MAX_SKIP,
   MAX_SKIPPED_KEYS_TOTAL,
   RATCHET_HEADER_BYTES,
-  RATCHET_TAG_BYTES,
   Ratchet,
   decodeRatchetMessage,
 } from './ratchet.js';
@@ -36,10 +36,10 @@ function pair(): { alice: Ratchet; bob: Ratchet } {
  */
 function retag(r: Ratchet, message: Uint8Array, ad = AD): Uint8Array {
   const header = message.subarray(0, RATCHET_HEADER_BYTES);
-  const ciphertext = message.subarray(RATCHET_HEADER_BYTES + RATCHET_TAG_BYTES);
+  const ciphertext = message.subarray(RATCHET_HEADER_BYTES + EARLY_TAG_BYTES);
   const tag = p
     .hmacSha256(r.snapshot().authKey, new Uint8Array([...ad, ...header, ...ciphertext]))
-    .subarray(0, RATCHET_TAG_BYTES);
+    .subarray(0, EARLY_TAG_BYTES);
   const out = message.slice();
   out.set(tag, RATCHET_HEADER_BYTES);
   return out;

@@ -26,7 +26,14 @@ import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { POLY1305_TAG_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, toHex, u32, u8 } from './encoding.js';
-import { kdfChain, kdfRoot, messageAuthKey, messageKeyMaterial } from './kdf.js';
+import {
+  EARLY_TAG_BYTES,
+  earlyTag,
+  kdfChain,
+  kdfRoot,
+  messageAuthKey,
+  messageKeyMaterial,
+} from './kdf.js';
 import { constantTimeEqual } from './checks.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, generateX25519KeyPair } from './keys.js';
@@ -37,8 +44,6 @@ import { pad, unpad } from './padding.js';
  * (no tag) is refused with `unsupported_version`.
  */
 export const RATCHET_MESSAGE_VERSION = 2;
-/** Bytes of the early authentication tag (HMAC-SHA256 truncated; see `messageTag`). */
-export const RATCHET_TAG_BYTES = 16;
 /** Bytes of the header: version, DH public key, previous chain length, message number. */
 export const RATCHET_HEADER_BYTES = 1 + X25519_KEY_BYTES + 4 + 4;
 /**
@@ -101,7 +106,7 @@ export function decodeRatchetMessage(message: Uint8Array): {
   const dh = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
   const pn = r.u32();
   const n = r.u32();
-  const tag = r.bytesN(RATCHET_TAG_BYTES);
+  const tag = r.bytesN(EARLY_TAG_BYTES);
   const ciphertext = r.rest();
   if (ciphertext.length < POLY1305_TAG_BYTES) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
   return {
@@ -114,7 +119,7 @@ export function decodeRatchetMessage(message: Uint8Array): {
 
 /**
  * The early authentication tag: HMAC-SHA256(auth key, AD ‖ header ‖ ciphertext), truncated to
- * `RATCHET_TAG_BYTES`. It is checked before any chain key is derived, so that rejecting a message
+ * `EARLY_TAG_BYTES` (kdf.ts). It is checked before any chain key is derived, so that rejecting a message
  * not made by a holder of the session costs one HMAC instead of up to `MAX_SKIP` chain steps.
  * It is a filter against work, not the message's authentication: the AEAD under the message key
  * still decides, and the auth key does not ratchet (one who stole a session's state can pass
@@ -127,9 +132,7 @@ function messageTag(
   headerBytes: Uint8Array,
   ciphertext: Uint8Array,
 ): Uint8Array {
-  return p
-    .hmacSha256(authKey, concatBytes(associatedData, headerBytes, ciphertext))
-    .subarray(0, RATCHET_TAG_BYTES);
+  return earlyTag(p, authKey, concatBytes(associatedData, headerBytes, ciphertext));
 }
 
 function skippedId(dh: Uint8Array, n: number): string {

@@ -8,8 +8,8 @@
  * contact keeps it in memory). Decoding is strict: version first, exact lengths, flags 0 or 1,
  * no trailing bytes, skipped keys within their bound.
  *
- *   0x02 ‖ peer identity (129) ‖ AD (32) ‖ auth key (32) ‖ base key (32)
- *        ‖ has-initial (1) [‖ initial (1263)]
+ *   0x03 ‖ peer identity (129) ‖ AD (32) ‖ auth key (32) ‖ base key (32)
+ *        ‖ has-initial (1) [‖ initial (1279)]
  *        ‖ ratchet: our secret (32) ‖ our public (32) ‖ has-remote (1) [‖ remote (32)]
  *          ‖ root key (32) ‖ has-send (1) [‖ CKs (32)] ‖ has-receive (1) [‖ CKr (32)]
  *          ‖ Ns (4) ‖ Nr (4) ‖ PN (4) ‖ skipped count (2) ‖ count × (dh (32) ‖ n (4) ‖ key (32))
@@ -18,12 +18,7 @@ import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { SHA256_BYTES, X25519_KEY_BYTES } from './primitives.js';
 import { ByteReader, bytesEqual, concatBytes, expectVersion, u16, u32, u8 } from './encoding.js';
-import {
-  CHAIN_KEY_BYTES,
-  MESSAGE_AUTH_KEY_BYTES,
-  MESSAGE_KEY_BYTES,
-  ROOT_KEY_BYTES,
-} from './kdf.js';
+import { AUTH_KEY_BYTES, CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, ROOT_KEY_BYTES } from './kdf.js';
 import type { DeviceIdentity } from './identity.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
@@ -34,8 +29,11 @@ import { MAX_SKIPPED_KEYS_TOTAL, Ratchet } from './ratchet.js';
 import type { PqxdhInitialMessage, PrekeyLookup } from './x3dh.js';
 import { PQXDH_INITIAL_BYTES, encodePqxdhInitial, initiatePqxdh, respondPqxdh } from './x3dh.js';
 
-/** Version 2 added the message authentication key; version 1 is refused, not migrated. */
-export const SESSION_STATE_VERSION = 2;
+/**
+ * Version 2 added the message authentication key; version 3 holds a pending initial message of
+ * version 2 (with its early tag, x3dh.ts). Older versions are refused, not migrated.
+ */
+export const SESSION_STATE_VERSION = 3;
 
 /** What `Session.encrypt` produces: the ratchet message, and the initial message while pending. */
 export interface SessionCiphertext {
@@ -188,7 +186,7 @@ export class Session {
     expectVersion(r, SESSION_STATE_VERSION);
     const remote = PublicIdentity.decode(p, r.bytesN(PUBLIC_IDENTITY_BYTES));
     const associatedData = r.bytesN(SHA256_BYTES);
-    const authKey = r.bytesN(MESSAGE_AUTH_KEY_BYTES);
+    const authKey = r.bytesN(AUTH_KEY_BYTES);
     const baseKey = asX25519PublicKey(r.bytesN(X25519_KEY_BYTES));
     const pendingInitial = r.flag() ? r.bytesN(PQXDH_INITIAL_BYTES) : null;
     const secretKey = asX25519SecretKey(r.bytesN(X25519_KEY_BYTES));

@@ -17,10 +17,29 @@
  * be decrypted) and to the exact KEM key used. Any all-zero DH output aborts (`low_order`).
  *
  * The initial message, carried until the responder answers (encoding strict, version first):
- *   0x01 ‖ IK_A (129, identity.ts) ‖ EK_A (32) ‖ spk id (4) ‖ kem id (4) ‖ has-opk (1)
- *        ‖ opk id (4, zero when has-opk = 0) ‖ CT (1088)
+ *   0x02 ‖ IK_A (129, identity.ts) ‖ EK_A (32) ‖ spk id (4) ‖ kem id (4) ‖ has-opk (1)
+ *        ‖ opk id (4, zero when has-opk = 0) ‖ CT (1088) ‖ tag (16)
+ *   tag = HMAC-SHA256(HKDF-SHA256(DH1, salt = 0×32, "passage/v1/pqxdh/initial-auth", 32),
+ *                     IK_B ‖ everything before the tag)[0..16]
+ *
+ * The early tag lets the responder refuse an initial message not made by the holder of IK_A
+ * after one DH (DH1, which needs IK_A's secret or SPK_B's) instead of the whole handshake
+ * (three or four DHs and the ML-KEM decapsulation): an outsider can name any peer the
+ * responder holds, because identities are public, but cannot compute DH1. It covers every byte
+ * of the message and the responder's identity, so no field can be changed and no message can be
+ * redirected to another device. It is a filter against work, not the handshake's
+ * authentication (SK and the first ratchet message are), and it does NOT prove:
+ * - freshness: a replayed initial message carries a valid tag (the responder's replay memory,
+ *   cipher.ts, refuses it);
+ * - that the KEM ciphertext or the ephemeral key are well formed: the initiator itself can tag
+ *   garbage, and then costs the whole handshake (limited per peer by the failure budget);
+ * - anything about a new identity: a throwaway identity computes a valid tag for itself, so a
+ *   first contact from a stranger still costs the whole handshake (bounded by the relay's
+ *   first-contact admission, ADR 0011, and by the peer bound, limits.ts);
+ * - anything once SPK_B's secret is known: its holder can compute DH1 for every initiator.
+ * Version 1 (no tag) is refused with `unsupported_version`.
  */
-import { CryptoError, CryptoErrorCode } from './errors.js';
+import { CryptoError, CryptoErrorCode, requireBytes } from './errors.js';
 import type { Primitives } from './primitives.js';
 import {
   MLKEM768_CIPHERTEXT_BYTES,
@@ -37,7 +56,8 @@ import {
   u32,
   u8,
 } from './encoding.js';
-import { KDF_LABELS } from './kdf.js';
+import { EARLY_TAG_BYTES, KDF_LABELS, earlyTag, initialAuthKey } from './kdf.js';
+import { constantTimeEqual } from './checks.js';
 import type { DeviceIdentity } from './identity.js';
 import type { VerifiedPrekeyBundle } from './bundle.js';
 import type { KemPrekey, OneTimePrekeyPair, SignedPrekey } from './prekeys.js';
@@ -45,10 +65,16 @@ import { PUBLIC_IDENTITY_BYTES, PublicIdentity } from './identity.js';
 import type { MlKemPublicKey, X25519KeyPair, X25519PublicKey } from './keys.js';
 import { asX25519PublicKey, generateX25519KeyPair } from './keys.js';
 
-export const PQXDH_INITIAL_VERSION = 1;
-/** Bytes of an encoded initial message. */
-export const PQXDH_INITIAL_BYTES =
+/**
+ * Version byte of the initial message. Version 2 added the early authentication tag; version 1
+ * (no tag) is refused with `unsupported_version`.
+ */
+export const PQXDH_INITIAL_VERSION = 2;
+/** Bytes of an encoded initial message before its tag: what the tag covers (with IK_B). */
+const PQXDH_INITIAL_HEADER_BYTES =
   1 + PUBLIC_IDENTITY_BYTES + X25519_KEY_BYTES + 4 + 4 + 1 + 4 + MLKEM768_CIPHERTEXT_BYTES;
+/** Bytes of an encoded initial message. */
+export const PQXDH_INITIAL_BYTES = PQXDH_INITIAL_HEADER_BYTES + EARLY_TAG_BYTES;
 /** The handshake's shared secret SK (the ratchet's first root key). */
 export const SHARED_SECRET_BYTES = 32;
 
@@ -57,8 +83,8 @@ const ZERO_SALT = new Uint8Array(SHA256_BYTES);
 const PQXDH_INFO = labelBytes(KDF_LABELS.pqxdh);
 const AD_PREFIX = labelPrefix(KDF_LABELS.pqxdhAssociatedData);
 
-/** What the initiator sends so that the responder can compute the same secret. */
-export interface PqxdhInitialMessage {
+/** The fields of an initial message that its tag covers. */
+export interface PqxdhInitialFields {
   readonly initiator: PublicIdentity;
   readonly ephemeral: X25519PublicKey;
   readonly signedPrekeyId: number;
@@ -67,7 +93,14 @@ export interface PqxdhInitialMessage {
   readonly kemCiphertext: Uint8Array;
 }
 
-export function encodePqxdhInitial(m: PqxdhInitialMessage): Uint8Array {
+/** What the initiator sends so that the responder can compute the same secret. */
+export interface PqxdhInitialMessage extends PqxdhInitialFields {
+  /** The early authentication tag (`pqxdhInitialTag`); checked by `respondPqxdh`. */
+  readonly tag: Uint8Array;
+}
+
+/** The encoding of everything before the tag (one value, one encoding: see `decodePqxdhInitial`). */
+function encodeFields(m: PqxdhInitialFields): Uint8Array {
   return concatBytes(
     u8(PQXDH_INITIAL_VERSION),
     m.initiator.encode(),
@@ -80,9 +113,31 @@ export function encodePqxdhInitial(m: PqxdhInitialMessage): Uint8Array {
   );
 }
 
+export function encodePqxdhInitial(m: PqxdhInitialMessage): Uint8Array {
+  requireBytes(m.tag, EARLY_TAG_BYTES);
+  return concatBytes(encodeFields(m), m.tag);
+}
+
+/**
+ * The early tag of an initial message with `fields` for `responder`, from DH1 = DH(IK_A, SPK_B)
+ * (the initiator computes it with IK_A's secret, the responder with SPK_B's).
+ */
+export function pqxdhInitialTag(
+  p: Primitives,
+  dh1: Uint8Array,
+  responder: PublicIdentity,
+  fields: PqxdhInitialFields,
+): Uint8Array {
+  const key = initialAuthKey(p, dh1);
+  const tag = earlyTag(p, key, concatBytes(responder.encode(), encodeFields(fields)));
+  key.fill(0);
+  return tag;
+}
+
 /**
  * Strict decoding; verifies the initiator identity's signature, unless its bytes equal those of
- * `verifiedInitiator` (an identity the caller has already verified).
+ * `verifiedInitiator` (an identity the caller has already verified). The tag is read, not
+ * checked: it needs the responder's signed prekey (`respondPqxdh` checks it).
  */
 export function decodePqxdhInitial(
   p: Primitives,
@@ -97,9 +152,11 @@ export function decodePqxdhInitial(
   const kemPrekeyId = r.u32();
   const hasOneTime = r.flag();
   const oneTimeId = r.u32();
-  // One value, one encoding: an absent one-time prekey must carry id 0.
+  // One value, one encoding: an absent one-time prekey must carry id 0. (The tag is computed over
+  // the re-encoded fields, so this also keeps the tag's input equal to the bytes received.)
   if (!hasOneTime && oneTimeId !== 0) throw new CryptoError(CryptoErrorCode.BAD_ENCODING);
   const kemCiphertext = r.bytesN(MLKEM768_CIPHERTEXT_BYTES);
+  const tag = r.bytesN(EARLY_TAG_BYTES);
   r.end();
   return {
     initiator:
@@ -111,6 +168,7 @@ export function decodePqxdhInitial(
     kemPrekeyId,
     oneTimePrekeyId: hasOneTime ? oneTimeId : null,
     kemCiphertext,
+    tag,
   };
 }
 
@@ -171,6 +229,15 @@ export function initiatePqxdh(
     p.random.bytes(MLKEM768_ENCAPS_SEED_BYTES),
   );
   const sharedSecret = deriveSecret(p, dhs, kemSecret);
+  const fields: PqxdhInitialFields = {
+    initiator: me.publicIdentity,
+    ephemeral: ephemeral.publicKey,
+    signedPrekeyId: bundle.signedPrekey.id,
+    kemPrekeyId: bundle.kemPrekey.id,
+    oneTimePrekeyId: bundle.oneTimePrekey?.id ?? null,
+    kemCiphertext: ciphertext,
+  };
+  const tag = pqxdhInitialTag(p, dhs[0]!, bundle.identity, fields);
   // Best effort: the ephemeral secret and the DH outputs are not needed again.
   ephemeral.secretKey.fill(0);
   for (const dh of dhs) dh.fill(0);
@@ -185,14 +252,7 @@ export function initiatePqxdh(
       bundle.kemPrekey.publicKey,
     ),
     remoteSignedPrekey: spk,
-    initial: {
-      initiator: me.publicIdentity,
-      ephemeral: ephemeral.publicKey,
-      signedPrekeyId: bundle.signedPrekey.id,
-      kemPrekeyId: bundle.kemPrekey.id,
-      oneTimePrekeyId: bundle.oneTimePrekey?.id ?? null,
-      kemCiphertext: ciphertext,
-    },
+    initial: { ...fields, tag },
   };
 }
 
@@ -205,9 +265,12 @@ export interface PrekeyLookup {
 
 /**
  * The responder's side. Throws `unknown_prekey` when a named prekey is not (or no longer) held,
- * `low_order` on an all-zero DH. A wrong KEM ciphertext is not detected here (ML-KEM's implicit
- * rejection yields an unrelated secret): the first ratchet message then fails to authenticate,
- * and the caller must not consume the one-time prekey until it has.
+ * `low_order` on an all-zero DH, and `decrypt_failed` when the early tag does not verify: that
+ * is checked right after DH1, before the other DHs and the KEM decapsulation, so a forgery
+ * costs one DH. A wrong KEM ciphertext under a valid tag (only the initiator can make one) is
+ * not detected here (ML-KEM's implicit rejection yields an unrelated secret): the first ratchet
+ * message then fails to authenticate, and the caller must not consume the one-time prekey until
+ * it has.
  */
 export function respondPqxdh(
   p: Primitives,
@@ -222,15 +285,23 @@ export function respondPqxdh(
   if (spk === undefined || kem === undefined || opk === undefined) {
     throw new CryptoError(CryptoErrorCode.UNKNOWN_PREKEY);
   }
+  const dh1 = p.x25519(spk.keyPair.secretKey, initial.initiator.dhKey);
+  if (!constantTimeEqual(initial.tag, pqxdhInitialTag(p, dh1, me.publicIdentity, initial))) {
+    dh1.fill(0);
+    throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+  }
   const dhs = [
-    p.x25519(spk.keyPair.secretKey, initial.initiator.dhKey),
+    dh1,
     p.x25519(me.dh.secretKey, initial.ephemeral),
     p.x25519(spk.keyPair.secretKey, initial.ephemeral),
   ];
   if (opk !== null) dhs.push(p.x25519(opk.keyPair.secretKey, initial.ephemeral));
   const kemSecret = p.mlkem768Decapsulate(kem.keyPair.secretKey, initial.kemCiphertext);
+  const sharedSecret = deriveSecret(p, dhs, kemSecret);
+  for (const dh of dhs) dh.fill(0);
+  kemSecret.fill(0);
   return {
-    sharedSecret: deriveSecret(p, dhs, kemSecret),
+    sharedSecret,
     associatedData: associatedData(p, initial.initiator, me.publicIdentity, kem.id, kem.publicKey),
     signedPrekey: spk.keyPair,
   };
