@@ -19,7 +19,7 @@ import { dangerousTestOnlySeededRandom, withRandom } from './random.js';
 import { signRoster } from './roster.js';
 import { safetyNumber } from './safety-number.js';
 
-const FIXTURE = new URL('./__golden__/transcript-v2.json', import.meta.url);
+const FIXTURE = new URL('./__golden__/transcript-v3.json', import.meta.url);
 const NOW = 1_800_000_000;
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
