@@ -63,6 +63,54 @@ export function checkByteCount(n: number): void {
   requireIntegerIn(n, 0, Number.MAX_SAFE_INTEGER);
 }
 
+/**
+ * Ed25519 public keys that one backend remembers as valid (of prime order), at most: the oldest
+ * is forgotten first. The check (a scalar multiplication by the group order) costs about as
+ * much as a signature verification, and a handshake met each key up to four times (its
+ * identity, then each signature it made in the bundle). 1024 keys hold a few hundred peers'
+ * worth of handshakes in about 100 KB.
+ */
+export const MAX_REMEMBERED_VALID_ED25519_KEYS = 1024;
+
+/**
+ * Remembers which Ed25519 public keys passed a backend's prime-order check, by their bytes
+ * (not by array object, so a key changed in place is checked again), so that each key is
+ * checked once however many signatures it verifies. Only valid verdicts are kept: the verdict
+ * is a function of the bytes alone, so a remembered one is exactly what the check would answer
+ * again, and an invalid key (which costs an attacker nothing to make) takes no room. Anyone can
+ * fill it with valid keys of their own; that only makes other keys be checked again.
+ */
+export class ValidEd25519KeyMemo {
+  private readonly valid = new Set<string>();
+
+  constructor(private readonly bound = MAX_REMEMBERED_VALID_ED25519_KEYS) {}
+
+  /** `check(publicKey)`, or true without calling it for a key remembered as valid. */
+  isValid(publicKey: Uint8Array, check: (publicKey: Uint8Array) => boolean): boolean {
+    const id = String.fromCharCode(...publicKey);
+    if (this.valid.has(id)) {
+      // Most recently used last, so that eviction takes the key unused for longest.
+      this.valid.delete(id);
+      this.valid.add(id);
+      return true;
+    }
+    if (!check(publicKey)) return false;
+    if (this.valid.size >= this.bound) {
+      for (const oldest of this.valid) {
+        this.valid.delete(oldest);
+        break;
+      }
+    }
+    this.valid.add(id);
+    return true;
+  }
+
+  /** How many keys are remembered (for tests). */
+  get size(): number {
+    return this.valid.size;
+  }
+}
+
 /** Constant-time-in-content equality of two byte arrays (length is not secret). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -22,6 +22,7 @@ import {
   constantTimeEqual,
   isAllZero,
   uniformFromBytes,
+  ValidEd25519KeyMemo,
 } from './checks.js';
 import { CryptoError, CryptoErrorCode, mapFailure, requireBytes } from './errors.js';
 import {
@@ -91,6 +92,7 @@ function ed25519VerifyStrict(
   publicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
+  validKeys: ValidEd25519KeyMemo,
 ): boolean {
   const r = signature.subarray(0, 32);
   const s = bytesToNumberLE(signature.subarray(32, 64));
@@ -105,8 +107,9 @@ function ed25519VerifyStrict(
     return false;
   }
   // Mixed order (a prime-order point plus a small-order one) is refused, as libsodium's
-  // crypto_core_ed25519_is_valid_point does.
-  if (!a.isTorsionFree()) return false;
+  // crypto_core_ed25519_is_valid_point does; checked once per key (checks.ts).
+  const primeOrder = a;
+  if (!validKeys.isValid(publicKey, () => primeOrder.isTorsionFree())) return false;
   const digest = sha512.create().update(r).update(publicKey).update(message).digest();
   const k = bytesToNumberLE(digest) % ED25519_L;
   // Public data only (signature, key, message): variable-time multiplication is fine.
@@ -143,6 +146,8 @@ const nobleRandom: RandomSource = {
 
 /** Returns the noble backend. Synchronous and always available (no WebAssembly). */
 export function createNobleBackend(): Primitives {
+  // The prime-order check of a key, once per key (checks.ts), as in sodium.ts.
+  const validKeys = new ValidEd25519KeyMemo();
   return {
     backend: 'noble',
     random: nobleRandom,
@@ -179,13 +184,15 @@ export function createNobleBackend(): Primitives {
       requireBytes(publicKey);
       if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
       if (hasSmallOrderEncoding(publicKey)) return false;
-      try {
-        // zip215 = false: canonical encodings only (y < p), as libsodium.
-        const point = ed25519.Point.fromBytes(publicKey, false);
-        return !point.is0() && !point.isSmallOrder() && point.isTorsionFree();
-      } catch {
-        return false;
-      }
+      return validKeys.isValid(publicKey, (k) => {
+        try {
+          // zip215 = false: canonical encodings only (y < p), as libsodium.
+          const point = ed25519.Point.fromBytes(k, false);
+          return !point.is0() && !point.isSmallOrder() && point.isTorsionFree();
+        } catch {
+          return false;
+        }
+      });
     },
 
     ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
@@ -195,7 +202,7 @@ export function createNobleBackend(): Primitives {
       if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
       if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
       try {
-        return ed25519VerifyStrict(publicKey, message, signature);
+        return ed25519VerifyStrict(publicKey, message, signature, validKeys);
       } catch {
         return false;
       }

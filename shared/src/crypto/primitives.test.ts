@@ -692,6 +692,33 @@ describe.each(BACKENDS)('Ed25519 public keys of mixed order (%s)', (_name, load)
     expect(p.ed25519IsValidPublicKey(prime)).toBe(true);
   });
 
+  it('refuses a mixed-order key however often it is asked, and after its prime-order part was accepted', () => {
+    // Each backend checks a key once (checks.ts, ValidEd25519KeyMemo): the verdict must not
+    // carry over to other bytes, nor to the same array changed in place.
+    const { prime, mixed, message, signature } = mixedOrderSignature();
+    for (let n = 0; n < 3; n++) {
+      expect(p.ed25519IsValidPublicKey(prime)).toBe(true);
+      expect(p.ed25519IsValidPublicKey(mixed)).toBe(false);
+      expect(p.ed25519Verify(mixed, message, signature)).toBe(false);
+    }
+    const changed = prime.slice();
+    expect(p.ed25519IsValidPublicKey(changed)).toBe(true);
+    changed.set(mixed);
+    expect(p.ed25519IsValidPublicKey(changed)).toBe(false);
+    expect(p.ed25519Verify(changed, message, signature)).toBe(false);
+  });
+
+  it('still verifies signatures under a key it already checked, and refuses a bad one', () => {
+    const pair = p.ed25519KeyPairFromSeed(repeat(42, 32));
+    const message = ascii('checked once');
+    const signature = p.ed25519Sign(pair.secretKey, message);
+    expect(p.ed25519IsValidPublicKey(pair.publicKey)).toBe(true);
+    for (let n = 0; n < 3; n++) {
+      expect(p.ed25519Verify(pair.publicKey, message, signature)).toBe(true);
+      expect(p.ed25519Verify(pair.publicKey, ascii('another message'), signature)).toBe(false);
+    }
+  });
+
   it('refuses small-order, identity and non-canonical keys, accepts generated ones', () => {
     expect(p.ed25519IsValidPublicKey(hex(ORDER_8))).toBe(false);
     expect(p.ed25519IsValidPublicKey(le(1n))).toBe(false); // the identity (y = 1)

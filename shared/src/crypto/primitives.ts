@@ -67,6 +67,8 @@ export interface Primitives {
    * True when `publicKey` is the canonical encoding of a point of prime order L (in the
    * prime-order subgroup and not the identity): not of small order and not mixed order (a
    * prime-order point plus a small-order one, which lets one secret key own up to eight keys).
+   * Each backend remembers the last `MAX_REMEMBERED_VALID_ED25519_KEYS` keys it found valid, by
+   * their bytes (checks.ts), so that this check and `ed25519Verify` check each key once.
    */
   ed25519IsValidPublicKey(publicKey: Uint8Array): boolean;
   /**

@@ -14,6 +14,7 @@ import {
   checkHkdfLength,
   checkUniformBound,
   isAllZero,
+  ValidEd25519KeyMemo,
 } from './checks.js';
 import { CryptoError, CryptoErrorCode, mapFailure, requireBytes } from './errors.js';
 import {
@@ -154,6 +155,11 @@ const sodiumRandom: RandomSource = {
 };
 
 function createSodiumBackend(): Primitives {
+  // The prime-order check of a key, once per key (checks.ts): a verification re-checks no key
+  // that an identity decoding or an earlier signature already checked.
+  const validKeys = new ValidEd25519KeyMemo();
+  const isValidPoint = (publicKey: Uint8Array): boolean =>
+    validKeys.isValid(publicKey, (k) => sodium.crypto_core_ed25519_is_valid_point(k));
   return {
     backend: 'libsodium',
     random: sodiumRandom,
@@ -204,9 +210,7 @@ function createSodiumBackend(): Primitives {
       if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
       // Canonical, on the curve, not of small order, and in the prime-order subgroup
       // (ge25519_is_on_main_subgroup): mixed-order points are refused.
-      return mapFailure(CryptoErrorCode.INTERNAL, () =>
-        sodium.crypto_core_ed25519_is_valid_point(publicKey),
-      );
+      return mapFailure(CryptoErrorCode.INTERNAL, () => isValidPoint(publicKey));
     },
 
     ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
@@ -217,7 +221,7 @@ function createSodiumBackend(): Primitives {
       if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
       if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
       // crypto_sign_verify_detached refuses small-order keys but not mixed-order ones.
-      if (!sodium.crypto_core_ed25519_is_valid_point(publicKey)) return false;
+      if (!isValidPoint(publicKey)) return false;
       try {
         // libsodium (without ED25519_COMPAT) rejects S ≥ L, small-order R and A, and
         // non-canonical A, and compares R byte for byte (cofactorless).
