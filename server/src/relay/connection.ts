@@ -153,8 +153,15 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   /** True while backpressure has stopped reading from this socket (pongs are not read either). */
   #readingPaused = false;
 
-  /** Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close. */
+  /**
+   * Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close, and stopped while the relay
+   * is not reading from the socket (the client cannot authenticate then: see pauseReading).
+   */
   #authTimer: NodeJS.Timeout | undefined;
+  /** When the running auth window ends, in performance.now() ms. */
+  #authDeadlineMs = 0;
+  /** What was left of the auth window when the relay stopped reading; undefined otherwise. */
+  #authRemainingMs: number | undefined;
   /** True once this connection sent a `send` before (or without) authenticating. */
   #sentAnonymously = false;
   /** The socket `ws` reads from, to account for unfinished input after each read. */
@@ -190,8 +197,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const nonce = newNonce();
     this.#phase = { name: 'open', nonce };
     ctx.admission.opened(this);
-    this.#authTimer = setTimeout(this.#onAuthWindowEnded, this.#settings.authTimeoutMs);
-    this.#authTimer.unref();
+    this.#armAuthWindow(this.#settings.authTimeoutMs);
     this.#write(encodeChallengeFrame(nonce.toString('base64url')));
   }
 
@@ -215,6 +221,18 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   readonly #onData = (): void => {
     this.#ctx.inputBudget.update(this, unfinishedInputBytes(this.#ws));
   };
+
+  #armAuthWindow(ms: number): void {
+    this.#authDeadlineMs = performance.now() + ms;
+    this.#authTimer = setTimeout(this.#onAuthWindowEnded, ms);
+    this.#authTimer.unref();
+  }
+
+  #clearAuthWindow(): void {
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.#authRemainingMs = undefined;
+  }
 
   readonly #onAuthWindowEnded = (): void => {
     this.#authTimer = undefined;
@@ -425,8 +443,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const ctx = this.#ctx;
     const delivery = new Delivery(mailbox, ctx.deliveryStore, this.#out, this.#settings);
     this.#phase = { name: 'authenticated', mailbox, delivery };
-    clearTimeout(this.#authTimer);
-    this.#authTimer = undefined;
+    this.#clearAuthWindow();
     this.#ctx.admission.authenticated(this, mailbox);
     this.#out.drainListener = delivery;
     this.#write(encodeAuthedFrame(frame.rid, mailbox));
@@ -547,9 +564,17 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   // ---------------------------------------------------------------------------------------
   // Backpressure (backpressure.ts)
 
-  /** See {@link Pausable.pauseReading}. */
+  /**
+   * See {@link Pausable.pauseReading}. The auth window stops with the reading: a client the
+   * relay does not read cannot authenticate, and must not be closed for the relay's pause.
+   */
   pauseReading(): void {
     this.#readingPaused = true;
+    if (this.#authTimer !== undefined) {
+      clearTimeout(this.#authTimer);
+      this.#authTimer = undefined;
+      this.#authRemainingMs = Math.max(0, this.#authDeadlineMs - performance.now());
+    }
     this.#ws.pause();
   }
 
@@ -559,6 +584,12 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     // Pongs that arrived while the relay was not reading could not be seen: the heartbeat
     // starts over rather than blame the peer for the relay's pause.
     this.#lastPongMs = performance.now();
+    // The auth window goes on with what was left of it when reading paused.
+    const remaining = this.#authRemainingMs;
+    if (remaining !== undefined && this.#phase.name !== 'closed') {
+      this.#authRemainingMs = undefined;
+      this.#armAuthWindow(remaining);
+    }
     this.#ws.resume();
   }
 
@@ -655,7 +686,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const phase = this.#phase;
     if (phase.name === 'closed') return;
     this.#phase = CLOSED;
-    clearTimeout(this.#authTimer);
+    this.#clearAuthWindow();
     this.#ctx.admission.closed(this);
     this.#ctx.inputBudget.update(this, 0);
     this.#out.release();
