@@ -1,11 +1,11 @@
 /**
  * One connection's life around the relay's own pauses and store failures, on the real relay
  * in-process with real sockets: the auth window (AUTH_TIMEOUT_MS) while backpressure has
- * stopped reading. Where a store operation
+ * stopped reading, and after an auth whose store subscription failed. Where a store operation
  * must hang or fail, a MemoryStore is wrapped (ProbeStore) rather than mocked.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { CloseCode } from '@passage/shared/protocol/errors';
+import { CloseCode, ErrorCode } from '@passage/shared/protocol/errors';
 import { ClientPool } from '@passage/testing/client-pool';
 import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { envelope, identity, messageId, type TestClient } from '@passage/testing/test-client';
@@ -152,5 +152,51 @@ describe('regression: the auth window ran on while the relay had stopped reading
   it('closes with 4004 a client that was never paused and does not authenticate', async () => {
     const client = await clients.connect(relay);
     expect((await within(15_000, client.closed)).code).toBe(CloseCode.AUTH_TIMEOUT);
+  });
+});
+
+describe('regression: an auth that failed at the store after the auth window ended left the connection unauthenticated without a timer', () => {
+  let relay: InProcessRelay;
+  let store: ProbeStore;
+  beforeAll(async () => {
+    ({ relay, store } = await startProbed({ AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) }));
+  });
+  afterAll(() => relay.stop());
+
+  it('closes with 4004 a connection whose subscribe failed after its auth window ended', async () => {
+    const client = await clients.connect(relay);
+    const gate = store.holdSubscribe();
+    const refused = client.authenticate().catch((err: unknown) => err);
+    await gate.entered;
+    await sleep(PAST_THE_WINDOW_MS);
+    gate.open(true);
+    expect(String(await refused)).toContain(ErrorCode.UNAVAILABLE);
+    expect((await within(10_000, client.closed)).code).toBe(CloseCode.AUTH_TIMEOUT);
+    expect(relay.server.relay.admission.unauthenticatedCount).toBe(0);
+  });
+
+  it('lets a client retry an auth whose subscribe failed within its auth window', async () => {
+    const who = identity();
+    const client = await clients.connect(relay);
+    const gate = store.holdSubscribe();
+    const refused = client.authenticate(who).catch((err: unknown) => err);
+    await gate.entered;
+    gate.open(true);
+    expect(String(await refused)).toContain(ErrorCode.UNAVAILABLE);
+    expect(await client.authenticate(who)).toBe(who.mailbox);
+    await sleep(PAST_THE_WINDOW_MS);
+    await client.roundTrip();
+  });
+
+  it('keeps a connection whose subscribe succeeded after its auth window ended', async () => {
+    const client = await clients.connect(relay);
+    const gate = store.holdSubscribe();
+    const authed = client.authenticate();
+    await gate.entered;
+    await sleep(PAST_THE_WINDOW_MS);
+    gate.open();
+    await authed;
+    await sleep(PAST_THE_WINDOW_MS);
+    await client.roundTrip();
   });
 });

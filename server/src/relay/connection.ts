@@ -162,6 +162,11 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   #authDeadlineMs = 0;
   /** What was left of the auth window when the relay stopped reading; undefined otherwise. */
   #authRemainingMs: number | undefined;
+  /**
+   * True once the auth window ended while an auth was at the store: if that auth fails, the
+   * connection is back in the open phase with its window over, and is dealt with then.
+   */
+  #authWindowOver = false;
   /** True once this connection sent a `send` before (or without) authenticating. */
   #sentAnonymously = false;
   /** The socket `ws` reads from, to account for unfinished input after each read. */
@@ -236,7 +241,13 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
 
   readonly #onAuthWindowEnded = (): void => {
     this.#authTimer = undefined;
-    if (this.#phase.name !== 'open') return;
+    const phase = this.#phase.name;
+    if (phase === 'authenticating') {
+      // Decided by the auth at the store: kept if it succeeds, closed below if it fails.
+      this.#authWindowOver = true;
+      return;
+    }
+    if (phase !== 'open') return;
     if (this.#ctx.admission.authWindowEnded(this, this.#sentAnonymously)) return;
     this.evict(CloseCode.AUTH_TIMEOUT, 'auth timeout');
   };
@@ -431,6 +442,12 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       // may retry the same auth frame on this connection.
       if (this.#phase === authenticating) this.#phase = { name: 'open', nonce };
       this.#storeFailed(err, frame.rid, 'auth');
+      // Its window ended meanwhile: it gets no new one (it would be unauthenticated with no
+      // timer at all), but the same end as any connection whose window ends unauthenticated.
+      if (this.#authWindowOver && this.#phase.name === 'open') {
+        this.#authWindowOver = false;
+        this.#onAuthWindowEnded();
+      }
       return;
     } finally {
       this.#ctx.opFinished();
