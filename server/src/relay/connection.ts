@@ -217,6 +217,11 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     setTimeout(() => this.#ws.terminate(), EVICT_CLOSE_MS).unref();
   }
 
+  /** See {@link InputHolder.readingPaused}. */
+  get readingPaused(): boolean {
+    return this.#readingPaused;
+  }
+
   /** See {@link InputHolder.dropForInput}. */
   dropForInput(): void {
     this.#ctx.logger.debug('unfinished input over its bound; connection dropped');

@@ -39,6 +39,11 @@ export function unfinishedInputBytes(ws: WebSocket): number {
 
 /** A connection as the input budget sees it. */
 export interface InputHolder {
+  /**
+   * True while the relay itself has stopped reading from the connection (backpressure): what it
+   * holds then cannot complete, and that is not the client's doing.
+   */
+  readonly readingPaused: boolean;
   /** Drops the connection at once (no close handshake). Must not throw. */
   dropForInput(): void;
 }
@@ -49,6 +54,13 @@ export interface InputHolder {
  * attacker's connections hold large unfinished messages for long, a real client's hold a few
  * KiB for a round trip, so the largest holder is the attacker's far more often than not, and one
  * process cannot keep the budget to itself by arriving first.
+ *
+ * A connection the relay has paused is never the one dropped: its message cannot complete while
+ * the relay does not read it. Its bytes still count (they are in memory), so while the pause
+ * lasts the others have that much less room; what a paused connection holds is bounded by what
+ * it had when it was paused (at most one socket read past its last complete frame), and the
+ * pause ends when the store catches up. Over the bound with only paused holders, nobody is
+ * dropped until one of them is read again.
  */
 export class InputBudget {
   readonly #maxBytes: number;
@@ -71,7 +83,7 @@ export class InputBudget {
       let largest: InputHolder | undefined;
       let most = 0;
       for (const [h, b] of this.#held) {
-        if (b > most) {
+        if (b > most && !h.readingPaused) {
           most = b;
           largest = h;
         }
