@@ -400,9 +400,15 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     return true;
   }
 
-  /** Counts one frame of `bytes` bytes against the frame rate and the byte rate. */
+  /**
+   * Counts one frame of `bytes` bytes against the frame rate and the byte rate; a frame either
+   * rate refuses spends from neither (a refusal for bytes must not also cost a frame).
+   */
   #take(now: number, bytes: number): boolean {
-    return this.#frames.take(now) && this.#bytes.take(now, bytes);
+    if (!this.#frames.has(now) || !this.#bytes.has(now, bytes)) return false;
+    this.#frames.take(now);
+    this.#bytes.take(now, bytes);
+    return true;
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
