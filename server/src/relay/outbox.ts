@@ -196,11 +196,12 @@ export class Outbox implements DeliverySink {
 
   /**
    * Counted and, for the last attempt, logged (rate-limited); a failure that is not a store
-   * error is a bug and logged as one. Never an error frame: the client could not tell which
-   * ack it answers, and the delivery retries it (delivery.ts).
+   * error is a bug, counted once per batch (its first attempt; the retries fail alike) and
+   * logged as one, rate-limited like the rest (load-report.ts). Never an error frame: the client
+   * could not tell which ack it answers, and the delivery retries it (delivery.ts).
    */
-  ackFailed(err: unknown, final: boolean): void {
-    if (wireErrorOf(err) === undefined) this.#ctx.logger.error({ err }, 'acknowledgement failed');
+  ackFailed(err: unknown, final: boolean, attempt: number): void {
+    if (attempt === 1 && wireErrorOf(err) === undefined) this.#ctx.load.noteAckBug(err);
     if (final) this.#ctx.load.noteAckAbandoned();
     else this.#ctx.load.noteAckRetry();
   }
