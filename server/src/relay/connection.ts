@@ -5,6 +5,7 @@
  * through outbox.ts.
  */
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
 import type { ClientFrameOf } from '@passage/shared/protocol/frames';
@@ -38,12 +39,8 @@ import { newNonce, verifyChallenge } from './auth.js';
 import type { Backpressure, Pausable } from './backpressure.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
-import {
-  unfinishedInputBytes,
-  type InputBudget,
-  type InputHolder,
-  type OutputBudget,
-} from './io-budget.js';
+import type { InputBudget, InputHolder, OutputBudget } from './io-budget.js';
+import { unfinishedInputBytes } from './ws-internals.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
 import type { LoadCounters } from './load-report.js';
 import { OPEN, Outbox } from './outbox.js';
@@ -102,11 +99,6 @@ type Phase =
   | { readonly name: 'closed' };
 
 const CLOSED: Phase = { name: 'closed' };
-
-/** The part of the socket under `ws` that the input accounting listens to. */
-interface DataSource {
-  on(event: 'data', listener: () => void): unknown;
-}
 
 /**
  * Most `prekeys.publish` frames one connection may send: a device fills its 100 one-time
@@ -169,14 +161,16 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   #authWindowOver = false;
   /** True once this connection sent a `send` before (or without) authenticating. */
   #sentAnonymously = false;
-  /** The socket `ws` reads from, to account for unfinished input after each read. */
-  readonly #socket: DataSource | undefined;
-
-  constructor(ws: WebSocket, ctx: RelayContext, nowMs: number) {
+  /**
+   * `ws` is the WebSocket made of the `upgrade` event's `socket`, which it reads from and writes
+   * to: the connection accounts for unfinished input after each read of it, and the outbox corks
+   * it and waits for its 'drain' (`ws` has no public cork or 'drain' of its own).
+   */
+  constructor(ws: WebSocket, socket: Duplex, ctx: RelayContext, nowMs: number) {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#settings = ctx.settings;
-    this.#out = new Outbox(ws, ctx);
+    this.#out = new Outbox(ws, socket, ctx);
     this.#frames = new TokenBucket(
       ctx.settings.connFramesPerSecond,
       ctx.settings.connFrameBurst,
@@ -196,9 +190,9 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
     ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
-    // Added after ws's own 'data' listener, so it runs once ws has parsed the read.
-    this.#socket = (ws as unknown as { _socket?: DataSource })._socket;
-    this.#socket?.on('data', this.#onData);
+    // Added after ws's own 'data' listener (ws took the socket before the 'connection'
+    // callback), so it runs once ws has parsed the read.
+    socket.on('data', this.#onData);
     const nonce = newNonce();
     this.#phase = { name: 'open', nonce };
     ctx.admission.opened(this);

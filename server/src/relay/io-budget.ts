@@ -5,38 +5,6 @@
  * `maxFragments`, `maxBufferedChunks`) and the outbox bounds the output (MAX_BUFFERED_BYTES,
  * SLOW_CONSUMER_BYTES); these bound the sums, which otherwise grow with the number of sockets.
  */
-import type { WebSocket } from 'ws';
-
-/**
- * Bytes counted for every buffer object `ws` keeps for an unfinished message, besides its
- * payload: a Buffer view plus its backing store's bookkeeping. Deliberately high, so that a
- * message trickled in tiny pieces is charged for what it really costs.
- */
-export const PER_BUFFER_OVERHEAD_BYTES = 256;
-
-/** The fields of a `ws` Receiver that say what it holds (ws 8, `lib/receiver.js`). */
-interface ReceiverInternals {
-  /** Received bytes not yet parsed into frames. */
-  readonly _bufferedBytes: number;
-  /** Payload bytes of the fragments of the current, unfinished message. */
-  readonly _messageLength: number;
-  readonly _buffers: readonly unknown[];
-  readonly _fragments: readonly unknown[];
-}
-
-/**
- * What `ws` holds right now for messages of this socket that have not completed: unparsed bytes
- * plus the fragments of an unfinished message, each buffer charged its overhead. `ws` exposes no
- * such figure, so this reads its receiver's fields; relay tests that send unfinished messages
- * pin it (they fail if a `ws` upgrade renames these). 0 when the receiver cannot be read.
- */
-export function unfinishedInputBytes(ws: WebSocket): number {
-  const r = (ws as unknown as { _receiver?: Partial<ReceiverInternals> | null })._receiver;
-  if (r === undefined || r === null) return 0;
-  const buffers = (r._buffers?.length ?? 0) + (r._fragments?.length ?? 0);
-  return (r._bufferedBytes ?? 0) + (r._messageLength ?? 0) + buffers * PER_BUFFER_OVERHEAD_BYTES;
-}
-
 /** A connection as the input budget sees it. */
 export interface InputHolder {
   /**
