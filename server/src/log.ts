@@ -57,6 +57,7 @@ const ALLOWED_FIELDS: ReadonlySet<string> = new Set([
   'shed',
   'ackRetries',
   'ackAbandoned',
+  'ackBugs',
 ]);
 
 /** Second line of defence: pino censors these wherever they appear one level deep. */

@@ -79,3 +79,35 @@ describe('per-connection byte rate', () => {
     expect((await answerTo(b, 2)).t).toBe('pong');
   });
 });
+
+describe('regression: a byte-rate refusal spent a frame-rate token as well', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    // Three frames and MAX_FRAME_BYTES bytes at once, and next to nothing refills in a test.
+    relay = await startInProcessRelay({
+      env: {
+        CONN_FRAMES_PER_SECOND: '1',
+        CONN_FRAME_BURST: '3',
+        CONN_BYTES_PER_SECOND: '1',
+        CONN_BYTE_BURST: String(MAX_FRAME_BYTES),
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('leaves the frame rate untouched when the byte rate refuses a frame', async () => {
+    const client = await clients.connect(relay);
+    client.sendRaw(ping(1, MAX_FRAME_BYTES - 100));
+    expect((await answerTo(client, 1)).t).toBe('pong');
+    // 200 bytes against the 100 left: refused for bytes; it must not cost one of the two frames.
+    client.sendRaw(ping(2, 200));
+    expect(await answerTo(client, 2)).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    client.sendRaw(ping(3, 30));
+    expect((await answerTo(client, 3)).t).toBe('pong');
+    client.sendRaw(ping(4, 30));
+    expect((await answerTo(client, 4)).t).toBe('pong');
+    // And now the frame rate is spent: the next small frame is refused.
+    client.sendRaw(ping(5, 30));
+    expect(await answerTo(client, 5)).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+  });
+});

@@ -5,6 +5,7 @@
  * through outbox.ts.
  */
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
 import type { ClientFrameOf } from '@passage/shared/protocol/frames';
@@ -38,12 +39,8 @@ import { newNonce, verifyChallenge } from './auth.js';
 import type { Backpressure, Pausable } from './backpressure.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
-import {
-  unfinishedInputBytes,
-  type InputBudget,
-  type InputHolder,
-  type OutputBudget,
-} from './io-budget.js';
+import type { InputBudget, InputHolder, OutputBudget } from './io-budget.js';
+import { unfinishedInputBytes } from './ws-internals.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
 import type { LoadCounters } from './load-report.js';
 import { OPEN, Outbox } from './outbox.js';
@@ -103,11 +100,6 @@ type Phase =
 
 const CLOSED: Phase = { name: 'closed' };
 
-/** The part of the socket under `ws` that the input accounting listens to. */
-interface DataSource {
-  on(event: 'data', listener: () => void): unknown;
-}
-
 /**
  * Most `prekeys.publish` frames one connection may send: a device fills its 100 one-time
  * prekeys in four publishes of at most 32, with room for retries.
@@ -153,18 +145,32 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   /** True while backpressure has stopped reading from this socket (pongs are not read either). */
   #readingPaused = false;
 
-  /** Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close. */
+  /**
+   * Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close, and stopped while the relay
+   * is not reading from the socket (the client cannot authenticate then: see pauseReading).
+   */
   #authTimer: NodeJS.Timeout | undefined;
+  /** When the running auth window ends, in performance.now() ms. */
+  #authDeadlineMs = 0;
+  /** What was left of the auth window when the relay stopped reading; undefined otherwise. */
+  #authRemainingMs: number | undefined;
+  /**
+   * True once the auth window ended while an auth was at the store: if that auth fails, the
+   * connection is back in the open phase with its window over, and is dealt with then.
+   */
+  #authWindowOver = false;
   /** True once this connection sent a `send` before (or without) authenticating. */
   #sentAnonymously = false;
-  /** The socket `ws` reads from, to account for unfinished input after each read. */
-  readonly #socket: DataSource | undefined;
-
-  constructor(ws: WebSocket, ctx: RelayContext, nowMs: number) {
+  /**
+   * `ws` is the WebSocket made of the `upgrade` event's `socket`, which it reads from and writes
+   * to: the connection accounts for unfinished input after each read of it, and the outbox corks
+   * it and waits for its 'drain' (`ws` has no public cork or 'drain' of its own).
+   */
+  constructor(ws: WebSocket, socket: Duplex, ctx: RelayContext, nowMs: number) {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#settings = ctx.settings;
-    this.#out = new Outbox(ws, ctx);
+    this.#out = new Outbox(ws, socket, ctx);
     this.#frames = new TokenBucket(
       ctx.settings.connFramesPerSecond,
       ctx.settings.connFrameBurst,
@@ -184,14 +190,13 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
     ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
-    // Added after ws's own 'data' listener, so it runs once ws has parsed the read.
-    this.#socket = (ws as unknown as { _socket?: DataSource })._socket;
-    this.#socket?.on('data', this.#onData);
+    // Added after ws's own 'data' listener (ws took the socket before the 'connection'
+    // callback), so it runs once ws has parsed the read.
+    socket.on('data', this.#onData);
     const nonce = newNonce();
     this.#phase = { name: 'open', nonce };
     ctx.admission.opened(this);
-    this.#authTimer = setTimeout(this.#onAuthWindowEnded, this.#settings.authTimeoutMs);
-    this.#authTimer.unref();
+    this.#armAuthWindow(this.#settings.authTimeoutMs);
     this.#write(encodeChallengeFrame(nonce.toString('base64url')));
   }
 
@@ -206,6 +211,11 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     setTimeout(() => this.#ws.terminate(), EVICT_CLOSE_MS).unref();
   }
 
+  /** See {@link InputHolder.readingPaused}. */
+  get readingPaused(): boolean {
+    return this.#readingPaused;
+  }
+
   /** See {@link InputHolder.dropForInput}. */
   dropForInput(): void {
     this.#ctx.logger.debug('unfinished input over its bound; connection dropped');
@@ -216,9 +226,27 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     this.#ctx.inputBudget.update(this, unfinishedInputBytes(this.#ws));
   };
 
+  #armAuthWindow(ms: number): void {
+    this.#authDeadlineMs = performance.now() + ms;
+    this.#authTimer = setTimeout(this.#onAuthWindowEnded, ms);
+    this.#authTimer.unref();
+  }
+
+  #clearAuthWindow(): void {
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    this.#authRemainingMs = undefined;
+  }
+
   readonly #onAuthWindowEnded = (): void => {
     this.#authTimer = undefined;
-    if (this.#phase.name !== 'open') return;
+    const phase = this.#phase.name;
+    if (phase === 'authenticating') {
+      // Decided by the auth at the store: kept if it succeeds, closed below if it fails.
+      this.#authWindowOver = true;
+      return;
+    }
+    if (phase !== 'open') return;
     if (this.#ctx.admission.authWindowEnded(this, this.#sentAnonymously)) return;
     this.evict(CloseCode.AUTH_TIMEOUT, 'auth timeout');
   };
@@ -366,9 +394,15 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     return true;
   }
 
-  /** Counts one frame of `bytes` bytes against the frame rate and the byte rate. */
+  /**
+   * Counts one frame of `bytes` bytes against the frame rate and the byte rate; a frame either
+   * rate refuses spends from neither (a refusal for bytes must not also cost a frame).
+   */
   #take(now: number, bytes: number): boolean {
-    return this.#frames.take(now) && this.#bytes.take(now, bytes);
+    if (!this.#frames.has(now) || !this.#bytes.has(now, bytes)) return false;
+    this.#frames.take(now);
+    this.#bytes.take(now, bytes);
+    return true;
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
@@ -413,6 +447,12 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       // may retry the same auth frame on this connection.
       if (this.#phase === authenticating) this.#phase = { name: 'open', nonce };
       this.#storeFailed(err, frame.rid, 'auth');
+      // Its window ended meanwhile: it gets no new one (it would be unauthenticated with no
+      // timer at all), but the same end as any connection whose window ends unauthenticated.
+      if (this.#authWindowOver && this.#phase.name === 'open') {
+        this.#authWindowOver = false;
+        this.#onAuthWindowEnded();
+      }
       return;
     } finally {
       this.#ctx.opFinished();
@@ -425,8 +465,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const ctx = this.#ctx;
     const delivery = new Delivery(mailbox, ctx.deliveryStore, this.#out, this.#settings);
     this.#phase = { name: 'authenticated', mailbox, delivery };
-    clearTimeout(this.#authTimer);
-    this.#authTimer = undefined;
+    this.#clearAuthWindow();
     this.#ctx.admission.authenticated(this, mailbox);
     this.#out.drainListener = delivery;
     this.#write(encodeAuthedFrame(frame.rid, mailbox));
@@ -547,9 +586,17 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   // ---------------------------------------------------------------------------------------
   // Backpressure (backpressure.ts)
 
-  /** See {@link Pausable.pauseReading}. */
+  /**
+   * See {@link Pausable.pauseReading}. The auth window stops with the reading: a client the
+   * relay does not read cannot authenticate, and must not be closed for the relay's pause.
+   */
   pauseReading(): void {
     this.#readingPaused = true;
+    if (this.#authTimer !== undefined) {
+      clearTimeout(this.#authTimer);
+      this.#authTimer = undefined;
+      this.#authRemainingMs = Math.max(0, this.#authDeadlineMs - performance.now());
+    }
     this.#ws.pause();
   }
 
@@ -559,6 +606,12 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     // Pongs that arrived while the relay was not reading could not be seen: the heartbeat
     // starts over rather than blame the peer for the relay's pause.
     this.#lastPongMs = performance.now();
+    // The auth window goes on with what was left of it when reading paused.
+    const remaining = this.#authRemainingMs;
+    if (remaining !== undefined && this.#phase.name !== 'closed') {
+      this.#authRemainingMs = undefined;
+      this.#armAuthWindow(remaining);
+    }
     this.#ws.resume();
   }
 
@@ -655,7 +708,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const phase = this.#phase;
     if (phase.name === 'closed') return;
     this.#phase = CLOSED;
-    clearTimeout(this.#authTimer);
+    this.#clearAuthWindow();
     this.#ctx.admission.closed(this);
     this.#ctx.inputBudget.update(this, 0);
     this.#out.release();

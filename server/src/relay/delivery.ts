@@ -58,9 +58,10 @@ export interface DeliverySink {
   readonly stopping: boolean;
   /**
    * The store failed an ack (the envelopes stay queued). `final` when it is not tried again: its
-   * envelopes are then delivered again. Not for the client, which retries nothing (see above).
+   * envelopes are then delivered again. `attempt` counts the store calls for this batch, from 1.
+   * Not for the client, which retries nothing (see above).
    */
-  ackFailed(err: unknown, final: boolean): void;
+  ackFailed(err: unknown, final: boolean, attempt: number): void;
   /** An ack was not tried because the relay is shutting down: tell the client. */
   ackRefused(): void;
   /** A refill's peek failed; it is retried with back-off. */
@@ -215,7 +216,7 @@ export class Delivery {
           failed = true;
           // A retry waits while the relay is shutting down would outlive it: give up then.
           const final = attempt >= MAX_ACK_ATTEMPTS || sink.stopping;
-          sink.ackFailed(err, final);
+          sink.ackFailed(err, final, attempt);
           if (!final) {
             // The ids stay in flight (marked as being acknowledged): no refill sends them again.
             this.#retryAck(ids, attempt);

@@ -5,40 +5,13 @@
  * `maxFragments`, `maxBufferedChunks`) and the outbox bounds the output (MAX_BUFFERED_BYTES,
  * SLOW_CONSUMER_BYTES); these bound the sums, which otherwise grow with the number of sockets.
  */
-import type { WebSocket } from 'ws';
-
-/**
- * Bytes counted for every buffer object `ws` keeps for an unfinished message, besides its
- * payload: a Buffer view plus its backing store's bookkeeping. Deliberately high, so that a
- * message trickled in tiny pieces is charged for what it really costs.
- */
-export const PER_BUFFER_OVERHEAD_BYTES = 256;
-
-/** The fields of a `ws` Receiver that say what it holds (ws 8, `lib/receiver.js`). */
-interface ReceiverInternals {
-  /** Received bytes not yet parsed into frames. */
-  readonly _bufferedBytes: number;
-  /** Payload bytes of the fragments of the current, unfinished message. */
-  readonly _messageLength: number;
-  readonly _buffers: readonly unknown[];
-  readonly _fragments: readonly unknown[];
-}
-
-/**
- * What `ws` holds right now for messages of this socket that have not completed: unparsed bytes
- * plus the fragments of an unfinished message, each buffer charged its overhead. `ws` exposes no
- * such figure, so this reads its receiver's fields; relay tests that send unfinished messages
- * pin it (they fail if a `ws` upgrade renames these). 0 when the receiver cannot be read.
- */
-export function unfinishedInputBytes(ws: WebSocket): number {
-  const r = (ws as unknown as { _receiver?: Partial<ReceiverInternals> | null })._receiver;
-  if (r === undefined || r === null) return 0;
-  const buffers = (r._buffers?.length ?? 0) + (r._fragments?.length ?? 0);
-  return (r._bufferedBytes ?? 0) + (r._messageLength ?? 0) + buffers * PER_BUFFER_OVERHEAD_BYTES;
-}
-
 /** A connection as the input budget sees it. */
 export interface InputHolder {
+  /**
+   * True while the relay itself has stopped reading from the connection (backpressure): what it
+   * holds then cannot complete, and that is not the client's doing.
+   */
+  readonly readingPaused: boolean;
   /** Drops the connection at once (no close handshake). Must not throw. */
   dropForInput(): void;
 }
@@ -49,6 +22,13 @@ export interface InputHolder {
  * attacker's connections hold large unfinished messages for long, a real client's hold a few
  * KiB for a round trip, so the largest holder is the attacker's far more often than not, and one
  * process cannot keep the budget to itself by arriving first.
+ *
+ * A connection the relay has paused is never the one dropped: its message cannot complete while
+ * the relay does not read it. Its bytes still count (they are in memory), so while the pause
+ * lasts the others have that much less room; what a paused connection holds is bounded by what
+ * it had when it was paused (at most one socket read past its last complete frame), and the
+ * pause ends when the store catches up. Over the bound with only paused holders, nobody is
+ * dropped until one of them is read again.
  */
 export class InputBudget {
   readonly #maxBytes: number;
@@ -71,7 +51,7 @@ export class InputBudget {
       let largest: InputHolder | undefined;
       let most = 0;
       for (const [h, b] of this.#held) {
-        if (b > most) {
+        if (b > most && !h.readingPaused) {
           most = b;
           largest = h;
         }

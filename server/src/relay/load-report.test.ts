@@ -35,6 +35,21 @@ describe('LoadCounters', () => {
     expect(parsed().map((l) => l['event'])).toEqual(['ack_abandoned']);
   });
 
+  it('logs the first ack bug of an interval at once at error, counts the rest, and says so in the summary at warn', () => {
+    const { load, parsed } = setup();
+    load.noteAckBug(new TypeError('bug'));
+    load.noteAckBug(new TypeError('bug'));
+    expect(parsed()).toHaveLength(1);
+    expect(parsed()[0]).toMatchObject({ level: 50, event: 'ack_bug' });
+    expect(load.ackBugs).toBe(2);
+    load.report(60_000);
+    expect(parsed().at(-1)).toMatchObject({ level: 40, event: 'load_report', ackBugs: 2 });
+    // A new interval logs its first one again.
+    load.noteAckBug(new TypeError('bug'));
+    expect(parsed().filter((l) => l['event'] === 'ack_bug')).toHaveLength(2);
+    expect(load.totals().ackBugs).toBe(3);
+  });
+
   it('summarises an active interval in one line of counts, at warn when messages were refused', () => {
     const { load, parsed } = setup();
     load.noteShed();

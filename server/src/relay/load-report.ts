@@ -1,7 +1,8 @@
 /**
  * What the relay did under load, counted and told to the operator: reading paused because the
  * store was behind (backpressure.ts), `overloaded` answered (a store that is really full, or
- * the hard bound), acknowledgements retried and given up (delivery.ts).
+ * the hard bound), acknowledgements retried and given up (delivery.ts), and acknowledgements that
+ * failed with a bug rather than a store error.
  *
  * Reported as a log line, not an HTTP endpoint: the relay's port is public, and counters that
  * anyone can poll are a timing side channel on a small deployment (when did traffic happen) and
@@ -32,6 +33,8 @@ interface IntervalCounts {
   ackRetries: number;
   /** Acknowledgements given up after the last retry (their messages are delivered again). */
   ackAbandoned: number;
+  /** Acknowledgement batches whose store call failed with a bug (not a store error). */
+  ackBugs: number;
 }
 
 function zero(): IntervalCounts {
@@ -43,6 +46,7 @@ function zero(): IntervalCounts {
     shed: 0,
     ackRetries: 0,
     ackAbandoned: 0,
+    ackBugs: 0,
   };
 }
 
@@ -58,12 +62,14 @@ export class LoadCounters implements IntervalCounts {
   shed = 0;
   ackRetries = 0;
   ackAbandoned = 0;
+  ackBugs = 0;
   /** Totals since start (updated at each report and by {@link totals}). */
   readonly #totals = zero();
   readonly #logger: Logger;
   #announcedPause = false;
   #announcedShed = false;
   #announcedAbandon = false;
+  #announcedAckBug = false;
   #activeLastInterval = false;
 
   constructor(logger: Logger) {
@@ -104,6 +110,18 @@ export class LoadCounters implements IntervalCounts {
     );
   }
 
+  /**
+   * An acknowledgement batch failed with a bug (once per batch, not per retry): counted; the
+   * first in an interval is logged at once at error level, with the error (reduced by the
+   * logger's redact(): no identifiers).
+   */
+  noteAckBug(err: unknown): void {
+    this.ackBugs += 1;
+    if (this.#announcedAckBug) return;
+    this.#announcedAckBug = true;
+    this.#logger.error({ event: 'ack_bug', err }, 'acknowledgement failed');
+  }
+
   /** Totals since start, this interval included. */
   totals(): Readonly<IntervalCounts> {
     const t = this.#totals;
@@ -115,6 +133,7 @@ export class LoadCounters implements IntervalCounts {
       shed: t.shed + this.shed,
       ackRetries: t.ackRetries + this.ackRetries,
       ackAbandoned: t.ackAbandoned + this.ackAbandoned,
+      ackBugs: t.ackBugs + this.ackBugs,
     };
   }
 
@@ -125,7 +144,11 @@ export class LoadCounters implements IntervalCounts {
    */
   report(intervalMs: number): void {
     const active =
-      this.pauseEpisodes > 0 || this.shed > 0 || this.ackRetries > 0 || this.ackAbandoned > 0;
+      this.pauseEpisodes > 0 ||
+      this.shed > 0 ||
+      this.ackRetries > 0 ||
+      this.ackAbandoned > 0 ||
+      this.ackBugs > 0;
     if (active) {
       const fields = {
         event: 'load_report',
@@ -137,8 +160,10 @@ export class LoadCounters implements IntervalCounts {
         shed: this.shed,
         ackRetries: this.ackRetries,
         ackAbandoned: this.ackAbandoned,
+        ackBugs: this.ackBugs,
       };
-      if (this.shed > 0 || this.ackAbandoned > 0) this.#logger.warn(fields, 'relay under load');
+      if (this.shed > 0 || this.ackAbandoned > 0 || this.ackBugs > 0)
+        this.#logger.warn(fields, 'relay under load');
       else this.#logger.info(fields, 'relay under load');
     } else if (this.#activeLastInterval) {
       this.#logger.info({ event: 'load_normal' }, 'relay load back to normal');
@@ -150,5 +175,6 @@ export class LoadCounters implements IntervalCounts {
     this.#announcedPause = false;
     this.#announcedShed = false;
     this.#announcedAbandon = false;
+    this.#announcedAckBug = false;
   }
 }

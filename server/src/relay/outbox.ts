@@ -33,10 +33,10 @@ export class Outbox implements DeliverySink {
   readonly #ws: WebSocket;
   readonly #ctx: OutboxContext;
   /**
-   * The net.Socket `ws` writes to (its `_socket`, set before the 'connection' event): `ws` exposes
-   * no cork and no 'drain' of its own. Looked up once here rather than on every write.
+   * The socket `ws` writes to, the one of the `upgrade` event (relay.ts): `ws` exposes no cork
+   * and no 'drain' of its own.
    */
-  readonly #socket: Duplex | undefined;
+  readonly #socket: Duplex;
   /** True while a 'drain' listener waits to resume deliveries (see hasRoom). */
   #drainArmed = false;
   /** True while the socket is corked until the end of this turn (see write). */
@@ -50,10 +50,10 @@ export class Outbox implements DeliverySink {
   /** Told when a backed-up socket has drained: the connection's delivery, once it has one. */
   drainListener: { resume(): void } | undefined;
 
-  constructor(ws: WebSocket, ctx: OutboxContext) {
+  constructor(ws: WebSocket, socket: Duplex, ctx: OutboxContext) {
     this.#ws = ws;
+    this.#socket = socket;
     this.#ctx = ctx;
-    this.#socket = (ws as unknown as { _socket?: Duplex })._socket;
   }
 
   /** Writes one frame's text; a client whose unsent bytes passed the bound is closed instead. */
@@ -65,7 +65,7 @@ export class Outbox implements DeliverySink {
       return;
     }
     const socket = this.#socket;
-    if (!this.#corked && socket !== undefined) {
+    if (!this.#corked) {
       // Everything written to this socket in this turn of the event loop (a read's worth of
       // answers and deliveries) leaves in one writev instead of one syscall per frame.
       socket.cork();
@@ -79,7 +79,7 @@ export class Outbox implements DeliverySink {
   /** Ends write's cork; one function per connection, not a new closure per corked turn. */
   readonly #uncork = (): void => {
     this.#corked = false;
-    this.#socket?.uncork();
+    this.#socket.uncork();
     this.account();
   };
 
@@ -166,11 +166,10 @@ export class Outbox implements DeliverySink {
       return false;
     }
     if (this.#ws.bufferedAmount <= this.#ctx.settings.maxBufferedBytes) return true;
-    const socket = this.#socket;
-    if (!this.#drainArmed && socket !== undefined) {
+    if (!this.#drainArmed) {
       this.#drainArmed = true;
       this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
-      socket.once('drain', this.#onDrain);
+      this.#socket.once('drain', this.#onDrain);
     }
     return false;
   }
@@ -196,11 +195,12 @@ export class Outbox implements DeliverySink {
 
   /**
    * Counted and, for the last attempt, logged (rate-limited); a failure that is not a store
-   * error is a bug and logged as one. Never an error frame: the client could not tell which
-   * ack it answers, and the delivery retries it (delivery.ts).
+   * error is a bug, counted once per batch (its first attempt; the retries fail alike) and
+   * logged as one, rate-limited like the rest (load-report.ts). Never an error frame: the client
+   * could not tell which ack it answers, and the delivery retries it (delivery.ts).
    */
-  ackFailed(err: unknown, final: boolean): void {
-    if (wireErrorOf(err) === undefined) this.#ctx.logger.error({ err }, 'acknowledgement failed');
+  ackFailed(err: unknown, final: boolean, attempt: number): void {
+    if (attempt === 1 && wireErrorOf(err) === undefined) this.#ctx.load.noteAckBug(err);
     if (final) this.#ctx.load.noteAckAbandoned();
     else this.#ctx.load.noteAckRetry();
   }

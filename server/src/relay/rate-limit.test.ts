@@ -35,6 +35,20 @@ describe('TokenBucket', () => {
     expect(bucket.take(1000)).toBe(false);
   });
 
+  it('says whether a cost could be taken without taking it, at the token count and one past it', () => {
+    const bucket = new TokenBucket(1, 10, 0);
+    expect(bucket.has(0, 10)).toBe(true);
+    expect(bucket.has(0, 11)).toBe(false);
+    expect(bucket.has(0, 10)).toBe(true);
+    expect(bucket.take(0, 10)).toBe(true);
+    expect(bucket.has(0)).toBe(false);
+    expect(bucket.has(999)).toBe(false);
+    expect(bucket.has(1_000)).toBe(true);
+    // A look does not move the clock: the refill is still counted from the last take.
+    expect(bucket.take(1_000)).toBe(true);
+    expect(bucket.take(1_000)).toBe(false);
+  });
+
   it('reports full only once it has refilled', () => {
     const bucket = new TokenBucket(1, 2, 0);
     bucket.take(0);

@@ -37,6 +37,15 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * True when `cost` tokens could be taken now; takes nothing. With {@link take} it lets a
+   * caller that checks two buckets refuse without spending from either.
+   */
+  has(nowMs: number, cost = 1): boolean {
+    const elapsed = Math.max(0, nowMs - this.#updatedMs);
+    return Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000) >= cost;
+  }
+
   /** True when the bucket is full again, i.e. forgetting it changes nothing. */
   isFull(nowMs: number): boolean {
     const elapsed = Math.max(0, nowMs - this.#updatedMs);

@@ -192,16 +192,18 @@ export class Relay implements RelayContext {
       rejectUpgrade(socket, 503);
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+    // The connection keeps `socket` (public) rather than reach for ws's private `_socket`: ws
+    // reads from and writes to this very socket.
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket));
   }
 
-  #accept(ws: WebSocket): void {
+  #accept(ws: WebSocket, socket: Duplex): void {
     if (this.#shuttingDown) {
       ws.close(CloseCode.GOING_AWAY, 'going away');
       return;
     }
     try {
-      this.#connections.add(new Connection(ws, this, performance.now()));
+      this.#connections.add(new Connection(ws, socket, this, performance.now()));
     } catch (err) {
       this.logger.error({ err }, 'accepting a connection failed');
       ws.terminate();

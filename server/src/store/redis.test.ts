@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   existingKeys,
   keyCount,
@@ -7,8 +7,10 @@ import {
   startRedis,
   type RedisServer,
 } from '@passage/testing/redis';
+import { startTcpProxy, type TcpProxy } from '@passage/testing/tcp-proxy';
+import { within } from '@passage/testing/wait';
 import { dedupKey, envelopeKey, prekeyKeys, queueKey } from './keys.js';
-import { RedisStore, type StoreLogger } from './redis.js';
+import { RedisStore, STALL_TIMEOUT_MS, SUBSCRIBE_TIMEOUT_MS, type StoreLogger } from './redis.js';
 import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
 import {
   CONTRACT_LIMITS,
@@ -702,6 +704,91 @@ describe('RedisStore when Redis goes away', () => {
   it('leaves no key without a TTL after the outage workload', async () => {
     expect(await keysWithoutTtl(`redis://:hunter2-secret@127.0.0.1:${own.port}`)).toEqual([]);
   });
+});
+
+describe('regression: a subscriber connection that stopped answering left the store waiting forever', () => {
+  // Only the subscriber connection is frozen (a proxy holds its bytes), the command connection
+  // keeps working: a subscriber cut off silently, which SIGSTOP cannot show (it stops both).
+  let proxy: TcpProxy;
+  beforeEach(async () => {
+    proxy = await startTcpProxy(redis.port);
+  });
+  afterEach(async () => {
+    await proxy.close();
+  });
+
+  async function openProxied(logger = memoryLogger()): Promise<RedisStore> {
+    const store = new RedisStore({
+      limits: CONTRACT_LIMITS,
+      logger,
+      url: `redis://127.0.0.1:${proxy.port}`,
+    });
+    await store.start(10_000);
+    return store;
+  }
+
+  it('fails a subscribe the subscriber does not answer within SUBSCRIBE_TIMEOUT_MS, reconnects, and subscribes again', async () => {
+    const logger = memoryLogger();
+    const a = await openProxied(logger);
+    const b = await openStore();
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    const first = newMailbox();
+    await a.subscribe(first);
+    expect(proxy.freezeWhere('SSUBSCRIBE')).toBe(1);
+    try {
+      const err = await within(
+        SUBSCRIBE_TIMEOUT_MS + 10_000,
+        a.subscribe(newMailbox()).catch((e: unknown) => e),
+      );
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as StoreError).code).toBe('unavailable');
+    } finally {
+      proxy.thawAll();
+    }
+    // A new connection, with the subscriptions that were in place: `first` is heard again.
+    await until(() => a.health().ready);
+    await until(async () => {
+      await b.enqueue(first, newMessageId(), 'e');
+      return heard.length > 0;
+    });
+    expect(logger.lines.join('\n')).toContain('redis_stalled');
+    await Promise.all([a.close(), b.close()]);
+  }, 60_000);
+
+  it('notices an idle subscriber connection that stopped answering and hands over what was enqueued meanwhile', async () => {
+    const logger = memoryLogger();
+    const a = await openProxied(logger);
+    const b = await openStore();
+    const heard: string[] = [];
+    a.onRemote((_mailbox, message) => heard.push(message.id));
+    const mb = newMailbox();
+    await a.subscribe(mb);
+    expect(proxy.freezeWhere('SSUBSCRIBE')).toBe(1);
+    try {
+      // Published into the frozen connection: only a new subscriber's peek can bring it.
+      await b.enqueue(mb, 'meanwhile', 'e');
+      await within(
+        2 * STALL_TIMEOUT_MS + 10_000,
+        until(() => heard.includes('meanwhile')),
+      );
+    } finally {
+      proxy.thawAll();
+    }
+    expect(logger.lines.join('\n')).toContain('redis_stalled');
+    await b.enqueue(mb, 'later', 'e');
+    await until(() => heard.includes('later'));
+    await Promise.all([a.close(), b.close()]);
+  }, 60_000);
+
+  it('keeps a subscriber connection that answers (no reconnect while idle)', async () => {
+    const logger = memoryLogger();
+    const a = await openProxied(logger);
+    await a.subscribe(newMailbox());
+    await new Promise((resolve) => setTimeout(resolve, STALL_TIMEOUT_MS + 2_000));
+    expect(logger.lines.join('\n')).not.toContain('redis_stalled');
+    await a.close();
+  }, 60_000);
 });
 
 describe('RedisStore when Redis is at maxmemory', () => {

@@ -18,6 +18,12 @@
  * far above the relay's backpressure watermarks; acknowledgements are exempt) and one watchdog
  * timer notices a connection that stopped answering (a peer that vanished without a
  * FIN, a frozen Redis) and replaces it, which fails what was in flight as 'unavailable'.
+ * The subscriber connection is watched too, though it is idle most of the time: the watchdog
+ * PINGs it (a PING is allowed in subscribed mode) and replaces the connections when the answer
+ * does not come within STALL_TIMEOUT_MS, and an SSUBSCRIBE that is not answered within
+ * SUBSCRIBE_TIMEOUT_MS fails 'unavailable' and does the same. After a replacement the new
+ * subscriber subscribes to every mailbox again and peeks each (#resync): notifications sent
+ * into the dead connection are lost, the envelopes are not.
  */
 import { randomBytes } from 'node:crypto';
 import { createClient, createCluster, ErrorReply } from 'redis';
@@ -102,6 +108,11 @@ export interface StoreLogger {
 export const WATCHDOG_INTERVAL_MS = 1_000;
 /** A connection with commands in flight and no reply for this long is replaced, in ms. */
 export const STALL_TIMEOUT_MS = 5_000;
+/**
+ * Longest an SSUBSCRIBE may wait for its answer, in ms; past it the subscriber connection counts
+ * as stalled and is replaced (the subscribe fails 'unavailable', the client retries).
+ */
+export const SUBSCRIBE_TIMEOUT_MS = STALL_TIMEOUT_MS;
 /** Reconnect backoff: first delay and cap, in ms. */
 export const RECONNECT_MIN_DELAY_MS = 50;
 export const RECONNECT_MAX_DELAY_MS = 2_000;
@@ -153,6 +164,11 @@ interface Backend {
   ready(): boolean;
   /** Subscriptions are being delivered now. */
   subscriberReady(): boolean;
+  /**
+   * Sends PING on the subscriber connection (its liveness); undefined where the backend has no
+   * one subscriber connection to ask (a cluster subscribes on a connection per node).
+   */
+  pingSubscriber(): Promise<unknown> | undefined;
   subscribe(
     channels: string[],
     listener: (message: string, channel: string) => void,
@@ -196,6 +212,7 @@ function nodeBackend(url: string, events: Events): Backend {
     send: (_firstKey, _readOnly, args) => client.sendCommand(args),
     ready: () => client.isReady,
     subscriberReady: () => subscriber.isReady,
+    pingSubscriber: () => subscriber.sendCommand(['PING']),
     subscribe: (channels, listener) => subscriber.sSubscribe(channels, listener),
     unsubscribe: (channel, listener) => subscriber.sUnsubscribe(channel, listener),
     async connect() {
@@ -248,6 +265,9 @@ function clusterBackend(nodes: readonly string[], events: Events): Backend {
     send: (firstKey, readOnly, args) => cluster.sendCommand(firstKey, readOnly, args),
     ready: () => cluster.isReady && down.size === 0,
     subscriberReady: () => cluster.isReady && down.size === 0,
+    // node-redis keeps the per-node subscriber connections to itself; a node that stops
+    // answering shows in its command connection (the watchdog's PING) and in 'node-error'.
+    pingSubscriber: () => undefined,
     async subscribe(channels, listener) {
       // Channels of different mailboxes live in different slots: one SSUBSCRIBE each.
       await Promise.all(channels.map((channel) => cluster.sSubscribe(channel, listener)));
@@ -307,6 +327,8 @@ export class RedisStore implements Store, SharedRateLimits {
   #stalledMs = 0;
   #commandsUp = false;
   #subscriberWasDown = false;
+  /** The subscriber PING waiting for its answer (see #tick), and the backend it went to. */
+  #subscriberPing: { readonly backend: Backend; readonly sentMs: number } | undefined;
   #closed = false;
   #inFlight = new Set<Promise<unknown>>();
   #enqueues: PendingEnqueue[] = [];
@@ -494,7 +516,7 @@ export class RedisStore implements Store, SharedRateLimits {
     this.#subscriptions.add(mailbox);
     this.#staleChannels.delete(channel);
     try {
-      await backend.subscribe([channel], this.#onMessage);
+      await this.#bounded(backend, backend.subscribe([channel], this.#onMessage));
     } catch (err) {
       this.#subscriptions.delete(mailbox);
       throw toStoreError(err);
@@ -899,7 +921,7 @@ export class RedisStore implements Store, SharedRateLimits {
       }
       for (let i = 0; i < mailboxes.length; i += 256) {
         const chunk = mailboxes.slice(i, i + 256);
-        await backend.subscribe(chunk.map(mailboxChannel), this.#onMessage);
+        await this.#bounded(backend, backend.subscribe(chunk.map(mailboxChannel), this.#onMessage));
         await Promise.all(
           chunk.map(async (mailbox) => {
             for (const message of await this.peek(mailbox, RESYNC_PEEK_LIMIT)) {
@@ -919,9 +941,43 @@ export class RedisStore implements Store, SharedRateLimits {
     }
   }
 
-  /** Watchdog: a connection with work in flight and no reply for STALL_TIMEOUT_MS is dead. */
+  /**
+   * Waits for a subscribe on `backend` for at most SUBSCRIBE_TIMEOUT_MS. Past it the subscriber
+   * connection counts as stalled: it is replaced (the new one resubscribes and peeks) and the
+   * subscribe fails 'unavailable'. The subscribe itself fails when the old connection is
+   * destroyed; nothing waits for it any more.
+   */
+  async #bounded(backend: Backend, subscribing: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new StoreError('unavailable'));
+      }, SUBSCRIBE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([subscribing, deadline]);
+    } catch (err) {
+      if (timedOut && backend === this.#backend && !this.#closed) {
+        this.#replaceBackend('subscriber');
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Watchdog: a connection with work in flight and no reply for STALL_TIMEOUT_MS is dead, and so
+   * is a subscriber connection whose PING has not been answered for that long.
+   */
   #tick(): void {
     if (this.#closed) return;
+    if (this.#subscriberStalled()) {
+      this.#replaceBackend('subscriber');
+      return;
+    }
     if (this.#pending > 0 && this.#completed === this.#watchdogCompleted) {
       this.#stalledMs += WATCHDOG_INTERVAL_MS;
     } else {
@@ -930,7 +986,7 @@ export class RedisStore implements Store, SharedRateLimits {
     this.#watchdogCompleted = this.#completed;
     if (this.#stalledMs >= STALL_TIMEOUT_MS) {
       this.#stalledMs = 0;
-      this.#replaceBackend();
+      this.#replaceBackend('commands');
       return;
     }
     if (this.#pending === 0 && this.#backend.ready()) {
@@ -946,11 +1002,37 @@ export class RedisStore implements Store, SharedRateLimits {
     }
   }
 
-  #replaceBackend(): void {
+  /**
+   * True when the subscriber's PING has waited STALL_TIMEOUT_MS; otherwise sends one if none is
+   * waiting (one a tick at most, so a PING a second on an idle relay).
+   */
+  #subscriberStalled(): boolean {
+    const backend = this.#backend;
+    const now = performance.now();
+    const ping = this.#subscriberPing;
+    if (ping !== undefined && ping.backend === backend) {
+      return now - ping.sentMs >= STALL_TIMEOUT_MS;
+    }
+    this.#subscriberPing = undefined;
+    if (!backend.subscriberReady()) return false;
+    const answer = backend.pingSubscriber();
+    if (answer === undefined) return false;
+    const sent = { backend, sentMs: now };
+    this.#subscriberPing = sent;
+    const done = () => {
+      if (this.#subscriberPing === sent) this.#subscriberPing = undefined;
+    };
+    // A failed PING is a lost connection, which node-redis reports and reconnects itself.
+    answer.then(done, done);
+    return false;
+  }
+
+  #replaceBackend(which: 'commands' | 'subscriber'): void {
     this.#logger.warn(
-      { event: 'redis_stalled', store: 'redis', pending: this.#pending },
+      { event: 'redis_stalled', store: 'redis', reason: which, pending: this.#pending },
       'redis stopped answering; reconnecting',
     );
+    this.#subscriberPing = undefined;
     const old = this.#backend;
     this.#commandsUp = false;
     this.#subscriberWasDown = true;
