@@ -131,7 +131,7 @@ describe('invite codes', () => {
 
   it('refuses a code whose mailbox identity is not self-signed', () => {
     const bytes = fromBase64url(encodeInvite(invite).slice(INVITE_TEXT_PREFIX.length))!;
-    bytes[bytes.length - 1] ^= 1;
+    bytes[bytes.length - 1]! ^= 1;
     expect(codeOf(() => decodeInvite(p, INVITE_TEXT_PREFIX + toBase64url(bytes)))).toBe(
       EnrolmentErrorCode.INVITE_MALFORMED,
     );
@@ -203,7 +203,7 @@ describe('enrolment requests: refused', () => {
     const bytes = request();
     for (let i = 1; i < bytes.length; i++) {
       const bad = bytes.slice();
-      bad[i] ^= 1 << (i % 8);
+      bad[i]! ^= 1 << (i % 8);
       const code = codeOf(() => verifyEnrolmentRequest(p, bad, checkWith()));
       if (i <= 16) expect([EnrolmentErrorCode.INVITE_UNKNOWN]).toContain(code);
       else if (i < bytes.length - 64) {
