@@ -3,7 +3,7 @@
  * version, the roster inside, and the content (validated only after the signature). Both
  * backends sign and verify alike.
  */
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
 import fc from 'fast-check';
 import {
   deviceIdentities,
@@ -20,6 +20,9 @@ import type { PublicIdentity } from './identity.js';
 import { signOrgProfile, verifyOrgProfile, type OrgProfile } from './org-profile.js';
 import type { Primitives } from './primitives.js';
 import { signRoster } from './roster.js';
+
+// Sign-and-verify round trips on a loaded 2-core machine: above jest's 5 s default.
+jest.setTimeout(60_000);
 
 let p: Primitives;
 let noble: Primitives;
