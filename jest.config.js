@@ -1,6 +1,6 @@
 // Jest runs the TypeScript sources directly (the `source` export condition) as native ES
 // modules, transformed by swc. Four projects:
-//  - unit: tests beside the code in shared/, server/ and testing/ (no external processes except
+//  - unit: tests beside the code in shared/, server/, cli/ and testing/ (no external processes except
 //    where a test starts its own redis-server), and lint/ (the import boundaries, on planted files);
 //  - integration: test/, which starts real relays and redis-servers on free ports;
 //  - soak: test/**/*.soak.test.ts, the bounded fault soak (over a minute), run on its own by
@@ -37,6 +37,7 @@ export default {
       testMatch: [
         '<rootDir>/shared/src/**/*.test.ts',
         '<rootDir>/server/src/**/*.test.ts',
+        '<rootDir>/cli/src/**/*.test.ts',
         '<rootDir>/testing/src/**/*.test.ts',
         '<rootDir>/lint/**/*.test.ts',
       ],

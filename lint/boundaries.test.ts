@@ -119,6 +119,34 @@ const CASES: readonly Case[] = [
     rules: [RESTRICTED],
   },
   {
+    name: 'the org layer (which the server may import) importing crypto',
+    file: 'shared/src/org/{p}/leaky.ts',
+    bad: "export { loadPrimitives } from '../../crypto/backend.js';\n",
+    good: "export { PROFILE_FORMAT_VERSION } from '../limits.js';\n",
+    rules: [RESTRICTED],
+  },
+  {
+    name: "the server importing the page's profile verifier (crypto) instead of the org container",
+    file: 'server/src/{p}/profile.ts',
+    bad: "export { verifyOrgProfile } from '@passage/shared/crypto/org-profile';\n",
+    good: "export { checkSignedProfile } from '@passage/shared/org/signed';\n",
+    rules: [RESTRICTED],
+  },
+  {
+    name: 'the CLI importing the server',
+    file: 'cli/src/{p}/server.ts',
+    bad: "export { loadConfig } from '@passage/server/config';\n",
+    good: "export { verifyOrgProfile } from '@passage/shared/crypto/org-profile';\n",
+    rules: [RESTRICTED, 'import-x/no-extraneous-dependencies'],
+  },
+  {
+    name: 'the CLI importing the reserved client core',
+    file: 'cli/src/{p}/client-core.ts',
+    bad: "import '@passage/shared/client/{p}/core';\n",
+    good: "import '@passage/shared/org/{p}/core';\n",
+    rules: [RESTRICTED],
+  },
+  {
     name: 'proof-of-work (which the server may import) importing crypto',
     file: 'shared/src/pow/{p}/hash.ts',
     bad: "export { sha256 } from '../../crypto/noble.js';\n",
@@ -253,6 +281,7 @@ beforeAll(() => {
   plant('shared/dist/protocol/{p}/target.js', 'export {};\n');
   plant('shared/src/client/{p}/core.ts', 'export {};\n');
   plant('shared/src/protocol/{p}/core.ts', 'export {};\n');
+  plant('shared/src/org/{p}/core.ts', 'export {};\n');
   plant(
     'node_modules/passage-planted-package/package.json',
     JSON.stringify({ name: 'passage-planted-package', type: 'module', main: 'index.js' }),

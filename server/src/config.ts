@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { fromBase64url } from '@passage/shared/protocol/base64url';
 import { CloseCode } from '@passage/shared/protocol/errors';
 import {
   MAX_FRAME_BYTES,
@@ -23,6 +24,7 @@ import {
 } from './store/store.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { POW_WINDOW_MS, type AdmissionSettings } from './relay/first-contact.js';
+import { isUsablePublicKey } from './relay/auth.js';
 
 /** One documented environment variable. */
 export interface ConfigVariable {
@@ -113,6 +115,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Directory of the built client served over HTTP. */
   readonly staticDir: string;
+  /** The organization whose profile this relay serves (base64url), if any. */
+  readonly organizationKey?: string;
 }
 
 /** Thrown for an invalid configuration; the message lists each bad variable by name. */
@@ -423,6 +427,18 @@ const VARIABLES = {
     description: `Log level: ${LOG_LEVELS.join(', ')}. Logs never contain addresses, ids, keys or envelopes.`,
     schema: z.enum(LOG_LEVELS),
   },
+  ORG_PUBLIC_KEY: {
+    default: '',
+    description:
+      "The organization's Ed25519 public key (43 base64url characters, as `passage org init` prints it). Set → the relay serves the organization profile at `GET /v1/org/profile` and accepts `PUT /v1/org/profile` of a profile signed by this key with a greater version; unset → both answer 404.",
+    schema: z
+      .string()
+      .refine((s) => {
+        const key = fromBase64url(s);
+        return key !== undefined && key.length === 32 && isUsablePublicKey(key);
+      }, 'must be an Ed25519 public key in base64url (43 characters)')
+      .optional(),
+  },
   STATIC_DIR: {
     default: '',
     description: 'Directory of the built client to serve. Unset → client/dist of this checkout.',
@@ -540,5 +556,6 @@ export function loadConfig(
     shutdownGraceMs: p.SHUTDOWN_GRACE_MS,
     logLevel: p.LOG_LEVEL,
     staticDir: p.STATIC_DIR ?? DEFAULT_STATIC_DIR,
+    ...(p.ORG_PUBLIC_KEY === undefined ? {} : { organizationKey: p.ORG_PUBLIC_KEY }),
   };
 }

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       store,
       logger,
       relay: config.relay,
+      organizationKey: config.organizationKey,
     });
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');

@@ -62,6 +62,7 @@ export async function startInProcessRelay(options: InProcessOptions = {}): Promi
     store,
     logger,
     relay: config.relay,
+    organizationKey: config.organizationKey,
   });
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,6 @@
 /**
- * The HTTP side of the relay: the static client, `/healthz` and `/readyz`, and the headers that
+ * The HTTP side of the relay: the static client, `/healthz` and `/readyz`, the organization
+ * profile (`/v1/org/profile`, profile.ts), and the headers that
  * make the page hard to attack and leave nothing behind: a strict CSP with no third-party
  * origin and no inline script, `Cache-Control: no-store` on every response, no referrer, no
  * cookies. Requests are not logged: an access log is a list of who talked to whom.
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { profileRoutes } from './profile.js';
 
 /**
  * The Content-Security-Policy, exactly as sent on every response (set here rather than built by
@@ -24,6 +27,10 @@ export interface AppOptions {
   /** True while the relay should get traffic: store reachable and not shutting down. */
   readonly isReady: () => boolean;
   readonly logger: Logger;
+  /** The store that holds the organization profile (profile.ts). */
+  readonly store: Store;
+  /** The configured organization key (base64url), if any. */
+  readonly organizationKey?: string | undefined;
 }
 
 /** Builds the express app. WebSocket upgrades are handled by the relay, not here. */
@@ -56,6 +63,14 @@ export function createApp(options: AppOptions): Express {
     const ready = options.isReady();
     res.status(ready ? 200 : 503).json({ ready });
   });
+
+  app.use(
+    profileRoutes({
+      store: options.store,
+      organizationKey: options.organizationKey,
+      logger: options.logger,
+    }),
+  );
 
   app.use(
     express.static(options.staticDir, {

@@ -19,6 +19,8 @@ export interface ServerOptions {
   readonly store: Store;
   readonly logger: Logger;
   readonly relay: RelaySettings;
+  /** The organization whose profile is served (base64url), if any. */
+  readonly organizationKey?: string | undefined;
 }
 
 export interface RunningServer {
@@ -45,6 +47,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Not ready at the connection cap: this relay refuses every upgrade until one closes.
     isReady: () => !relay.shuttingDown && !relay.atConnectionCap && options.store.health().ready,
     logger: options.logger,
+    store: options.store,
+    organizationKey: options.organizationKey,
   });
   const http = createServer(app);
   // Clients that never finish their request headers must not hold sockets for long.

@@ -31,6 +31,27 @@ export function isUsablePublicKey(publicKey: Uint8Array): boolean {
 }
 
 /**
+ * Verifies an Ed25519 `signature` over `message` under `publicKey` (an organization profile,
+ * `org/signed.ts`); false for a key that is not of prime order, as for auth. Verification only.
+ */
+export function verifyEd25519(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (!isUsablePublicKey(publicKey)) return false;
+  try {
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') },
+      format: 'jwk',
+    });
+    return verify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Verifies `signature` over `authChallengeMessage(nonce)` under `publicKey`.
  *
  * @param publicKeyB64 the same key as canonical base64url (the JWK `x`, as it came on the wire),

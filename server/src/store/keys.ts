@@ -17,6 +17,10 @@
  *   passage:v1:{<mb>}:r:<k>   HASH    a rate bucket shared by all relays (k = pf: prekey
  *                                     fetches); PX = until the bucket is full again
  *   passage:v1:{<mb>}:ch      sharded pub/sub channel of enqueue notifications
+ *   passage:v1:{~org:<key>}:profile
+ *                             HASH    v → version, b → the signed organization profile
+ *                                     (base64url), x → its expiry (µs); PX = that expiry
+ *                                     (at most MAX_PROFILE_VALIDITY_SECONDS away)
  *
  * Every key is written with a TTL in the same script that writes it. Envelopes are one key each
  * so that Redis removes each of them physically when its own time has come: a seized server holds
@@ -42,6 +46,7 @@ export const KEY_SUFFIX = {
   /** Followed by the kind of the bucket. */
   rate: ':r:',
   channel: ':ch',
+  profile: ':profile',
 } as const;
 
 /**
@@ -103,6 +108,15 @@ export function mailboxOfChannel(channel: string): string | null {
   }
   const mailbox = channel.slice(CHANNEL_PREFIX_LENGTH, channel.length - CHANNEL_SUFFIX_LENGTH);
   return isKeySafeId(mailbox) ? mailbox : null;
+}
+
+/**
+ * The key of the organization profile signed by `organizationKey` (base64url): its own hash
+ * tag, which no mailbox tag can equal (`~` is not base64url), one key per organization key (a
+ * relay that is given another key does not serve the old organization's profile).
+ */
+export function profileKey(organizationKey: string): string {
+  return `${KEY_NAMESPACE}{~org:${organizationKey}}${KEY_SUFFIX.profile}`;
 }
 
 /** Separator in notification payloads and one-time prekey members. Never in base64url. */

@@ -14,7 +14,8 @@ import {
 } from './store.contract.js';
 
 runStoreContract('MemoryStore', (limits) => {
-  let now = 1_700_000_000_000;
+  // Starts at the real time: a profile's expiry is absolute (Unix seconds), as on Redis.
+  let now = Date.now();
   const store = new MemoryStore(limits, () => now);
   return Promise.resolve({
     store,

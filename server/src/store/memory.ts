@@ -17,12 +17,16 @@
  * never fires. Delivery to connections on this instance is the relay's job, as with RedisStore.
  */
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { MAX_PROFILE_VALIDITY_SECONDS } from '@passage/shared/org/limits';
 import {
   MAX_PEEK_SCAN,
   StoreError,
   assertValidLimits,
   checkPeekBounds,
+  checkStoredProfile,
   type EnqueueResult,
+  type PutProfileResult,
+  type StoredProfile,
   type PeekBounds,
   type PeekPage,
   type PeekedEnvelope,
@@ -102,6 +106,11 @@ function directoryBytes(mailbox: string, dir: Directory): number {
   return bytes;
 }
 
+/** Bytes counted for a held organization profile. */
+function profileBytes(organizationKey: string, profile: StoredProfile): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + organizationKey.length + profile.profile.length;
+}
+
 interface Queued {
   readonly env: string;
   /** Arrival number, store-wide and only growing: the envelope's peek cursor. */
@@ -140,6 +149,11 @@ export class MemoryStore implements Store {
   readonly #mailboxes = new Map<string, Mailbox>();
   readonly #directory = new Map<string, Directory>();
   readonly #subscribed = new Set<string>();
+  /** Organization profiles by organization key, each with the clock time (ms) it expires. */
+  readonly #profiles = new Map<
+    string,
+    { readonly held: StoredProfile; readonly expiresAt: number }
+  >();
   readonly #maxBytes: number;
   /** Bytes of everything held: mailboxes, queued envelopes, remembered ids, directory entries
    * (see the *Bytes functions above). Every change to those maps goes with a change here. */
@@ -352,6 +366,42 @@ export class MemoryStore implements Store {
     return Promise.resolve(this.#liveDirectory(mailbox, this.#clock())?.oneTime.size ?? 0);
   }
 
+  putProfile(organizationKey: string, profile: StoredProfile): Promise<PutProfileResult> {
+    try {
+      checkStoredProfile(organizationKey, profile);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('profile: bad input'));
+    }
+    if (this.#closed) return closedError();
+    const now = this.#clock();
+    const expiresAt = Math.min(
+      profile.expiresAtSeconds * 1000,
+      now + MAX_PROFILE_VALIDITY_SECONDS * 1000,
+    );
+    if (expiresAt <= now) return Promise.resolve('expired');
+    const current = this.#liveProfile(organizationKey, now);
+    if (current !== undefined) {
+      if (current.version > profile.version) return Promise.resolve('stale');
+      if (current.version === profile.version) {
+        return Promise.resolve(current.profile === profile.profile ? 'unchanged' : 'stale');
+      }
+    }
+    const delta =
+      profileBytes(organizationKey, profile) -
+      (current === undefined ? 0 : profileBytes(organizationKey, current));
+    if (delta > 0 && this.#bytes + delta > this.#maxBytes) {
+      return Promise.reject(new StoreError('overloaded'));
+    }
+    this.#bytes += delta;
+    this.#profiles.set(organizationKey, { held: { ...profile }, expiresAt });
+    return Promise.resolve('stored');
+  }
+
+  getProfile(organizationKey: string): Promise<string | null> {
+    if (this.#closed) return closedError();
+    return Promise.resolve(this.#liveProfile(organizationKey, this.#clock())?.profile ?? null);
+  }
+
   health(): StoreHealth {
     return { ready: !this.#closed };
   }
@@ -364,6 +414,7 @@ export class MemoryStore implements Store {
     this.#mailboxes.clear();
     this.#bytes = 0;
     this.#directory.clear();
+    this.#profiles.clear();
     this.#subscribed.clear();
     return Promise.resolve();
   }
@@ -378,6 +429,19 @@ export class MemoryStore implements Store {
     for (const [mailbox, dir] of this.#directory) {
       if (dir.expiresAt <= now) this.#deleteDirectory(mailbox, dir);
     }
+    for (const key of [...this.#profiles.keys()]) this.#liveProfile(key, now);
+  }
+
+  /** The unexpired profile of `organizationKey`; an expired one is dropped. */
+  #liveProfile(organizationKey: string, now: number): StoredProfile | undefined {
+    const entry = this.#profiles.get(organizationKey);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      this.#profiles.delete(organizationKey);
+      this.#bytes -= profileBytes(organizationKey, entry.held);
+      return undefined;
+    }
+    return entry.held;
   }
 
   /** Bytes of everything held now, as counted against `maxBytes` (expired items count until

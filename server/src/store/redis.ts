@@ -42,21 +42,25 @@ import {
   COUNT_PREKEYS,
   ENQUEUE,
   FETCH_PREKEYS,
+  GET_PROFILE,
   MAX_BATCH_ACK_IDS,
   MAX_BATCH_OPERATIONS,
   MAX_PEEK_LIMIT,
   PEEK,
   PEEK_AFTER,
   PUBLISH_PREKEYS,
+  PUT_PROFILE,
   RATE_TAKE,
   READ_ENVELOPES,
   ackCall,
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
+  getProfileCall,
   peekAfterCall,
   peekCall,
   publishPrekeysCall,
+  putProfileCall,
   rateTakeCall,
   readEnvelopesCall,
   type LuaScript,
@@ -74,6 +78,7 @@ import {
   type PeekedEnvelope,
   type FetchedBundle,
   type PrekeyBundle,
+  type PutProfileResult,
   type QueuedEnvelope,
   type RemoteDeliveryListener,
   type SharedRate,
@@ -82,7 +87,9 @@ import {
   type Store,
   type StoreHealth,
   type StoreLimits,
+  type StoredProfile,
 } from './store.js';
+import { MAX_PROFILE_VALIDITY_SECONDS } from '@passage/shared/org/limits';
 
 /** Every script, loaded on each fresh single-node connection (see #preloadScripts). */
 const ALL_SCRIPTS = [
@@ -95,6 +102,8 @@ const ALL_SCRIPTS = [
   FETCH_PREKEYS,
   COUNT_PREKEYS,
   RATE_TAKE,
+  PUT_PROFILE,
+  GET_PROFILE,
 ];
 
 /** The logging RedisStore needs; pino's Logger satisfies it. */
@@ -592,6 +601,36 @@ export class RedisStore implements Store, SharedRateLimits {
     const result = await this.#eval(countPrekeysCall(checkMailbox(mailbox), this.#offsetMs()));
     if (typeof result !== 'number') throw new Error('countPrekeys: unexpected script reply');
     return result;
+  }
+
+  async putProfile(organizationKey: string, profile: StoredProfile): Promise<PutProfileResult> {
+    const call = putProfileCall(
+      organizationKey,
+      profile,
+      this.#offsetMs(),
+      MAX_PROFILE_VALIDITY_SECONDS * 1000,
+    );
+    const result = await this.#eval(call);
+    switch (result) {
+      case 1:
+        return 'stored';
+      case 2:
+        return 'unchanged';
+      case 0:
+        return 'stale';
+      case -1:
+        return 'expired';
+      default:
+        throw new Error('putProfile: unexpected script reply');
+    }
+  }
+
+  async getProfile(organizationKey: string): Promise<string | null> {
+    const reply = await this.#eval(getProfileCall(organizationKey, this.#offsetMs()));
+    if (reply !== null && typeof reply !== 'string') {
+      throw new Error('getProfile: unexpected script reply');
+    }
+    return reply;
   }
 
   health(): StoreHealth {

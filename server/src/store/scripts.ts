@@ -37,11 +37,14 @@ import {
   isKeySafeId,
   mailboxTag,
   prekeyKeys,
+  profileKey,
   queueKey,
 } from './keys.js';
 import {
   MAX_PEEK_SCAN,
+  checkStoredProfile,
   isPeekCursor,
+  type StoredProfile,
   type PrekeyBundle,
   type SharedRate,
   type SharedRateKind,
@@ -407,6 +410,58 @@ return 1
   'allow',
 );
 
+/**
+ * Keeps an organization profile if it is newer than the one held. KEYS: the profile HASH
+ * (v → version, b → profile, x → expiry µs). ARGV: offsetMs, version, profile, expiry (Unix
+ * seconds), longest TTL (ms). Returns 1 stored, 2 unchanged (same version and bytes), 0 stale
+ * (a greater version held, or the same version with other bytes), -1 expired (nothing stored).
+ * An expired hash (by the scripts' clock) counts as none. PX = until the profile's expiry,
+ * capped at the longest TTL.
+ */
+export const PUT_PROFILE = script(
+  'putProfile',
+  `
+local now = now_us()
+local version = tonumber(ARGV[2])
+local expires = math.min(tonumber(ARGV[4]) * 1000000, now + tonumber(ARGV[5]) * 1000)
+if expires <= now then
+  return -1
+end
+local h = redis.call('HMGET', KEYS[1], 'v', 'b', 'x')
+if h[1] and h[2] and h[3] and tonumber(h[3]) > now then
+  local held = tonumber(h[1])
+  if held > version then
+    return 0
+  end
+  if held == version then
+    if h[2] == ARGV[3] then
+      return 2
+    end
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'b', ARGV[3], 'x', fmt(expires))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((expires - now) / 1000)))
+return 1
+`,
+  'refuse',
+);
+
+/** KEYS: the profile HASH. ARGV: offsetMs. The unexpired profile, or nil. */
+export const GET_PROFILE = script(
+  'getProfile',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'b', 'x')
+if not h[1] or not h[2] or tonumber(h[2]) <= now then
+  return false
+end
+return h[1]
+`,
+  'read',
+);
+
 // ---------------------------------------------------------------------------------------------
 // Argument builders: the one place each script's KEYS and ARGV layout is written in TypeScript.
 // Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
@@ -652,6 +707,35 @@ export function rateTakeCall(
       '1',
     ],
   };
+}
+
+/** KEYS and ARGV of {@link PUT_PROFILE}. */
+export function putProfileCall(
+  organizationKey: string,
+  profile: StoredProfile,
+  offsetMs: number,
+  maxTtlMs: number,
+): ScriptCall {
+  checkStoredProfile(organizationKey, profile);
+  return {
+    script: PUT_PROFILE,
+    keys: [profileKey(organizationKey)],
+    args: [
+      offsetArg(offsetMs),
+      String(profile.version),
+      profile.profile,
+      String(profile.expiresAtSeconds),
+      integerIn('maxTtlMs', maxTtlMs, 1, MAX_SCRIPT_TTL_MS),
+    ],
+  };
+}
+
+/** KEYS and ARGV of {@link GET_PROFILE}. */
+export function getProfileCall(organizationKey: string, offsetMs: number): ScriptCall {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(organizationKey)) {
+    throw new RangeError('script argument organization key is not 43 base64url characters');
+  }
+  return { script: GET_PROFILE, keys: [profileKey(organizationKey)], args: [offsetArg(offsetMs)] };
 }
 
 /** KEYS and ARGV of {@link COUNT_PREKEYS}. */

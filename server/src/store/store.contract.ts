@@ -16,6 +16,7 @@ import {
   type StoreErrorCode,
   type StoreLimits,
 } from './store.js';
+import { MAX_PROFILE_VALIDITY_SECONDS } from '@passage/shared/org/limits';
 
 /** A store made for one test, and the handle that moves its clock forward. */
 export interface StoreUnderTest {
@@ -671,6 +672,99 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         await store.publishPrekeys(mb, bundle, []);
         advance(2_000);
         expect(await store.countPrekeys(mb)).toBe(2);
+      });
+    });
+
+    describe('organization profile', () => {
+      const nowSeconds = () => Math.floor(Date.now() / 1000);
+      const newOrg = () => randomBytes(32).toString('base64url');
+      const profile = (version: number, expiresIn = 3600, bytes = 64) => ({
+        version,
+        profile: randomBytes(bytes).toString('base64url'),
+        expiresAtSeconds: nowSeconds() + expiresIn,
+      });
+
+      it('holds nothing for an organization that never published', async () => {
+        const { store } = await make();
+        expect(await store.getProfile(newOrg())).toBeNull();
+      });
+
+      it('stores a profile and returns its bytes', async () => {
+        const { store } = await make();
+        const org = newOrg();
+        const p1 = profile(1);
+        expect(await store.putProfile(org, p1)).toBe('stored');
+        expect(await store.getProfile(org)).toBe(p1.profile);
+      });
+
+      it('replaces it with a greater version only', async () => {
+        const { store } = await make();
+        const org = newOrg();
+        const p5 = profile(5);
+        await store.putProfile(org, p5);
+        expect(await store.putProfile(org, profile(4))).toBe('stale');
+        expect(await store.getProfile(org)).toBe(p5.profile);
+        const p6 = profile(6);
+        expect(await store.putProfile(org, p6)).toBe('stored');
+        expect(await store.getProfile(org)).toBe(p6.profile);
+      });
+
+      it('answers unchanged for the same version and bytes, stale for the same version with others', async () => {
+        const { store } = await make();
+        const org = newOrg();
+        const p3 = profile(3);
+        await store.putProfile(org, p3);
+        expect(await store.putProfile(org, p3)).toBe('unchanged');
+        expect(await store.putProfile(org, profile(3))).toBe('stale');
+        expect(await store.getProfile(org)).toBe(p3.profile);
+      });
+
+      it('keeps organizations apart', async () => {
+        const { store } = await make();
+        const [a, b] = [newOrg(), newOrg()];
+        const pa = profile(9);
+        await store.putProfile(a, pa);
+        expect(await store.putProfile(b, profile(1))).toBe('stored');
+        expect(await store.getProfile(a)).toBe(pa.profile);
+      });
+
+      it('expires a profile at its expiry; then any version may be stored again', async () => {
+        const { store, advance } = await make();
+        const org = newOrg();
+        await store.putProfile(org, profile(7, 60));
+        advance(61_000);
+        expect(await store.getProfile(org)).toBeNull();
+        // The store no longer remembers version 7: an older, unexpired profile is taken again
+        // (the replay window docs/adr/0013-organization-profile-in-the-store.md describes).
+        const older = { ...profile(2), expiresAtSeconds: nowSeconds() + 3600 + 61 };
+        expect(await store.putProfile(org, older)).toBe('stored');
+      });
+
+      it('refuses a profile whose expiry has passed, storing nothing', async () => {
+        const { store } = await make();
+        const org = newOrg();
+        expect(await store.putProfile(org, profile(1, -1))).toBe('expired');
+        expect(await store.getProfile(org)).toBeNull();
+      });
+
+      it('keeps a profile at most MAX_PROFILE_VALIDITY_SECONDS, whatever its expiry says', async () => {
+        const { store, advance } = await make();
+        const org = newOrg();
+        await store.putProfile(org, profile(1, 10 * MAX_PROFILE_VALIDITY_SECONDS));
+        advance(MAX_PROFILE_VALIDITY_SECONDS * 1000 - 5_000);
+        expect(await store.getProfile(org)).not.toBeNull();
+        advance(10_000);
+        expect(await store.getProfile(org)).toBeNull();
+      });
+
+      it('refuses an organization key or numbers it cannot store, with RangeError', async () => {
+        const { store } = await make();
+        await expect(store.putProfile('not{base64url}', profile(1))).rejects.toThrow(RangeError);
+        await expect(store.putProfile(newOrg(), profile(-1))).rejects.toThrow(RangeError);
+        await expect(store.putProfile(newOrg(), profile(2 ** 32))).rejects.toThrow(RangeError);
+        await expect(store.putProfile(newOrg(), { ...profile(1), profile: 'a b' })).rejects.toThrow(
+          RangeError,
+        );
       });
     });
 

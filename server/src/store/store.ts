@@ -70,6 +70,21 @@ export interface PeekPage {
   readonly more: boolean;
 }
 
+/** Throws RangeError unless a {@link StoredProfile} can be stored as it is. */
+export function checkStoredProfile(organizationKey: string, profile: StoredProfile): void {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(organizationKey)) {
+    throw new RangeError('profile: organization key must be 43 base64url characters');
+  }
+  for (const n of [profile.version, profile.expiresAtSeconds]) {
+    if (!Number.isSafeInteger(n) || n < 0 || n > 0xffff_ffff) {
+      throw new RangeError('profile: version and expiry must be 32-bit unsigned integers');
+    }
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(profile.profile)) {
+    throw new RangeError('profile: the profile must be base64url');
+  }
+}
+
 /** Throws RangeError unless `bounds` is as {@link PeekBounds} describes; returns the scan. */
 export function checkPeekBounds(bounds: PeekBounds, maxScan: number): number {
   const { after, limit, maxBytes } = bounds;
@@ -208,6 +223,25 @@ export function hasSharedRateLimits(store: Store): store is Store & SharedRateLi
   return typeof (store as Partial<SharedRateLimits>).takeShared === 'function';
 }
 
+/** A signed organization profile as the store keeps it (checked by the relay before). */
+export interface StoredProfile {
+  /** The profile's version (a 32-bit unsigned integer): only a greater one replaces it. */
+  readonly version: number;
+  /** The signed profile, canonical base64url. */
+  readonly profile: string;
+  /** When it expires, in Unix seconds; the store keeps it until then, at most
+   * `MAX_PROFILE_VALIDITY_SECONDS` from now. */
+  readonly expiresAtSeconds: number;
+}
+
+/**
+ * What {@link Store.putProfile} did: 'stored' (it replaced an older one or none), 'unchanged'
+ * (the same version and bytes were held: a retried publish), 'stale' (the held one has a greater
+ * version, or the same version with other bytes: nothing changed), 'expired' (its expiry has
+ * passed by the store's clock: nothing stored).
+ */
+export type PutProfileResult = 'stored' | 'unchanged' | 'stale' | 'expired';
+
 /** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */
 export type RemoteDeliveryListener = (mailbox: string, message: QueuedEnvelope) => void;
 
@@ -259,6 +293,16 @@ export interface Store {
   fetchPrekeys(mailbox: string): Promise<FetchedBundle | null>;
   /** One-time prekeys left for `mailbox`. */
   countPrekeys(mailbox: string): Promise<number>;
+
+  /**
+   * Keeps the organization profile of `organizationKey` (base64url) until it expires, if its
+   * version is greater than the one held (atomic compare-and-set: two relays publishing at once
+   * cannot go back). Rejects with RangeError for an id that is not base64url or numbers out of
+   * range; with StoreError like every write.
+   */
+  putProfile(organizationKey: string, profile: StoredProfile): Promise<PutProfileResult>;
+  /** The unexpired profile held for `organizationKey` (base64url text), or null. */
+  getProfile(organizationKey: string): Promise<string | null>;
 
   health(): StoreHealth;
   /** Waits for in-flight operations, then releases connections. */

@@ -25,6 +25,7 @@ import {
   XCHACHA20POLY1305_NONCE_BYTES,
 } from './primitives.js';
 import { labelBytes } from './encoding.js';
+import { PROFILE_SIGNATURE_LABEL } from '../org/signed.js';
 
 /** HKDF info strings and hash prefixes. Changing any of them changes the wire format. */
 export const KDF_LABELS = {
@@ -57,6 +58,15 @@ export const KDF_LABELS = {
   codenameMailboxKey: 'passage/v1/codename/mailbox-key',
   /** Safety numbers (fingerprints). */
   safetyNumber: 'passage/v1/safety-number',
+  /** Signatures of an organization over its profile (the label lives with the container, which
+   * the relay reads too: `org/signed.ts`). */
+  orgProfileSignature: PROFILE_SIGNATURE_LABEL,
+  /** Invite secret → the key that authenticates an enrolment request (enrolment.ts). */
+  enrolmentMacKey: 'passage/v1/enrol/mac-key',
+  /** The MAC over an enrolment request. */
+  enrolmentRequestMac: 'passage/v1/enrol/request-mac',
+  /** A device's signature over its own enrolment request (proof that it holds the key). */
+  enrolmentRequestSignature: 'passage/v1/sig/enrol-request',
 } as const;
 
 /** Root keys, chain keys and message keys are all 32 bytes. */

@@ -1,12 +1,15 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPrimitives } from './backend.js';
+import { CODENAME_WORDLIST } from './codename.js';
 import { asEd25519PublicKey } from './keys.js';
 import type { Ed25519PublicKey } from './keys.js';
 import type { Primitives } from './primitives.js';
 import {
   SAFETY_NUMBER_DIGITS,
   SAFETY_NUMBER_QR_BYTES,
+  FINGERPRINT_WORDS,
   fingerprintDigits,
+  fingerprintWords,
   formatSafetyNumber,
   safetyNumber,
   safetyNumberQrPayload,
@@ -111,5 +114,27 @@ describe('safety number QR payload', () => {
     expect(() => verifySafetyNumberQr(sodium, B, A, new Uint8Array([...shown, 0]))).toThrow(
       expect.objectContaining({ code: 'bad_encoding' }),
     );
+  });
+});
+
+describe('fingerprint words', () => {
+  it('are FINGERPRINT_WORDS words of the codename list, the same on both backends', () => {
+    const words = fingerprintWords(sodium, A);
+    expect(words).toHaveLength(FINGERPRINT_WORDS);
+    for (const w of words) expect(CODENAME_WORDLIST).toContain(w);
+    expect(fingerprintWords(noble, A)).toEqual(words);
+    expect(fingerprintWords(sodium, A)).toEqual(words);
+  });
+
+  it('differ between keys', () => {
+    expect(fingerprintWords(sodium, A)).not.toEqual(fingerprintWords(sodium, B));
+  });
+
+  it('give the lowest words of the same number: fewer words are a suffix of more', () => {
+    expect(fingerprintWords(sodium, C, 19).slice(-3)).toEqual(fingerprintWords(sodium, C, 3));
+  });
+
+  it('refuse a count of 0, past 19, or not an integer', () => {
+    for (const count of [0, 20, 2.5]) expect(() => fingerprintWords(sodium, A, count)).toThrow();
   });
 });

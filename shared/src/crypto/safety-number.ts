@@ -28,6 +28,7 @@ import {
   u16,
   u8,
 } from './encoding.js';
+import { CODENAME_WORDLIST } from './codename.js';
 import { KDF_LABELS } from './kdf.js';
 import type { Ed25519PublicKey } from './keys.js';
 
@@ -66,6 +67,37 @@ function digits(fp: Uint8Array): string {
 /** The 30 digits of one key (e.g. the organization's key, published elsewhere to compare). */
 export function fingerprintDigits(p: Primitives, key: Ed25519PublicKey): string {
   return digits(fingerprint(p, key));
+}
+
+/** Words in {@link fingerprintWords}: 7 × log2(7776) ≈ 90.5 bits, as many as a codename. */
+export const FINGERPRINT_WORDS = 7;
+
+/**
+ * The fingerprint of one key as words of the codename list (EFF large list), for reading out
+ * on the phone or printing beside the digits: bytes 32–63 of the same iterated hash (the digits
+ * use bytes 0–29), read as one big-endian number whose lowest `count` digits in base 7,776 are
+ * the words, most significant first. The same key always gives the same words; a person may
+ * compare either form.
+ */
+export function fingerprintWords(
+  p: Primitives,
+  key: Ed25519PublicKey,
+  count: number = FINGERPRINT_WORDS,
+): string[] {
+  if (!Number.isInteger(count) || count < 1 || count > 19) {
+    // 19 words of 12.9 bits use at most the 256 bits taken from the hash.
+    throw new CryptoError(CryptoErrorCode.LIMIT_EXCEEDED);
+  }
+  const fp = fingerprint(p, key);
+  let n = 0n;
+  for (let i = 32; i < 64; i++) n = (n << 8n) | BigInt(fp[i]!);
+  const size = BigInt(CODENAME_WORDLIST.length);
+  const words: string[] = [];
+  for (let i = 0; i < count; i++) {
+    words.push(CODENAME_WORDLIST[Number(n % size)]!);
+    n /= size;
+  }
+  return words.reverse();
 }
 
 /** The 60-digit safety number of two identity keys; the same whichever order they are given. */

@@ -1,0 +1,406 @@
+/**
+ * The commands: read the passphrase, open the key and state files, run one operation of
+ * organization.ts, write the state back atomically, print what the admin needs. Output goes to
+ * `out` (stdout), diagnostics to `err` (stderr); nothing secret is printed except the invite
+ * code, which is the point of `org invite`.
+ */
+import { join } from 'node:path';
+import { formatSafetyNumber } from '@passage/shared/crypto/safety-number';
+import { fingerprintDigits, fingerprintWords } from '@passage/shared/crypto/safety-number';
+import { asEd25519PublicKey, asEd25519Seed } from '@passage/shared/crypto/keys';
+import type { Primitives } from '@passage/shared/crypto/primitives';
+import {
+  DEFAULT_PROFILE_VALIDITY_SECONDS,
+  MAX_PROFILE_VALIDITY_SECONDS,
+} from '@passage/shared/org/limits';
+import { fromBase64url, toBase64url } from '@passage/shared/protocol/base64url';
+import { integerOption, parseArgv, type CommandSpec, type ParsedCommand } from './argv.js';
+import { CliError, CliErrorCode } from './errors.js';
+import {
+  KEY_FILE_NAME,
+  STATE_FILE_NAME,
+  ensureDirectory,
+  fileExists,
+  organizationDirectory,
+  readBytes,
+  writeFileAtomic,
+} from './files.js';
+import {
+  MIN_PASSPHRASE_CHARS,
+  openKeyFile,
+  sealKeyFile,
+  STATE_KEY_BYTES,
+  type OrgSecrets,
+} from './keyfile.js';
+import {
+  DEFAULT_INVITE_VALIDITY_SECONDS,
+  MAX_INVITE_VALIDITY_SECONDS,
+  SHORT_ID_CHARS,
+  approveEnrolment,
+  createInvite,
+  identityOf,
+  initialState,
+  publishProfile,
+  receiveEnrolment,
+  removeMember,
+} from './organization.js';
+import { readPassphrase, type PassphraseSource } from './passphrase.js';
+import { coordinatorName, openState, sealState, type OrgState } from './state.js';
+
+const COMMON = ['dir', 'passphrase-fd'];
+
+/** Every command and what it accepts. */
+export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  init: { options: [...COMMON, 'name'], args: 0 },
+  show: { options: COMMON, args: 0 },
+  invite: { options: [...COMMON, 'coordinator', 'valid-hours'], args: 0 },
+  enrolments: { options: [...COMMON, 'import'], args: 0 },
+  approve: { options: COMMON, args: 1 },
+  remove: { options: COMMON, args: 1 },
+  publish: { options: [...COMMON, 'profile', 'out', 'relay', 'valid-days'], args: 0 },
+};
+
+export const USAGE = `usage: passage org <command> [options]
+  init --name <display name>        a new organization key and state (asks for a passphrase)
+  show                              fingerprint, roster, invites, enrolments, last publish
+  invite --coordinator <name> [--valid-hours <n>]
+                                    a one-time enrolment code for a new device
+  enrolments [--import <file>]      list pending requests (or take one in from a file)
+  approve <device id>               add a pending device; signs a new roster
+  remove <device id | coordinator>  remove a device or a whole coordinator; signs a new roster
+  publish [--profile <file.json>] [--out <file>] [--relay <url>] [--valid-days <n>]
+                                    sign the next profile (with a fresh roster) and publish it
+options of every command: --dir <organization directory> --passphrase-fd <n>
+`;
+
+/** What a command runs with: the environment, the clock, output and a terminal prompt. */
+export interface CommandContext {
+  readonly p: Primitives;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly nowSeconds: () => number;
+  readonly out: (line: string) => void;
+  readonly prompt: PassphraseSource['prompt'];
+  readonly fetch: typeof fetch;
+}
+
+interface Paths {
+  readonly dir: string;
+  readonly key: string;
+  readonly state: string;
+}
+
+function pathsOf(parsed: ParsedCommand): Paths {
+  const dir = organizationDirectory(parsed.options.get('dir'));
+  return { dir, key: join(dir, KEY_FILE_NAME), state: join(dir, STATE_FILE_NAME) };
+}
+
+function passphraseSource(ctx: CommandContext, parsed: ParsedCommand): PassphraseSource {
+  const fd = parsed.options.get('passphrase-fd');
+  if (fd !== undefined && !/^\d+$/.test(fd)) {
+    throw new CliError(CliErrorCode.USAGE, '--passphrase-fd must be a file descriptor number');
+  }
+  return { fd: fd === undefined ? undefined : Number(fd), env: ctx.env, prompt: ctx.prompt };
+}
+
+/** Opens the key file (asking for the passphrase) and the state file. */
+async function unlock(
+  ctx: CommandContext,
+  parsed: ParsedCommand,
+): Promise<{ paths: Paths; secrets: OrgSecrets; state: OrgState }> {
+  const paths = pathsOf(parsed);
+  if (!fileExists(paths.key)) {
+    throw new CliError(
+      CliErrorCode.NOT_INITIALISED,
+      `no organization key in ${paths.dir} (run passage org init)`,
+    );
+  }
+  if (!fileExists(paths.state)) {
+    throw new CliError(
+      CliErrorCode.STATE_FILE_DAMAGED,
+      `the state file is missing in ${paths.dir}`,
+    );
+  }
+  const keyFile = readBytes(paths.key);
+  const passphrase = await readPassphrase(passphraseSource(ctx, parsed));
+  const secrets = openKeyFile(ctx.p, keyFile, passphrase);
+  const state = openState(ctx.p, secrets.stateKey, secrets.publicKey, readBytes(paths.state));
+  return { paths, secrets, state };
+}
+
+function save(ctx: CommandContext, paths: Paths, secrets: OrgSecrets, state: OrgState): void {
+  writeFileAtomic(paths.state, sealState(ctx.p, secrets.stateKey, secrets.publicKey, state));
+}
+
+function printFingerprint(ctx: CommandContext, publicKey: Uint8Array): void {
+  const key = asEd25519PublicKey(publicKey);
+  ctx.out(`fingerprint (digits): ${formatSafetyNumber(fingerprintDigits(ctx.p, key))}`);
+  ctx.out(`fingerprint (words):  ${fingerprintWords(ctx.p, key).join(' ')}`);
+  ctx.out(`relay setting:        ORG_PUBLIC_KEY=${toBase64url(publicKey)}`);
+}
+
+function iso(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function shortId(ctx: CommandContext, identity: string): string {
+  return identityOf(ctx.p, identity).id.slice(0, SHORT_ID_CHARS);
+}
+
+function deviceFingerprint(ctx: CommandContext, identity: string): string {
+  return formatSafetyNumber(fingerprintDigits(ctx.p, identityOf(ctx.p, identity).signingKey));
+}
+
+async function init(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const paths = pathsOf(parsed);
+  const name = parsed.options.get('name');
+  if (name === undefined) throw new CliError(CliErrorCode.USAGE, 'org init needs --name');
+  if (fileExists(paths.key) || fileExists(paths.state)) {
+    throw new CliError(
+      CliErrorCode.ALREADY_INITIALISED,
+      `${paths.dir} holds an organization already; nothing was changed`,
+    );
+  }
+  const passphrase = await readPassphrase(passphraseSource(ctx, parsed), { confirm: true });
+  if (passphrase.length < MIN_PASSPHRASE_CHARS) {
+    throw new CliError(
+      CliErrorCode.PASSPHRASE_UNAVAILABLE,
+      `the passphrase must have at least ${MIN_PASSPHRASE_CHARS} characters`,
+    );
+  }
+  let state: OrgState;
+  try {
+    state = initialState(ctx.p, name);
+  } catch {
+    throw new CliError(
+      CliErrorCode.USAGE,
+      '--name must be 1–100 characters, with no control characters or surrounding spaces',
+    );
+  }
+  const seed = asEd25519Seed(ctx.p.random.bytes(32));
+  const secrets: OrgSecrets = {
+    seed,
+    publicKey: asEd25519PublicKey(ctx.p.ed25519KeyPairFromSeed(seed).publicKey),
+    stateKey: ctx.p.random.bytes(STATE_KEY_BYTES),
+  };
+  ensureDirectory(paths.dir);
+  // The state first: a key file without its state would look like a finished set-up.
+  save(ctx, paths, secrets, state);
+  writeFileAtomic(paths.key, sealKeyFile(ctx.p, secrets, passphrase));
+  ctx.out(`organization created in ${paths.dir}`);
+  printFingerprint(ctx, secrets.publicKey);
+  ctx.out('Publish the fingerprint on your website and cards; keep the passphrase and a copy of');
+  ctx.out(`${paths.key} somewhere safe: without both, the organization cannot be changed.`);
+}
+
+async function show(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const { state, secrets } = await unlock(ctx, parsed);
+  const profile = state.profile as { displayName?: string };
+  ctx.out(`organization: ${profile.displayName ?? '?'}`);
+  printFingerprint(ctx, secrets.publicKey);
+  ctx.out(
+    state.roster === null
+      ? 'roster: none signed yet'
+      : `roster: version ${state.roster.serial}, ${state.devices.length} device(s)`,
+  );
+  for (const d of state.devices) {
+    ctx.out(`  ${shortId(ctx, d.identity)}  ${d.coordinator}  ${d.label}`);
+  }
+  const now = ctx.nowSeconds();
+  const open = state.invites.filter((i) => i.usedAtSeconds === null && i.expiresAtSeconds > now);
+  ctx.out(`invites: ${open.length} open`);
+  for (const i of open) ctx.out(`  for ${i.coordinator}, until ${iso(i.expiresAtSeconds)}`);
+  ctx.out(`enrolments waiting: ${state.enrolments.length}`);
+  ctx.out(
+    state.published === null
+      ? 'published: never'
+      : `published: version ${state.published.version}, valid until ${iso(state.published.expiresAtSeconds)}`,
+  );
+}
+
+async function invite(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const coordinator = coordinatorName.safeParse(parsed.options.get('coordinator'));
+  if (!coordinator.success) {
+    throw new CliError(
+      CliErrorCode.USAGE,
+      'org invite needs --coordinator <name> (1–64 plain characters)',
+    );
+  }
+  const hours = integerOption(
+    parsed,
+    'valid-hours',
+    DEFAULT_INVITE_VALIDITY_SECONDS / 3600,
+    1,
+    MAX_INVITE_VALIDITY_SECONDS / 3600,
+  );
+  const { paths, secrets, state } = await unlock(ctx, parsed);
+  const result = createInvite(
+    ctx.p,
+    secrets,
+    state,
+    coordinator.data,
+    hours * 3600,
+    ctx.nowSeconds(),
+  );
+  save(ctx, paths, secrets, result.state);
+  ctx.out(`invite for ${coordinator.data}, valid until ${iso(result.expiresAtSeconds)}, once:`);
+  ctx.out(result.code);
+}
+
+async function enrolments(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const file = parsed.options.get('import');
+  let request: Uint8Array | undefined;
+  if (file !== undefined) {
+    const text = new TextDecoder().decode(readBytes(file)).trim();
+    request = fromBase64url(text);
+    if (request === undefined) {
+      throw new CliError(
+        CliErrorCode.ENROLMENT_REFUSED,
+        'enrolment refused: the file does not hold an enrolment request (enrolment_malformed)',
+      );
+    }
+  }
+  const { paths, secrets, state } = await unlock(ctx, parsed);
+  let current = state;
+  if (request !== undefined) {
+    const result = receiveEnrolment(ctx.p, secrets, state, request, ctx.nowSeconds());
+    save(ctx, paths, secrets, result.state);
+    current = result.state;
+    ctx.out(`enrolment received for ${result.enrolment.coordinator}`);
+  }
+  if (current.enrolments.length === 0) ctx.out('no enrolment waiting');
+  for (const e of current.enrolments) {
+    ctx.out(
+      `${shortId(ctx, e.identity)}  ${e.coordinator}  ${e.label}  received ${iso(e.receivedAtSeconds)}`,
+    );
+    ctx.out(`  device fingerprint: ${deviceFingerprint(ctx, e.identity)}`);
+  }
+  if (current.enrolments.length > 0) {
+    ctx.out('Compare each fingerprint with the one its device shows (in person or by phone), then');
+    ctx.out('run passage org approve <id>.');
+  }
+}
+
+async function approve(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const { paths, secrets, state } = await unlock(ctx, parsed);
+  const result = approveEnrolment(
+    ctx.p,
+    secrets,
+    state,
+    parsed.args[0]!,
+    ctx.nowSeconds(),
+    DEFAULT_PROFILE_VALIDITY_SECONDS,
+  );
+  save(ctx, paths, secrets, result.state);
+  ctx.out(
+    `approved ${shortId(ctx, result.device.identity)} (${result.device.coordinator}); roster version ${result.state.roster!.serial}`,
+  );
+  ctx.out('Run passage org publish to serve the new roster.');
+}
+
+async function remove(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const { paths, secrets, state } = await unlock(ctx, parsed);
+  const result = removeMember(
+    ctx.p,
+    secrets,
+    state,
+    parsed.args[0]!,
+    ctx.nowSeconds(),
+    DEFAULT_PROFILE_VALIDITY_SECONDS,
+  );
+  save(ctx, paths, secrets, result.state);
+  ctx.out(
+    `removed ${result.removed} device(s); roster version ${result.state.roster?.serial ?? 0}`,
+  );
+  if (result.removed > 0)
+    ctx.out('Run passage org publish now: until then the relay serves the old roster.');
+}
+
+async function publish(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
+  const out = parsed.options.get('out');
+  const relay = parsed.options.get('relay');
+  if (out === undefined && relay === undefined) {
+    throw new CliError(
+      CliErrorCode.USAGE,
+      'org publish needs --relay <url>, --out <file>, or both',
+    );
+  }
+  let relayUrl: URL | undefined;
+  if (relay !== undefined) {
+    try {
+      relayUrl = new URL('/v1/org/profile', relay);
+    } catch {
+      throw new CliError(CliErrorCode.USAGE, '--relay must be a URL (https://relay.example.org)');
+    }
+  }
+  const days = integerOption(
+    parsed,
+    'valid-days',
+    DEFAULT_PROFILE_VALIDITY_SECONDS / 86_400,
+    1,
+    MAX_PROFILE_VALIDITY_SECONDS / 86_400,
+  );
+  let content: unknown;
+  const profileFile = parsed.options.get('profile');
+  if (profileFile !== undefined) {
+    try {
+      content = JSON.parse(new TextDecoder().decode(readBytes(profileFile)));
+    } catch (cause) {
+      throw new CliError(CliErrorCode.PROFILE_INVALID, `${profileFile} is not a JSON file`, {
+        cause,
+      });
+    }
+  }
+  const { paths, secrets, state } = await unlock(ctx, parsed);
+  const result = publishProfile(ctx.p, secrets, state, content, ctx.nowSeconds(), days * 86_400);
+  // Saved before it leaves: the version is spent even if the relay is down, so that a retry
+  // signs the next one instead of a second, different profile under the same version.
+  save(ctx, paths, secrets, result.state);
+  ctx.out(
+    `signed profile version ${result.version} with roster version ${result.state.roster!.serial}`,
+  );
+  if (out !== undefined) {
+    writeFileAtomic(out, result.profile);
+    ctx.out(`written to ${out}`);
+  }
+  if (relayUrl !== undefined) {
+    let response: Response;
+    try {
+      response = await ctx.fetch(relayUrl, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: result.profile,
+      });
+    } catch (cause) {
+      throw new CliError(
+        CliErrorCode.PUBLISH_FAILED,
+        `cannot reach the relay at ${relayUrl.origin}`,
+        {
+          cause,
+        },
+      );
+    }
+    const body = (await response.json().catch(() => ({}))) as { code?: unknown };
+    if (!response.ok) {
+      const code = typeof body.code === 'string' ? body.code : `HTTP ${response.status}`;
+      throw new CliError(CliErrorCode.PUBLISH_FAILED, `the relay refused the profile (${code})`);
+    }
+    ctx.out(`published to ${relayUrl.origin}`);
+  }
+}
+
+const RUN: Readonly<Record<string, (ctx: CommandContext, parsed: ParsedCommand) => Promise<void>>> =
+  {
+    init,
+    show,
+    invite,
+    enrolments,
+    approve,
+    remove,
+    publish,
+  };
+
+/** Runs one command line; throws CliError for everything the admin can act on. */
+export async function runCommand(ctx: CommandContext, argv: readonly string[]): Promise<void> {
+  const parsed = parseArgv(argv, COMMANDS);
+  await RUN[parsed.command]!(ctx, parsed);
+}

@@ -1,0 +1,79 @@
+/**
+ * The CLI's failures: a stable code each, the exit status it ends the process with, and a
+ * message for the admin. Messages name no secret and no passphrase; they may name a file the
+ * admin gave. Every refusal leaves the files as they were (writes are atomic, files.ts).
+ *
+ * Exit statuses (README, "Organization set-up"):
+ *   0 done · 1 an unexpected failure (I/O, a bug) · 2 usage · 3 no organization here, or one
+ *   already · 4 wrong passphrase, or none available · 5 a damaged or unsupported key or state
+ *   file · 6 an enrolment refused (invite unknown, expired or used, request not authentic) ·
+ *   7 an unknown device, coordinator or enrolment · 8 the organization cannot do that now (an
+ *   empty roster, too many invites) · 9 the relay refused or could not be reached
+ */
+export const CliErrorCode = {
+  /** Unknown command or option, a missing or malformed argument. */
+  USAGE: 'usage',
+  /** No key file in the organization directory. */
+  NOT_INITIALISED: 'not_initialised',
+  /** `org init` where a key or state file exists already (never overwritten). */
+  ALREADY_INITIALISED: 'already_initialised',
+  /** The passphrase does not open the key file. */
+  WRONG_PASSPHRASE: 'wrong_passphrase',
+  /** No passphrase could be read (no TTY, no PASSAGE_PASSPHRASE, no --passphrase-fd), the two
+   * entries at `org init` differ, or the new one is too short. */
+  PASSPHRASE_UNAVAILABLE: 'passphrase_unavailable',
+  /** The key file is damaged: truncated, changed, or not a key file at all. */
+  KEY_FILE_DAMAGED: 'key_file_damaged',
+  /** The key file is of a format version this tool does not read. */
+  KEY_FILE_UNSUPPORTED: 'key_file_unsupported_version',
+  /** The state file is damaged, of another organization, or of an unknown version. */
+  STATE_FILE_DAMAGED: 'state_file_damaged',
+  /** An enrolment request refused (the `EnrolmentError` code is in the message). */
+  ENROLMENT_REFUSED: 'enrolment_refused',
+  /** No device, coordinator or pending enrolment by that id or name. */
+  UNKNOWN_DEVICE: 'unknown_device',
+  /** A change that would leave the roster with no device (a roster lists at least one). */
+  ROSTER_EMPTY: 'roster_empty',
+  /** A bound reached: pending invites or enrolments, devices in the roster. */
+  LIMIT_REACHED: 'limit_reached',
+  /** The profile settings file is not valid profile content. */
+  PROFILE_INVALID: 'profile_invalid',
+  /** The relay answered a publish with an error, or could not be reached. */
+  PUBLISH_FAILED: 'publish_failed',
+} as const;
+
+export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
+
+/** The exit status of each code. */
+export const EXIT_STATUS: Readonly<Record<CliErrorCode, number>> = {
+  usage: 2,
+  not_initialised: 3,
+  already_initialised: 3,
+  wrong_passphrase: 4,
+  passphrase_unavailable: 4,
+  key_file_damaged: 5,
+  key_file_unsupported_version: 5,
+  state_file_damaged: 5,
+  enrolment_refused: 6,
+  unknown_device: 7,
+  roster_empty: 8,
+  limit_reached: 8,
+  profile_invalid: 2,
+  publish_failed: 9,
+};
+
+/** A failure the admin can act on. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+
+  get exitStatus(): number {
+    return EXIT_STATUS[this.code];
+  }
+}
