@@ -168,7 +168,7 @@ async function measure(mailboxes: number, perMailbox: number): Promise<Row> {
     // per id it holds (a tombstone key holds one; a set holds its cardinality).
     let sampleBytesPerId = 0;
     let cursor = '0';
-    const pattern = `passage:v1:{${boxes[0] ?? ''}}:d*`;
+    const pattern = `passage:v1:{${boxes[0] ?? ''}}:q`;
     do {
       const reply = await scan(redis.port, cursor, pattern);
       cursor = reply.cursor;

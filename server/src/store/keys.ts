@@ -8,10 +8,11 @@
  * all of them, one MGET may read several, and the sharded pub/sub channel lives on the shard that
  * runs that script.
  *
- *   passage:v1:{<mb>}:q       ZSET    message id → expiry (µs since epoch); queue order, bound
+ *   passage:v1:{<mb>}:q       ZSET    queued message id → its expiry (µs since epoch, > 0);
+ *                                     queue order, bound; and acknowledged message id → minus
+ *                                     the end of its dedup window (< 0), at most
+ *                                     maxDedupIdsPerMailbox of them, the newest kept
  *   passage:v1:{<mb>}:m:<id>  STRING  the envelope (canonical base64url), PX = its own expiry
- *   passage:v1:{<mb>}:d       ZSET    acknowledged message id → end of its dedup window (µs);
- *                                     at most maxDedupIdsPerMailbox, the newest kept
  *   passage:v1:{<mb>}:pk      HASH    i → identity, s → signed prekey, x → expiry (µs)
  *   passage:v1:{<mb>}:otk     ZSET    "<id>.<key>" with score id; one-time prekeys
  *   passage:v1:{<mb>}:r:<k>   HASH    a rate bucket shared by all relays (k = pf: prekey
@@ -25,7 +26,7 @@
  * Every key is written with a TTL in the same script that writes it. Envelopes are one key each
  * so that Redis removes each of them physically when its own time has come: a seized server holds
  * no ciphertext older than its expiry, even in a mailbox that keeps receiving and is never read.
- * The ids (no content) live in two ZSETs per mailbox that every enqueue and ack prunes by time
+ * The ids (no content) live in one ZSET per mailbox that every enqueue and ack prunes by time
  * (ADR 0001, "Expiry").
  */
 
@@ -40,7 +41,6 @@ export const KEY_SUFFIX = {
   queue: ':q',
   /** Followed by the message id. */
   envelope: ':m:',
-  dedup: ':d',
   prekeyBundle: ':pk',
   oneTimePrekeys: ':otk',
   /** Followed by the kind of the bucket. */
@@ -76,11 +76,6 @@ export function queueKey(mailbox: string): string {
 /** The key that holds the envelope `id` of `mailbox` (`id` must be key-safe). */
 export function envelopeKey(mailbox: string, id: string): string {
   return mailboxTag(mailbox) + KEY_SUFFIX.envelope + id;
-}
-
-/** The ZSET that remembers the acknowledged ids of `mailbox` for deduplication. */
-export function dedupKey(mailbox: string): string {
-  return mailboxTag(mailbox) + KEY_SUFFIX.dedup;
 }
 
 /** The prekey directory keys of one mailbox. */

@@ -9,7 +9,7 @@ import {
 } from '@passage/testing/redis';
 import { startTcpProxy, type TcpProxy } from '@passage/testing/tcp-proxy';
 import { within } from '@passage/testing/wait';
-import { dedupKey, envelopeKey, prekeyKeys, queueKey } from './keys.js';
+import { envelopeKey, prekeyKeys, queueKey } from './keys.js';
 import { RedisStore, STALL_TIMEOUT_MS, SUBSCRIBE_TIMEOUT_MS, type StoreLogger } from './redis.js';
 import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
 import {
@@ -152,8 +152,8 @@ describe('RedisStore on one node', () => {
     await store.enqueue(mb, 'a', 'env');
     await store.enqueue(mb, 'b', 'env');
     await store.ack(mb, ['a']);
-    const keys = [queueKey(mb), envelopeKey(mb, 'b'), dedupKey(mb)];
-    expect(await existingKeys(redis.url, keys)).toBe(3);
+    const keys = [queueKey(mb), envelopeKey(mb, 'b')];
+    expect(await existingKeys(redis.url, keys)).toBe(2);
     expect(await existingKeys(redis.url, [envelopeKey(mb, 'a')])).toBe(0);
     await until(async () => (await existingKeys(redis.url, keys)) === 0);
     await store.close();
@@ -407,6 +407,21 @@ async function untilRedisTime(
   }
 }
 
+/**
+ * The acknowledged ids a mailbox's queue set remembers (negative scores), oldest acknowledged
+ * first.
+ */
+async function remembered(mailbox: string): Promise<unknown> {
+  return await redisCommand(redis.url, [
+    'ZRANGE',
+    queueKey(mailbox),
+    '(0',
+    '-inf',
+    'BYSCORE',
+    'REV',
+  ]);
+}
+
 /** Every string in a reply (node-redis answers HGETALL with an object). */
 function flatten(reply: unknown): string[] {
   if (reply === null || reply === undefined) return [];
@@ -516,21 +531,22 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
     // Read after the ack, so no later than the end of its dedup window.
     const forgetAt = (await redisNowMs(redis.url)) + SHORT.dedupTtlSeconds * 1000;
     expect(await short.enqueue(mb, acked, newEnvelope())).toBe('duplicate');
-    const ttl = Number(await redisCommand(redis.url, ['PTTL', dedupKey(mb)]));
+    const ttl = Number(await redisCommand(redis.url, ['PTTL', queueKey(mb)]));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(SHORT.dedupTtlSeconds * 1000);
     await long.enqueue(mb, later, newEnvelope());
     await long.ack(mb, [later]);
     await untilRedisTime(redis.url, forgetAt + 50, () => short.enqueue(mb, newMessageId(), 'e'));
-    // The mailbox is used once more after the window ended (expired ids leave the acknowledged
-    // set on every enqueue and ack of its mailbox).
+    // The mailbox is used once more after the window ended (expired ids, queued or remembered,
+    // leave the queue's set on every enqueue and ack of its mailbox).
     await short.enqueue(mb, newMessageId(), 'e');
     expect(await keysHolding(redis.url, [acked])).toEqual([]);
-    expect(await keysHolding(redis.url, [later])).toEqual([dedupKey(mb)]);
+    expect(await keysHolding(redis.url, [later])).toEqual([queueKey(mb)]);
+    expect(await remembered(mb)).toEqual([later]);
     await Promise.all([short.close(), long.close()]);
   }, 60_000);
 
-  it('keeps each envelope in its own key and the acknowledged ids in one set, each with a TTL', async () => {
+  it('keeps each envelope in its own key and the acknowledged ids in the queue set with negative scores, each with a TTL', async () => {
     const store = await openStore();
     const mb = newMailbox();
     await store.enqueue(mb, 'kept', 'k');
@@ -538,20 +554,46 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
     await store.ack(mb, ['acked']);
     expect(await redisCommand(redis.url, ['GET', envelopeKey(mb, 'kept')])).toBe('k');
     expect(await existingKeys(redis.url, [envelopeKey(mb, 'acked')])).toBe(0);
-    expect(await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1'])).toEqual(['acked']);
+    expect(await remembered(mb)).toEqual(['acked']);
+    // The one queued id scores its expiry (ahead of now); the remembered one minus its window's end.
+    // node-redis answers WITHSCORES as [member, score] pairs.
+    const scores = (await redisCommand(redis.url, [
+      'ZRANGE',
+      queueKey(mb),
+      '0',
+      '-1',
+      'WITHSCORES',
+    ])) as [string, number][];
+    expect(scores.map(([member]) => member)).toEqual(['acked', 'kept']);
+    expect(Number(scores[0]?.[1])).toBeLessThan(0);
+    expect(Number(scores[1]?.[1])).toBeGreaterThan(0);
     const pttl = async (key: string) => Number(await redisCommand(redis.url, ['PTTL', key]));
     // Read in this order, each later reading can only be lower than it would have been earlier.
     const queueTtl = await pttl(queueKey(mb));
     const envelopeTtl = await pttl(envelopeKey(mb, 'kept'));
-    const dedupTtl = await pttl(dedupKey(mb));
     await store.close();
     expect(envelopeTtl).toBeGreaterThan(0);
     expect(envelopeTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
-    expect(dedupTtl).toBeGreaterThan(0);
-    expect(dedupTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.dedupTtlSeconds * 1000);
-    // The queue lives as long as its newest envelope ('acked' was enqueued last), not longer.
+    // The queue lives as long as the later of its newest envelope and its newest dedup window.
     expect(queueTtl).toBeGreaterThanOrEqual(envelopeTtl);
-    expect(queueTtl).toBeLessThanOrEqual(CONTRACT_LIMITS.queueTtlSeconds * 1000);
+    expect(queueTtl).toBeLessThanOrEqual(
+      Math.max(CONTRACT_LIMITS.queueTtlSeconds, CONTRACT_LIMITS.dedupTtlSeconds) * 1000,
+    );
+  });
+
+  it('never lowers the TTL the remembered ids gave the queue when an envelope with a shorter life arrives', async () => {
+    const store = await openStore({ ...CONTRACT_LIMITS, queueTtlSeconds: 5, dedupTtlSeconds: 60 });
+    try {
+      const mb = newMailbox();
+      await store.enqueue(mb, 'a', 'e');
+      await store.ack(mb, ['a']);
+      await store.enqueue(mb, 'b', 'e');
+      const ttl = Number(await redisCommand(redis.url, ['PTTL', queueKey(mb)]));
+      expect(ttl).toBeGreaterThan(5_000);
+      expect(await store.enqueue(mb, 'a', 'e')).toBe('duplicate');
+    } finally {
+      await store.close();
+    }
   });
 
   it('regression: RedisStore remembered every acknowledged id for the whole dedup window, one key each, with no bound per mailbox', async () => {
@@ -563,12 +605,10 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
       for (const id of ids) await store.enqueue(mb, id, 'e');
       await store.ack(mb, ids.slice(0, 5));
       await store.ack(mb, ids.slice(5));
-      // One key remembers the mailbox's acknowledged ids (the queue is gone, it is empty), and it
-      // holds the newest three, in acknowledgement order.
-      expect(await keysHolding(redis.url, ids)).toEqual([dedupKey(mb)]);
-      expect(await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1'])).toEqual(
-        ids.slice(5),
-      );
+      // One key remembers the mailbox's acknowledged ids (the queue's own set, nothing queued
+      // any more), and it holds the newest three, in acknowledgement order.
+      expect(await keysHolding(redis.url, ids)).toEqual([queueKey(mb)]);
+      expect(await remembered(mb)).toEqual(ids.slice(5));
       expect(await keysWithoutTtl(redis.url)).toEqual([]);
     } finally {
       await store.close();
@@ -584,10 +624,8 @@ describe('RedisStore physical expiry (nothing older than its expiry on a seized 
       for (const id of ['a1', 'a2', 'a3']) await store.enqueue(a, id, 'e');
       await store.enqueue(b, 'b1', 'e');
       await Promise.all([store.ack(a, ['a1', 'a2', 'a3']), store.ack(b, ['b1'])]);
-      const members = async (mb: string) =>
-        await redisCommand(redis.url, ['ZRANGE', dedupKey(mb), '0', '-1']);
-      expect(await members(a)).toEqual(['a2', 'a3']);
-      expect(await members(b)).toEqual(['b1']);
+      expect(await remembered(a)).toEqual(['a2', 'a3']);
+      expect(await remembered(b)).toEqual(['b1']);
     } finally {
       await store.close();
     }

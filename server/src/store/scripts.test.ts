@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
-import { dedupKey, envelopeKey, mailboxChannel, prekeyKeys, queueKey } from './keys.js';
+import { envelopeKey, mailboxChannel, prekeyKeys, queueKey } from './keys.js';
 import {
   ACK,
   COUNT_PREKEYS,
@@ -50,17 +50,10 @@ const item = (mailbox: string, id: string, originSubscribed = false): EnqueueIte
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `id${i}`);
 
 describe('enqueueCall', () => {
-  it('lays out three keys and four arguments per envelope, in batch order', () => {
+  it('lays out two keys and four arguments per envelope, in batch order', () => {
     const call = enqueueCall({ ...SETTINGS, offsetMs: 7 }, [item(A, 'x', true), item(B, 'y')]);
     expect(call.script).toBe(ENQUEUE);
-    expect(call.keys).toEqual([
-      queueKey(A),
-      envelopeKey(A, 'x'),
-      dedupKey(A),
-      queueKey(B),
-      envelopeKey(B, 'y'),
-      dedupKey(B),
-    ]);
+    expect(call.keys).toEqual([queueKey(A), envelopeKey(A, 'x'), queueKey(B), envelopeKey(B, 'y')]);
     expect(call.args).toEqual([
       '7',
       '60000',
@@ -79,7 +72,7 @@ describe('enqueueCall', () => {
 
   it('takes a full batch of MAX_BATCH_OPERATIONS envelopes', () => {
     const batch = ids(MAX_BATCH_OPERATIONS).map((id) => item(A, id));
-    expect(enqueueCall(SETTINGS, batch).keys).toHaveLength(3 * MAX_BATCH_OPERATIONS);
+    expect(enqueueCall(SETTINGS, batch).keys).toHaveLength(2 * MAX_BATCH_OPERATIONS);
   });
 
   it('refuses an empty batch and one past MAX_BATCH_OPERATIONS', () => {
@@ -199,7 +192,7 @@ describe('readEnvelopesCall', () => {
 describe('ackCall', () => {
   const SETTINGS_ACK = { offsetMs: 0, dedupTtlMs: 30_000, maxDedupIds: 20 };
 
-  it('lays out per mailbox its queue and its acknowledged set, then one key per id; ARGV holds each count and its ids', () => {
+  it('lays out per mailbox its queue, then one key per id; ARGV holds each count and its ids', () => {
     const call = ackCall({ offsetMs: 5, dedupTtlMs: 30_000, maxDedupIds: 20 }, [
       { mailbox: A, ids: ['x', 'y'] },
       { mailbox: B, ids: ['z'] },
@@ -207,11 +200,9 @@ describe('ackCall', () => {
     expect(call.script).toBe(ACK);
     expect(call.keys).toEqual([
       queueKey(A),
-      dedupKey(A),
       envelopeKey(A, 'x'),
       envelopeKey(A, 'y'),
       queueKey(B),
-      dedupKey(B),
       envelopeKey(B, 'z'),
     ]);
     expect(call.args).toEqual(['5', '30000', '20', '2', 'x', 'y', '1', 'z']);

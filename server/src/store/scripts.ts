@@ -93,24 +93,30 @@ end
 
 /**
  * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
- * KEYS (built by {@link enqueueCall}): three per envelope: its mailbox's queue, its envelope key,
- * its mailbox's set of acknowledged ids. ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix
- * ("<origin> "), then four per envelope: id, env, channel, and '1' if the origin instance is
- * subscribed to that channel itself, else '0'. Returns one result per envelope: 1 stored,
- * 0 duplicate, -1 full (nothing stored for it).
+ * KEYS (built by {@link enqueueCall}): two per envelope: its mailbox's queue, its envelope key.
+ * ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "), then four per envelope:
+ * id, env, channel, and '1' if the origin instance is subscribed to that channel itself, else
+ * '0'. Returns one result per envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
  *
- * Every call first drops the mailbox's expired ids from the queue and from the acknowledged set
- * (ZREMRANGEBYSCORE; O(log n) when none expired), so expired ids do not linger in a mailbox that
- * keeps receiving; envelope keys expire by themselves. An id whose envelope expired
- * unacknowledged, or whose dedup window ended, or that the acknowledged set forgot at its bound
- * (see ACK), is stored again. The score is the envelope's expiry in µs, forced above the newest
- * score so ZSET order is arrival order even within one microsecond or if the clock steps back;
- * the envelope key's PX is the same expiry, so Redis removes the envelope when the queue stops
- * counting it.
+ * The queue ZSET holds both what is queued and what was acknowledged (see ACK), told apart by
+ * the sign of the score: a queued id scores its expiry (> now while it lives), an acknowledged
+ * id scores minus the end of its dedup window (< -now while it is remembered). So
+ * ZREMRANGEBYSCORE over [-now, now] drops every expired id of both kinds in one command, the
+ * queued ones are the scores above now, and "is this id known" is one ZSCORE. The first envelope
+ * of a mailbox in a call prunes that mailbox and reads its live count and its newest score; the
+ * script carries them forward for the mailbox's next envelopes of the same call.
+ *
+ * An id whose envelope expired unacknowledged, or whose dedup window ended, or that the queue
+ * forgot at the remembered-id bound (see ACK), is stored again. The score is the envelope's
+ * expiry in µs, forced above the newest score so ZSET order is arrival order even within one
+ * microsecond or if the clock steps back; the envelope key's PX is the same expiry, so Redis
+ * removes the envelope when the queue stops counting it. The queue's TTL is raised (never
+ * lowered: it may hold remembered ids for longer) to its newest item's.
  *
  * The notification is skipped when nobody but the origin listens (PUBSUB SHARDNUMSUB counts
- * subscriber connections; each instance has one per shard). A subscription still on its way
- * is not missed: the subscriber peeks after its SSUBSCRIBE completed, and sees the envelope.
+ * subscriber connections; each instance has one per shard), counted once per channel and call.
+ * A subscription still on its way is not missed: the subscriber peeks after its SSUBSCRIBE
+ * completed, and sees the envelope.
  *
  * On a Redis Cluster every batch holds one envelope (one hash tag); on one node a batch may mix
  * mailboxes.
@@ -120,49 +126,68 @@ export const ENQUEUE = script(
   `
 local now = now_us()
 local nowS = fmt(now)
+local liveS = '(' .. nowS
+local expiredS = fmt(-now)
 local ttlUs = tonumber(ARGV[2]) * 1000
 local max = tonumber(ARGV[3])
 local prefix = ARGV[4]
 local out = {}
-for k = 0, #KEYS / 3 - 1 do
-  local q, m, d = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
+local queues = {}
+local order = {}
+local listenersOf = {}
+for k = 0, #KEYS / 2 - 1 do
+  local q, m = KEYS[2 * k + 1], KEYS[2 * k + 2]
   local a = 5 + 4 * k
   local id = ARGV[a]
-  redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
-  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
-  local result = 1
-  if redis.call('ZSCORE', q, id) or redis.call('ZSCORE', d, id) then
-    result = 0
-  end
-  local count = 0
-  if result == 1 then
-    count = redis.call('ZCARD', q)
-    if count >= max then
-      result = -1
-    end
-  end
-  if result == 1 then
-    local score = now + ttlUs
+  local st = queues[q]
+  if st == nil then
+    redis.call('ZREMRANGEBYSCORE', q, expiredS, nowS)
+    local count = redis.call('ZCOUNT', q, liveS, '+inf')
+    local last = 0
     if count > 0 then
-      local last = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
-      if tonumber(last[2]) >= score then
-        score = tonumber(last[2]) + 1
-      end
+      last = tonumber(redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')[2])
     end
+    st = { count = count, last = last, px = 0 }
+    queues[q] = st
+    order[#order + 1] = q
+  end
+  local result
+  local score = now + ttlUs
+  if st.last >= score then
+    score = st.last + 1
+  end
+  if st.count >= max then
+    result = redis.call('ZSCORE', q, id) and 0 or -1
+  else
+    result = redis.call('ZADD', q, 'NX', fmt(score), id)
+  end
+  if result == 1 then
+    st.last = score
+    st.count = st.count + 1
     local px = math.ceil((score - now) / 1000)
-    redis.call('ZADD', q, fmt(score), id)
+    st.px = px
     redis.call('SET', m, ARGV[a + 1], 'PX', px)
-    redis.call('PEXPIRE', q, px)
     local channel = ARGV[a + 2]
-    local listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
-    if ARGV[a + 3] == '1' then
-      listeners = listeners - 1
+    local listeners = listenersOf[channel]
+    if listeners == nil then
+      listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
+      if ARGV[a + 3] == '1' then
+        listeners = listeners - 1
+      end
+      listenersOf[channel] = listeners
     end
     if listeners > 0 then
       redis.call('SPUBLISH', channel, prefix .. id .. '${FIELD_SEPARATOR}' .. ARGV[a + 1])
     end
   end
   out[k + 1] = result
+end
+for i = 1, #order do
+  local q = order[i]
+  local px = queues[q].px
+  if px > 0 and redis.call('PTTL', q) < px then
+    redis.call('PEXPIRE', q, px)
+  end
 end
 return out
 `,
@@ -240,58 +265,66 @@ return out
 
 /**
  * Acknowledges ids of one or many mailboxes in one round trip. KEYS (built by {@link ackCall})
- * per group: the mailbox's queue, its set of acknowledged ids, then the envelope key of each of
- * its n ids. ARGV: offsetMs, dedupTtlMs, maxDedupIds, then per group: n, then the n ids.
+ * per group: the mailbox's queue, then the envelope key of each of its n ids. ARGV: offsetMs,
+ * dedupTtlMs, maxDedupIds, then per group: n, then the n ids.
  *
- * Per group, first drops the expired ids from the queue and from the acknowledged set; then each
- * queued id leaves the queue, its envelope key is deleted, and the id joins the acknowledged set
- * with the end of its dedup window as its score, forced above the newest score so that the set's
- * order is acknowledgement order (as the queue's is arrival order). Then the set is trimmed to
- * its newest maxDedupIds (the oldest acknowledged are forgotten first, as MemoryStore does) and
- * its TTL is set to its newest score. Ids that are not queued (or whose envelope expired) are
- * ignored and are not remembered. Returns how many were acknowledged.
+ * Per group, first drops the expired ids of both kinds from the queue (see ENQUEUE for the
+ * layout); then for each id whose envelope is still held, the envelope key is deleted and the
+ * id, if still queued, stays in the queue ZSET as remembered: its score becomes minus the end of
+ * its dedup window (ZADD XX: an id no longer there is not added back), forced below the newest
+ * remembered score (rank 0) so the remembered ids' order is acknowledgement order, as the live
+ * ids' is arrival order. Then the remembered ids are trimmed to the newest maxDedupIds (the
+ * oldest acknowledged are forgotten first, as MemoryStore does; ZCARD first, so the remembered
+ * ids are only counted when the whole set is past the bound), and the queue's TTL is raised
+ * (PEXPIRE GT, never lowered) to the end of the newest dedup window. Ids that are not queued (or
+ * whose envelope expired) are ignored and are not remembered; an id acknowledged twice is
+ * remembered once. Returns how many were acknowledged.
  */
 export const ACK = script(
   'ack',
   `
 local now = now_us()
 local nowS = fmt(now)
-local untilUs = now + tonumber(ARGV[2]) * 1000
+local expiredS = fmt(-now)
+local windowUs = tonumber(ARGV[2]) * 1000
 local maxIds = tonumber(ARGV[3])
 local total = 0
 local a = 4
 local k = 1
 while k <= #KEYS do
-  local q, d = KEYS[k], KEYS[k + 1]
-  redis.call('ZREMRANGEBYSCORE', q, '-inf', nowS)
-  redis.call('ZREMRANGEBYSCORE', d, '-inf', nowS)
+  local q = KEYS[k]
+  redis.call('ZREMRANGEBYSCORE', q, expiredS, nowS)
   local n = tonumber(ARGV[a])
-  local last = nil
+  local newest = nil
   for i = 1, n do
-    local id = ARGV[a + i]
-    if redis.call('ZREM', q, id) == 1 then
-      redis.call('DEL', KEYS[k + 1 + i])
-      if last == nil then
-        local top = redis.call('ZRANGE', d, -1, -1, 'WITHSCORES')
-        last = top[2] and tonumber(top[2]) or 0
+    if redis.call('DEL', KEYS[k + i]) == 1 then
+      if newest == nil then
+        local top = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+        newest = 0
+        if top[2] and tonumber(top[2]) < 0 then
+          newest = -tonumber(top[2])
+        end
       end
-      local score = untilUs
-      if last >= score then
-        score = last + 1
+      local untilUs = now + windowUs
+      if newest >= untilUs then
+        untilUs = newest + 1
       end
-      last = score
-      redis.call('ZADD', d, fmt(score), id)
-      total = total + 1
+      if redis.call('ZADD', q, 'XX', 'CH', fmt(-untilUs), ARGV[a + i]) == 1 then
+        newest = untilUs
+        total = total + 1
+      end
     end
   end
-  if last ~= nil then
-    local over = redis.call('ZCARD', d) - maxIds
-    if over > 0 then
-      redis.call('ZREMRANGEBYRANK', d, 0, over - 1)
+  if newest ~= nil and newest > 0 then
+    if redis.call('ZCARD', q) > maxIds then
+      local held = redis.call('ZCOUNT', q, '-inf', '(0')
+      if held > maxIds then
+        redis.call('ZREMRANGEBYRANK', q, maxIds, held - 1)
+      end
     end
-    redis.call('PEXPIRE', d, math.ceil((last - now) / 1000))
+    redis.call('PEXPIRE', q, math.ceil((newest - now) / 1000), 'GT')
   end
-  k = k + 2 + n
+  k = k + 1 + n
   a = a + 1 + n
 end
 return total
@@ -529,7 +562,7 @@ export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueIt
   if (prefix.indexOf(FIELD_SEPARATOR) !== prefix.length - 1 || !isKeySafeId(prefix.slice(0, -1))) {
     throw new RangeError('script argument payloadPrefix must be an id and one separator');
   }
-  const keys = new Array<string>(3 * batch.length);
+  const keys = new Array<string>(2 * batch.length);
   const args = new Array<string>(4 + 4 * batch.length);
   args[0] = offsetArg(settings.offsetMs);
   args[1] = integerIn('queueTtlMs', settings.queueTtlMs, 1, MAX_SCRIPT_TTL_MS);
@@ -539,9 +572,8 @@ export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueIt
     const op = batch[i] as EnqueueItem;
     const id = keySafe('message id', op.id);
     const tag = mailboxTag(keySafe('mailbox', op.mailbox));
-    keys[3 * i] = tag + KEY_SUFFIX.queue;
-    keys[3 * i + 1] = tag + KEY_SUFFIX.envelope + id;
-    keys[3 * i + 2] = tag + KEY_SUFFIX.dedup;
+    keys[2 * i] = tag + KEY_SUFFIX.queue;
+    keys[2 * i + 1] = tag + KEY_SUFFIX.envelope + id;
     args[4 + 4 * i] = id;
     args[5 + 4 * i] = op.env;
     args[6 + 4 * i] = tag + KEY_SUFFIX.channel;
@@ -632,7 +664,7 @@ export function ackCall(settings: AckSettings, groups: readonly AckGroup[]): Scr
   ];
   for (const group of groups) {
     const tag = mailboxTag(keySafe('mailbox', group.mailbox));
-    keys.push(tag + KEY_SUFFIX.queue, tag + KEY_SUFFIX.dedup);
+    keys.push(tag + KEY_SUFFIX.queue);
     args.push(String(group.ids.length));
     for (const id of group.ids) {
       keySafe('message id', id);
