@@ -448,6 +448,16 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+/** True when `text` is the canonical JSON of `json` (false for anything it cannot encode). */
+function isCanonical(json: unknown, text: string): boolean {
+  try {
+    return canonicalJson(json) === text;
+  } catch {
+    // Only reachable for values the schemas refuse (null); kept so that no input can throw.
+    return false;
+  }
+}
+
 /**
  * Decodes a peer's plaintext. Never throws: every failure is a result with its code, which the
  * inbox counts before it acks the envelope.
@@ -475,7 +485,7 @@ export function decodeConversationMessage(bytes: Uint8Array): DecodeResult {
   const parsed = SCHEMAS[type as MessageType].safeParse(json);
   if (!parsed.success) return fail(ConversationErrorCode.MALFORMED, pathOf(parsed.error));
   // Sorted keys, no white space, no duplicate key (JSON.parse keeps the last one silently).
-  if (canonicalJson(json) !== text) return fail(ConversationErrorCode.NOT_CANONICAL);
+  if (!isCanonical(json, text)) return fail(ConversationErrorCode.NOT_CANONICAL);
   return { ok: true, message: parsed.data };
 }
 
