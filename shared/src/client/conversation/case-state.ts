@@ -99,6 +99,18 @@ function write<T>(register: Register<T>, value: T, stamp: Stamp): Register<T> {
   return { value, stamp };
 }
 
+type RegisterField = 'status' | 'priority' | 'assignee' | 'shownStatus' | 'checkInHours' | 'spam';
+
+/** `state` with `register` in `field`: the same object when the register did not change, so
+ * that a duplicate or an older write reports `changed: false`. */
+function withRegister<K extends RegisterField>(
+  state: CaseState,
+  field: K,
+  register: CaseState[K],
+): CaseState {
+  return register === state[field] ? state : { ...state, [field]: register };
+}
+
 /** The result of applying an event: the new state (the same object when nothing changed). */
 export type ApplyResult =
   | { readonly ok: true; readonly state: CaseState; readonly changed: boolean }
@@ -121,22 +133,22 @@ export function applyCaseEvent(state: CaseState, event: CaseEvent): ApplyResult 
   let next: CaseState;
   switch (op.kind) {
     case 'status':
-      next = { ...state, status: write(state.status, op.status, stamp) };
+      next = withRegister(state, 'status', write(state.status, op.status, stamp));
       break;
     case 'priority':
-      next = { ...state, priority: write(state.priority, op.priority, stamp) };
+      next = withRegister(state, 'priority', write(state.priority, op.priority, stamp));
       break;
     case 'assignee':
-      next = { ...state, assignee: write(state.assignee, op.device, stamp) };
+      next = withRegister(state, 'assignee', write(state.assignee, op.device, stamp));
       break;
     case 'shown_status':
-      next = { ...state, shownStatus: write(state.shownStatus, op.status, stamp) };
+      next = withRegister(state, 'shownStatus', write(state.shownStatus, op.status, stamp));
       break;
     case 'check_in':
-      next = { ...state, checkInHours: write(state.checkInHours, op.hours, stamp) };
+      next = withRegister(state, 'checkInHours', write(state.checkInHours, op.hours, stamp));
       break;
     case 'spam':
-      next = { ...state, spam: write(state.spam, op.mark, stamp) };
+      next = withRegister(state, 'spam', write(state.spam, op.mark, stamp));
       break;
     case 'duress':
       // Sticky: the earliest mark stays, whatever arrives later.
