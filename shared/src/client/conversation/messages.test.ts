@@ -739,4 +739,21 @@ describe('conversation messages: who may send what', () => {
   ])('%s', (_name, message, origin, code) => {
     expect(originOf(message, origin)).toBe(code);
   });
+
+  it.each<[MessageType, Code | 'ok']>([
+    ['text', 'ok'],
+    ['receipt', 'ok'],
+    ['attachment', 'ok'],
+    ['status_notice', 'ok'],
+    ['case_event', W],
+    ['sync_request', W],
+    ['sync_response', W],
+  ])('a contact device receiving a team %s: %s', (type, code) => {
+    const message = { ...s[type], case: SAMPLE_CASE } as ConversationMessage;
+    expect(checkOrigin(message, team, 'contact')?.code ?? 'ok').toBe(code);
+  });
+
+  it('drops an intake a team device sends to a contact', () => {
+    expect(checkOrigin(s.intake, team, 'contact')?.code).toBe(W);
+  });
 });

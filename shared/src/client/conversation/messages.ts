@@ -532,13 +532,17 @@ function originIssue(message: ConversationMessage, origin: Origin): boolean {
 }
 
 /**
- * Whether `origin` may have sent `message`: a team-only type from a contact, a contact's message
- * that names a case, a team message without its case, a case event whose HLC names another
- * device, or a hand-off item that breaks one of these rules is `msg_wrong_origin`; otherwise null.
+ * Whether `origin` may have sent `message` to `recipient` (this device: a contact's or a team
+ * device): a team-only type from a contact or received by a contact, a contact's message that
+ * names a case, a team message without its case, a case event whose HLC names another device,
+ * or a hand-off item that breaks one of these rules is `msg_wrong_origin`; otherwise null.
  */
 export function checkOrigin(
   message: ConversationMessage,
   origin: Origin,
+  recipient: 'contact' | 'team' = 'team',
 ): ConversationFailure | null {
-  return originIssue(message, origin) ? { code: ConversationErrorCode.WRONG_ORIGIN } : null;
+  const wrong =
+    (recipient === 'contact' && !mayBeSentToContact(message.type)) || originIssue(message, origin);
+  return wrong ? { code: ConversationErrorCode.WRONG_ORIGIN } : null;
 }
