@@ -2,7 +2,7 @@
  * The shared state of one case, as every coordinator device computes it from the case events it
  * has received. The merge rule of each field makes the state a function of the SET of events, so
  * devices that received the same events, in any order, any number of times, hold equal states
- * (ADR 0014, docs/conversation.md):
+ * (ADR 0015, docs/conversation.md):
  *
  * - status, priority, assignee, shown status, check-in interval, spam mark: last writer wins, by
  *   the event's hybrid logical clock (hlc.ts), then its id, then its canonical op (so that even
