@@ -89,6 +89,21 @@ describe('connecting and authenticating', () => {
     expect(s.states).toEqual(['connecting', 'authenticating', 'ready']);
   });
 
+  it('a deliver read right after authed, in the same turn, is passed on', async () => {
+    // The relay writes its queue right behind `authed`; one socket read may hold both.
+    const s = setup();
+    s.connection.connect();
+    const socket = s.transport.current;
+    challenge(socket);
+    const delivered: string[] = [];
+    s.connection.events.on('deliver', (d) => delivered.push(d.id));
+    const id = messageId();
+    socket.receive(encodeAuthedFrame(socket.last('auth')!['rid'] as number, s.who.mailbox));
+    socket.receive(encodeDeliverFrame(id, 'AAAA'));
+    expect(delivered).toEqual([id]);
+    expect(s.connection.protocolErrors.size).toBe(0);
+  });
+
   it('an anonymous connection is ready on the challenge and sends no auth', async () => {
     const s = setup({ anonymous: true });
     s.connection.connect();

@@ -375,23 +375,38 @@ export class Connection {
     expect: readonly ServerFrameType[],
     timeoutMs: number,
   ): Promise<ServerFrame> {
+    return new Promise<ServerFrame>((resolve, reject) =>
+      this.#send(frame, expect, timeoutMs, resolve, reject),
+    );
+  }
+
+  /**
+   * Sends a request; `resolve` or `reject` is called synchronously when the answer is read, so
+   * that what the answer changes (the authenticated mailbox) holds for the very next frame.
+   */
+  #send(
+    frame: RequestFrame,
+    expect: readonly ServerFrameType[],
+    timeoutMs: number,
+    resolve: (frame: ServerFrame) => void,
+    reject: (error: Error) => void,
+  ): void {
     const socket = this.#socket;
     if (socket === undefined) {
-      return Promise.reject(new ClientError(ClientErrorCode.NOT_CONNECTED));
+      reject(new ClientError(ClientErrorCode.NOT_CONNECTED));
+      return;
     }
     const rid = this.#nextRid;
     this.#nextRid = rid >= MAX_REQUEST_ID ? 1 : rid + 1;
-    return new Promise<ServerFrame>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        if (this.#pending.get(rid)?.timer !== timer) return;
-        this.#pending.delete(rid);
-        reject(new ClientError(ClientErrorCode.TIMEOUT));
-      }, timeoutMs);
-      this.#pending.set(rid, { expect, resolve, reject, timer });
-      // Keys in the schema's order, `rid` after `t`: the same text the relay's tests expect.
-      const { v, t, ...rest } = frame as { v: number; t: string } & Record<string, unknown>;
-      socket.send(JSON.stringify({ v, t, rid, ...rest }));
-    });
+    const timer = this.#clock.setTimeout(() => {
+      if (this.#pending.get(rid)?.timer !== timer) return;
+      this.#pending.delete(rid);
+      reject(new ClientError(ClientErrorCode.TIMEOUT));
+    }, timeoutMs);
+    this.#pending.set(rid, { expect, resolve, reject, timer });
+    // Keys in the schema's order, `rid` after `t`: the same text the relay's tests expect.
+    const { v, t, ...rest } = frame as { v: number; t: string } & Record<string, unknown>;
+    socket.send(JSON.stringify({ v, t, rid, ...rest }));
   }
 
   #onMessage(data: unknown): void {
@@ -480,7 +495,10 @@ export class Connection {
   }
 
   #sendAuth(frame: RequestFrame, epoch: number): void {
-    this.#request(frame, ['authed'], this.#timing.requestTimeoutMs).then(
+    this.#send(
+      frame,
+      ['authed'],
+      this.#timing.requestTimeoutMs,
       (answer) => {
         if (epoch !== this.#epoch) return;
         const authed = answer as FrameOf<'authed'>;
