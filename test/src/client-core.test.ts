@@ -259,10 +259,13 @@ describe('relay restarts mid-stream on Redis', () => {
     for (let i = 0; i < N; i++) {
       ids.push(await sender.send(who.mailbox, bytes(100, i % 256)));
       if (i === 60) {
+        // Mid-stream: some stored and shown, the rest in flight or queued.
+        await until(() => stored.size >= 30 && shown.length >= 10);
         await relay.stop('SIGTERM');
         relay = await startRelay({ REDIS_URL: redis.url }, { port });
       }
       if (i === 130) {
+        await until(() => stored.size >= 100 && shown.length >= 80);
         await relay.stop('SIGKILL');
         relay = await startRelay({ REDIS_URL: redis.url }, { port });
       }

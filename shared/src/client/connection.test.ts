@@ -89,7 +89,7 @@ describe('connecting and authenticating', () => {
     expect(s.states).toEqual(['connecting', 'authenticating', 'ready']);
   });
 
-  it('a deliver read right after authed, in the same turn, is passed on', async () => {
+  it('a deliver read right after authed, in the same turn, is passed on', () => {
     // The relay writes its queue right behind `authed`; one socket read may hold both.
     const s = setup();
     s.connection.connect();
@@ -473,7 +473,7 @@ describe('what the relay sends that it should not', () => {
     },
   );
 
-  it('a deliver on an anonymous connection is counted and not passed on', async () => {
+  it('a deliver on an anonymous connection is counted and not passed on', () => {
     const s = setup({ anonymous: true });
     s.connection.connect();
     challenge(s.transport.current);
@@ -484,7 +484,7 @@ describe('what the relay sends that it should not', () => {
     expect(s.connection.protocolErrors.get('unexpected_deliver')).toBe(1);
   });
 
-  it('a deliver before authed is counted and not passed on', async () => {
+  it('a deliver before authed is counted and not passed on', () => {
     const s = setup();
     s.connection.connect();
     challenge(s.transport.current);
@@ -495,7 +495,7 @@ describe('what the relay sends that it should not', () => {
     expect(s.connection.protocolErrors.get('unexpected_deliver')).toBe(1);
   });
 
-  it('an authed with no auth outstanding is an unmatched rid', async () => {
+  it('an authed with no auth outstanding is an unmatched rid', () => {
     const s = setup({ anonymous: true });
     s.connection.connect();
     challenge(s.transport.current);
