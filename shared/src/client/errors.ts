@@ -27,8 +27,6 @@ export const ClientErrorCode = {
   BAD_RECIPIENT: 'bad_recipient',
   /** The relay's proof-of-work challenge could not be solved (bad, expired, too hard). */
   POW_UNSOLVED: 'pow_unsolved',
-  /** Sending needs an authenticated connection (acks, prekeys) but this client has no identity. */
-  NO_IDENTITY: 'no_identity',
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
