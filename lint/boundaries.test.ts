@@ -147,6 +147,13 @@ const CASES: readonly Case[] = [
     rules: [RESTRICTED],
   },
   {
+    name: 'a page importing an internal module of the client core instead of its public API',
+    file: 'client/src/{p}/internal.ts',
+    bad: "import '@passage/shared/client/{p}/core';\n",
+    good: "import '@passage/shared/client/index';\n",
+    rules: [RESTRICTED],
+  },
+  {
     name: 'proof-of-work (which the server may import) importing crypto',
     file: 'shared/src/pow/{p}/hash.ts',
     bad: "export { sha256 } from '../../crypto/noble.js';\n",
