@@ -452,11 +452,7 @@ describe('parseClientFrame: state and blob frames', () => {
   });
 
   it('refuses a put without ifGeneration, or one negative, fractional, past the bound or a string', () => {
-    expectCode(
-      client({ v: 1, t: 'state.put', rid: 20, blob: b64(10) }),
-      ErrorCode.BAD_FRAME,
-      20,
-    );
+    expectCode(client({ v: 1, t: 'state.put', rid: 20, blob: b64(10) }), ErrorCode.BAD_FRAME, 20);
     for (const ifGeneration of [-1, 1.5, MAX_STATE_GENERATION + 1, '1', null]) {
       expectCode(put({ ifGeneration }), ErrorCode.BAD_FRAME, 20);
     }
@@ -476,4 +472,3 @@ describe('parseClientFrame: state and blob frames', () => {
     }
   });
 });
-
