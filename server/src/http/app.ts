@@ -1,6 +1,7 @@
 /**
  * The HTTP side of the relay: the static client, `/healthz` and `/readyz`, the organization
- * profile (`/v1/org/profile`, profile.ts), and the headers that
+ * profile (`/v1/org/profile`, profile.ts), attachment blobs (`/v1/blobs/<id>`, blobs.ts), and
+ * the headers that
  * make the page hard to attack and leave nothing behind: a strict CSP with no third-party
  * origin and no inline script, `Cache-Control: no-store` on every response, no referrer, no
  * cookies. Requests are not logged: an access log is a list of who talked to whom.
@@ -10,6 +11,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { blobRoutes } from './blobs.js';
 import { profileRoutes } from './profile.js';
 
 /**
@@ -71,6 +73,8 @@ export function createApp(options: AppOptions): Express {
       logger: options.logger,
     }),
   );
+
+  app.use(blobRoutes({ store: options.store }));
 
   app.use(
     express.static(options.staticDir, {

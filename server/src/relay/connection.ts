@@ -4,7 +4,7 @@
  * in-flight window, backlog and refill) is delivery.ts, behind a port; every frame goes out
  * through outbox.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, CloseCode } from '@passage/shared/protocol/errors';
@@ -21,7 +21,17 @@ import {
   encodePrekeysBundleFrame,
   encodePrekeysCountFrame,
   encodeStoredFrame,
+  encodeBlobReservedFrame,
+  encodeStateBlobFrame,
+  encodeStateDeletedFrame,
+  encodeStateStoredFrame,
 } from '@passage/shared/protocol/encode';
+import {
+  BLOB_ID_BYTES,
+  BLOB_RESERVATION_TTL_MS,
+  BLOB_TOKEN_BYTES,
+  MAX_BLOB_RESERVATIONS_PER_CONNECTION,
+} from '@passage/shared/protocol/limits';
 import { parseClientFrame } from '@passage/shared/protocol/parse';
 import type { RelaySettings } from '../config.js';
 import { sha256 } from '../sha256.js';
@@ -127,6 +137,8 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
 
   /** `prekeys.publish` frames accepted on this connection. */
   #publishes = 0;
+  /** `blob.reserve` frames answered (or at the store) on this connection. */
+  #reservations = 0;
 
   // Abuse accounting: strikes within the current window.
   #invalid = 0;
@@ -367,6 +379,38 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
           );
           return;
         }
+        case 'state.put':
+        case 'state.get':
+        case 'state.delete':
+          if (phase.name !== 'authenticated') {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
+            return;
+          }
+          // Creating a state stores 64 KiB for the queue TTL, and any fresh key authenticates:
+          // it needs a solved proof-of-work on this connection, checked before the store is
+          // asked, so the answer says nothing about whether a state is held (ADR 0014).
+          if (frame.t === 'state.put' && frame.ifGeneration === 0 && !this.#firstContact.paid) {
+            this.#error(ErrorCode.POW_REQUIRED, rid);
+            return;
+          }
+          void this.#guard(this.#state(frame, phase.mailbox), rid, frame.t);
+          return;
+        case 'blob.reserve':
+          if (phase.name !== 'authenticated') {
+            this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
+            return;
+          }
+          if (!this.#firstContact.paid) {
+            this.#error(ErrorCode.POW_REQUIRED, rid);
+            return;
+          }
+          if (this.#reservations >= MAX_BLOB_RESERVATIONS_PER_CONNECTION) {
+            this.#error(ErrorCode.BLOB_RESERVATIONS_SPENT, rid);
+            return;
+          }
+          this.#reservations++;
+          void this.#guard(this.#reserveBlob(frame.rid), rid, frame.t);
+          return;
         case 'prekeys.fetch':
           // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
           // its own, so no one can empty a device's prekeys at once or starve its messages.
@@ -565,6 +609,95 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       ctx.opFinished();
     }
     this.#write(encodePrekeysBundleFrame(frame.rid, frame.mailbox, fetched));
+  }
+
+  /** `state.put`, `state.get` and `state.delete` of the authenticated mailbox. */
+  async #state(
+    frame: ClientFrameOf<'state.put'> | ClientFrameOf<'state.get'> | ClientFrameOf<'state.delete'>,
+    mailbox: string,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.shuttingDown) {
+      this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
+      return;
+    }
+    ctx.opStarted();
+    let answer: string;
+    try {
+      if (frame.t === 'state.put') {
+        // Random, never a counter: a delete and a new put must not hand out a generation a
+        // stale tab still holds. 1 … 2^48 - 1 (randomInt's range); drawn until it differs.
+        let generation = randomInt(1, 2 ** 48);
+        while (generation === frame.ifGeneration) generation = randomInt(1, 2 ** 48);
+        const result = await ctx.store.putState(
+          mailbox,
+          frame.blob,
+          frame.ifGeneration,
+          generation,
+        );
+        if (result === 'conflict') {
+          this.#error(ErrorCode.STATE_CONFLICT, frame.rid);
+          return;
+        }
+        answer = encodeStateStoredFrame(frame.rid, result.generation);
+      } else if (frame.t === 'state.get') {
+        answer = encodeStateBlobFrame(frame.rid, await ctx.store.getState(mailbox));
+      } else {
+        await ctx.store.deleteState(mailbox);
+        answer = encodeStateDeletedFrame(frame.rid);
+      }
+    } catch (err) {
+      this.#storeFailed(err, frame.rid, frame.t);
+      return;
+    } finally {
+      ctx.opFinished();
+    }
+    this.#write(answer);
+  }
+
+  /** `blob.reserve`: a fresh id and upload token; the store keeps the token's SHA-256. */
+  async #reserveBlob(rid: number): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.shuttingDown) {
+      this.#reservations--;
+      this.#error(ErrorCode.SHUTTING_DOWN, rid);
+      return;
+    }
+    const token = randomBytes(BLOB_TOKEN_BYTES);
+    const tokenHash = sha256(token);
+    let id = '';
+    ctx.opStarted();
+    try {
+      // A 128-bit random id is never taken in practice; the store refuses one that is, and a
+      // second draw settles it.
+      for (let attempt = 0; attempt < 2 && id === ''; attempt++) {
+        const candidate = randomBytes(BLOB_ID_BYTES).toString('base64url');
+        if (
+          await ctx.store.reserveBlob(
+            candidate,
+            Buffer.from(tokenHash).toString('base64url'),
+            BLOB_RESERVATION_TTL_MS,
+          )
+        ) {
+          id = candidate;
+        }
+      }
+      if (id === '') throw new Error('blob.reserve: two random ids taken');
+    } catch (err) {
+      this.#reservations--;
+      this.#storeFailed(err, rid, 'blob.reserve');
+      return;
+    } finally {
+      ctx.opFinished();
+    }
+    this.#write(
+      encodeBlobReservedFrame(
+        rid,
+        id,
+        token.toString('base64url'),
+        Date.now() + BLOB_RESERVATION_TTL_MS,
+      ),
+    );
   }
 
   // ---------------------------------------------------------------------------------------

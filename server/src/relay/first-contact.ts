@@ -201,6 +201,8 @@ export class FirstContact {
   readonly #open = new Map<string, PowChallenge>();
   /** Admitted mailbox → sends left in its share, least recently admitted first. */
   readonly #admitted = new Map<string, number>();
+  /** True once a challenge was solved on this connection (any mailbox's). */
+  #paid = false;
 
   constructor(gauge: AdmissionGauge, settings: Pick<AdmissionSettings, 'powChallengeTtlMs'>) {
     this.#gauge = gauge;
@@ -248,6 +250,7 @@ export class FirstContact {
       return { ok: false };
     }
     const to = toBase64url(challenge.to);
+    this.#paid = true;
     this.#gauge.record(to, nowMs);
     this.#admitted.delete(to);
     if (this.#admitted.size >= MAX_ADMITTED_MAILBOXES_PER_CONNECTION) {
@@ -279,6 +282,14 @@ export class FirstContact {
     if (left !== undefined) {
       this.#admitted.set(to, Math.min(left + 1, this.#gauge.sendsPerAdmission));
     }
+  }
+
+  /**
+   * True once this connection solved a challenge (for any mailbox), or when proof-of-work is
+   * off: what storing a new state blob or reserving an attachment upload needs (ADR 0014).
+   */
+  get paid(): boolean {
+    return this.#paid || !this.#gauge.enabled;
   }
 
   /** Challenges open and mailboxes admitted now; for tests. */

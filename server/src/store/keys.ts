@@ -17,7 +17,13 @@
  *   passage:v1:{<mb>}:otk     ZSET    "<id>.<key>" with score id; one-time prekeys
  *   passage:v1:{<mb>}:r:<k>   HASH    a rate bucket shared by all relays (k = pf: prekey
  *                                     fetches); PX = until the bucket is full again
+ *   passage:v1:{<mb>}:st      HASH    g → generation, b → the mailbox's state blob
+ *                                     (base64url), x → its expiry (µs); PX = the queue TTL
  *   passage:v1:{<mb>}:ch      sharded pub/sub channel of enqueue notifications
+ *   passage:v1:{~blob:<id>}:t HASH    h → SHA-256 of the upload token, x → expiry (µs);
+ *                                     PX = BLOB_RESERVATION_TTL_MS; deleted by the upload
+ *   passage:v1:{~blob:<id>}:b HASH    b → the attachment blob (base64url), x → expiry (µs);
+ *                                     PX = the queue TTL
  *   passage:v1:{~org:<key>}:profile
  *                             HASH    v → version, b → the signed organization profile
  *                                     (base64url), x → its expiry (µs); PX = that expiry
@@ -47,6 +53,9 @@ export const KEY_SUFFIX = {
   rate: ':r:',
   channel: ':ch',
   profile: ':profile',
+  state: ':st',
+  blobReservation: ':t',
+  blob: ':b',
 } as const;
 
 /**
@@ -112,6 +121,21 @@ export function mailboxOfChannel(channel: string): string | null {
  */
 export function profileKey(organizationKey: string): string {
   return `${KEY_NAMESPACE}{~org:${organizationKey}}${KEY_SUFFIX.profile}`;
+}
+
+/** The state blob HASH of `mailbox`. */
+export function stateKey(mailbox: string): string {
+  return mailboxTag(mailbox) + KEY_SUFFIX.state;
+}
+
+/**
+ * The reservation and blob keys of attachment `id` (base64url): their own hash tag, which no
+ * mailbox tag can equal (`~` is not base64url), so both live in one slot and one script spends
+ * the reservation as it stores the blob.
+ */
+export function blobKeys(id: string): [reservation: string, blob: string] {
+  const tag = `${KEY_NAMESPACE}{~blob:${id}}`;
+  return [tag + KEY_SUFFIX.blobReservation, tag + KEY_SUFFIX.blob];
 }
 
 /** Separator in notification payloads and one-time prekey members. Never in base64url. */

@@ -416,3 +416,69 @@ describe('MemoryStore byte accounting returns to zero', () => {
     expect(store.bytesHeld).toBe(0);
   });
 });
+
+describe('MemoryStore global byte bound: state and attachment blobs', () => {
+  /** Bytes counted for a state blob of a 43-char mailbox, and for a blob or reservation. */
+  const stateBytes = (blob: string) => ENTRY + 43 + blob.length;
+  const blobBytes = (data: string) => ENTRY + 22 + data.length;
+  const ID = 'C'.repeat(22);
+  const HASH = 'h'.repeat(43);
+
+  it('stores a state that fills the bound exactly, and refuses one byte more with overloaded', async () => {
+    const blob = 'x'.repeat(100);
+    const fits = new MemoryStore(CONTRACT_LIMITS, Date.now, { maxBytes: stateBytes(blob) });
+    expect(await codeOf(fits.putState(newMailbox(), blob, 0, 1))).toBe('ok');
+    expect(fits.bytesHeld).toBe(stateBytes(blob));
+    const tight = new MemoryStore(CONTRACT_LIMITS, Date.now, { maxBytes: stateBytes(blob) - 1 });
+    const mb = newMailbox();
+    expect(await codeOf(tight.putState(mb, blob, 0, 1))).toBe('overloaded');
+    expect(await tight.getState(mb)).toBeNull();
+    expect(tight.bytesHeld).toBe(0);
+    await Promise.all([fits.close(), tight.close()]);
+  });
+
+  it('counts a replaced state by the difference, and frees it on delete and on expiry', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore(CONTRACT_LIMITS, () => now);
+    const mb = newMailbox();
+    await store.putState(mb, 'x'.repeat(10), 0, 1);
+    await store.putState(mb, 'y'.repeat(30), 1, 2);
+    expect(store.bytesHeld).toBe(stateBytes('y'.repeat(30)));
+    await store.deleteState(mb);
+    expect(store.bytesHeld).toBe(0);
+    await store.putState(mb, 'z', 0, 3);
+    now += CONTRACT_LIMITS.queueTtlSeconds * 1000;
+    store.sweep();
+    expect(store.bytesHeld).toBe(0);
+    await store.close();
+  });
+
+  it('counts a reservation, then the blob in its place, and frees both on expiry', async () => {
+    let now = 1_000_000;
+    const data = 'd'.repeat(500);
+    const store = new MemoryStore(CONTRACT_LIMITS, () => now);
+    await store.reserveBlob(ID, HASH, 10_000);
+    expect(store.bytesHeld).toBe(blobBytes(HASH));
+    await store.putBlob(ID, HASH, data);
+    expect(store.bytesHeld).toBe(blobBytes(data));
+    await store.reserveBlob('D'.repeat(22), HASH, 10_000);
+    now += 10_000;
+    store.sweep();
+    expect(store.bytesHeld).toBe(blobBytes(data));
+    now += CONTRACT_LIMITS.queueTtlSeconds * 1000;
+    store.sweep();
+    expect(store.bytesHeld).toBe(0);
+    await store.close();
+  });
+
+  it('refuses a blob past the bound with overloaded, keeping the reservation for a retry', async () => {
+    const data = 'd'.repeat(500);
+    const store = new MemoryStore(CONTRACT_LIMITS, Date.now, { maxBytes: blobBytes(data) - 1 });
+    await store.reserveBlob(ID, HASH, 10_000);
+    expect(await codeOf(store.putBlob(ID, HASH, data))).toBe('overloaded');
+    expect(await store.blobReserved(ID, HASH)).toBe(true);
+    expect(await store.getBlob(ID)).toBeNull();
+    expect(await codeOf(store.putBlob(ID, HASH, 'd'.repeat(400)))).toBe('ok');
+    await store.close();
+  });
+});

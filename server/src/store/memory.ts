@@ -23,8 +23,13 @@ import {
   StoreError,
   assertValidLimits,
   checkPeekBounds,
+  checkBlobId,
+  checkStatePut,
   checkStoredProfile,
   type EnqueueResult,
+  type HeldState,
+  type PutBlobResult,
+  type PutStateResult,
   type PutProfileResult,
   type StoredProfile,
   type PeekBounds,
@@ -111,6 +116,22 @@ function profileBytes(organizationKey: string, profile: StoredProfile): number {
   return MEMORY_ENTRY_OVERHEAD_BYTES + organizationKey.length + profile.profile.length;
 }
 
+/** Bytes counted for a held state blob (one entry per mailbox). */
+function stateBytes(mailbox: string, blob: string): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + mailbox.length + blob.length;
+}
+
+/** Bytes counted for an attachment blob or a reservation (its token hash as `data`). */
+function blobEntryBytes(id: string, data: string): number {
+  return MEMORY_ENTRY_OVERHEAD_BYTES + id.length + data.length;
+}
+
+/** A held item of the state, blob and reservation maps: its data and when it expires (ms). */
+interface Expiring<T> {
+  readonly value: T;
+  readonly expiresAt: number;
+}
+
 interface Queued {
   readonly env: string;
   /** Arrival number, store-wide and only growing: the envelope's peek cursor. */
@@ -154,6 +175,12 @@ export class MemoryStore implements Store {
     string,
     { readonly held: StoredProfile; readonly expiresAt: number }
   >();
+  /** State blobs by mailbox. */
+  readonly #states = new Map<string, Expiring<HeldState>>();
+  /** Attachment blobs (base64url) by id. */
+  readonly #blobs = new Map<string, Expiring<string>>();
+  /** Upload reservations: blob id → SHA-256 of the token (base64url). */
+  readonly #reservations = new Map<string, Expiring<string>>();
   readonly #maxBytes: number;
   /** Bytes of everything held: mailboxes, queued envelopes, remembered ids, directory entries
    * (see the *Bytes functions above). Every change to those maps goes with a change here. */
@@ -402,8 +429,138 @@ export class MemoryStore implements Store {
     return Promise.resolve(this.#liveProfile(organizationKey, this.#clock())?.profile ?? null);
   }
 
+  putState(
+    mailbox: string,
+    blob: string,
+    ifGeneration: number,
+    generation: number,
+  ): Promise<PutStateResult> {
+    try {
+      checkStatePut(mailbox, blob, ifGeneration, generation);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('state: bad input'));
+    }
+    if (this.#closed) return closedError();
+    const now = this.#clock();
+    const current = this.#live(this.#states, mailbox, now, (v) => stateBytes(mailbox, v.blob));
+    if ((current?.generation ?? 0) !== ifGeneration) return Promise.resolve('conflict');
+    const delta =
+      stateBytes(mailbox, blob) - (current === undefined ? 0 : stateBytes(mailbox, current.blob));
+    if (delta > 0 && this.#bytes + delta > this.#maxBytes) {
+      return Promise.reject(new StoreError('overloaded'));
+    }
+    this.#bytes += delta;
+    this.#states.set(mailbox, {
+      value: { blob, generation },
+      expiresAt: now + this.#limits.queueTtlSeconds * 1000,
+    });
+    return Promise.resolve({ generation });
+  }
+
+  getState(mailbox: string): Promise<HeldState | null> {
+    if (this.#closed) return closedError();
+    const held = this.#live(this.#states, mailbox, this.#clock(), (v) =>
+      stateBytes(mailbox, v.blob),
+    );
+    return Promise.resolve(held === undefined ? null : { ...held });
+  }
+
+  deleteState(mailbox: string): Promise<void> {
+    if (this.#closed) return closedError();
+    const entry = this.#states.get(mailbox);
+    if (entry !== undefined) {
+      this.#states.delete(mailbox);
+      this.#bytes -= stateBytes(mailbox, entry.value.blob);
+    }
+    return Promise.resolve();
+  }
+
+  reserveBlob(id: string, tokenHash: string, ttlMs: number): Promise<boolean> {
+    try {
+      checkBlobId(id);
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new RangeError('blob: bad ttl');
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('blob: bad input'));
+    }
+    if (this.#closed) return closedError();
+    const now = this.#clock();
+    if (this.#liveReservation(id, now) !== undefined || this.#liveBlob(id, now) !== undefined) {
+      return Promise.resolve(false);
+    }
+    const size = blobEntryBytes(id, tokenHash);
+    if (this.#bytes + size > this.#maxBytes) return Promise.reject(new StoreError('overloaded'));
+    this.#bytes += size;
+    this.#reservations.set(id, { value: tokenHash, expiresAt: now + ttlMs });
+    return Promise.resolve(true);
+  }
+
+  blobReserved(id: string, tokenHash: string): Promise<boolean> {
+    try {
+      checkBlobId(id);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('blob: bad input'));
+    }
+    if (this.#closed) return closedError();
+    return Promise.resolve(this.#liveReservation(id, this.#clock()) === tokenHash);
+  }
+
+  putBlob(id: string, tokenHash: string, blob: string): Promise<PutBlobResult> {
+    try {
+      checkBlobId(id);
+      if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('blob: must be base64url');
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('blob: bad input'));
+    }
+    if (this.#closed) return closedError();
+    const now = this.#clock();
+    const reserved = this.#liveReservation(id, now);
+    if (reserved === undefined || reserved !== tokenHash) return Promise.resolve('not_reserved');
+    // The reservation's bytes are freed as the blob's are taken.
+    const delta = blobEntryBytes(id, blob) - blobEntryBytes(id, reserved);
+    if (this.#bytes + delta > this.#maxBytes) return Promise.reject(new StoreError('overloaded'));
+    this.#reservations.delete(id);
+    this.#bytes += delta;
+    this.#blobs.set(id, { value: blob, expiresAt: now + this.#limits.queueTtlSeconds * 1000 });
+    return Promise.resolve('stored');
+  }
+
+  getBlob(id: string): Promise<string | null> {
+    try {
+      checkBlobId(id);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new RangeError('blob: bad input'));
+    }
+    if (this.#closed) return closedError();
+    return Promise.resolve(this.#liveBlob(id, this.#clock()) ?? null);
+  }
+
   health(): StoreHealth {
     return { ready: !this.#closed };
+  }
+
+  /** The unexpired value of `key` in `map`; an expired one is dropped and its bytes freed. */
+  #live<T>(
+    map: Map<string, Expiring<T>>,
+    key: string,
+    now: number,
+    bytes: (value: T) => number,
+  ): T | undefined {
+    const entry = map.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      map.delete(key);
+      this.#bytes -= bytes(entry.value);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  #liveReservation(id: string, now: number): string | undefined {
+    return this.#live(this.#reservations, id, now, (hash) => blobEntryBytes(id, hash));
+  }
+
+  #liveBlob(id: string, now: number): string | undefined {
+    return this.#live(this.#blobs, id, now, (blob) => blobEntryBytes(id, blob));
   }
 
   close(): Promise<void> {
@@ -415,6 +572,9 @@ export class MemoryStore implements Store {
     this.#bytes = 0;
     this.#directory.clear();
     this.#profiles.clear();
+    this.#states.clear();
+    this.#blobs.clear();
+    this.#reservations.clear();
     this.#subscribed.clear();
     return Promise.resolve();
   }
@@ -430,6 +590,11 @@ export class MemoryStore implements Store {
       if (dir.expiresAt <= now) this.#deleteDirectory(mailbox, dir);
     }
     for (const key of [...this.#profiles.keys()]) this.#liveProfile(key, now);
+    for (const [mailbox, entry] of [...this.#states]) {
+      this.#live(this.#states, mailbox, now, () => stateBytes(mailbox, entry.value.blob));
+    }
+    for (const id of [...this.#blobs.keys()]) this.#liveBlob(id, now);
+    for (const id of [...this.#reservations.keys()]) this.#liveReservation(id, now);
   }
 
   /** The unexpired profile of `organizationKey`; an expired one is dropped. */

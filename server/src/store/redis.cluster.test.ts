@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   keyCount,
@@ -56,6 +57,11 @@ describe('RedisStore on a Redis Cluster', () => {
       await store.enqueue(mb, 'b', 'env');
       await store.ack(mb, ['a']);
       await store.publishPrekeys(mb, { identity: 'i', signedPrekey: 's' }, [{ id: 1, key: 'k' }]);
+      await store.putState(mb, 'state', 0, i + 1);
+      const id = randomBytes(16).toString('base64url');
+      const hash = randomBytes(32).toString('base64url');
+      await store.reserveBlob(id, hash, 60_000);
+      if (i % 2 === 0) await store.putBlob(id, hash, 'blob');
     }
     await store.close();
     let total = 0;

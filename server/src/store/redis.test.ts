@@ -137,6 +137,40 @@ describe('RedisStore on one node', () => {
     expect(await keysWithoutTtl(redis.url)).toEqual([]);
   });
 
+  it('keeps a state under the mailbox hash tag and a blob under its own, each with PX = the queue TTL', async () => {
+    const store = await openStore();
+    try {
+      const mailbox = newMailbox();
+      await store.putState(mailbox, 'c3RhdGU', 0, 5);
+      const stateTtl = (await redisCommand(redis.url, [
+        'PTTL',
+        `passage:v1:{${mailbox}}:st`,
+      ])) as number;
+      const queueTtlMs = CONTRACT_LIMITS.queueTtlSeconds * 1000;
+      expect(stateTtl).toBeGreaterThan(queueTtlMs - 5_000);
+      expect(stateTtl).toBeLessThanOrEqual(queueTtlMs);
+      const id = 'B'.repeat(22);
+      const hash = 'h'.repeat(43);
+      await store.reserveBlob(id, hash, 30_000);
+      const reservationTtl = (await redisCommand(redis.url, [
+        'PTTL',
+        `passage:v1:{~blob:${id}}:t`,
+      ])) as number;
+      expect(reservationTtl).toBeGreaterThan(25_000);
+      expect(reservationTtl).toBeLessThanOrEqual(30_000);
+      await store.putBlob(id, hash, 'YmxvYg');
+      expect(await redisCommand(redis.url, ['EXISTS', `passage:v1:{~blob:${id}}:t`])).toBe(0);
+      const blobTtl = (await redisCommand(redis.url, [
+        'PTTL',
+        `passage:v1:{~blob:${id}}:b`,
+      ])) as number;
+      expect(blobTtl).toBeGreaterThan(queueTtlMs - 5_000);
+      expect(blobTtl).toBeLessThanOrEqual(queueTtlMs);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('has an audit that does find a key without a TTL (so the audit above can fail)', async () => {
     await redisCommand(redis.url, ['SET', 'passage:v1:audit-probe', 'x']);
     try {

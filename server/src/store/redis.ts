@@ -43,6 +43,13 @@ import {
   ENQUEUE,
   FETCH_PREKEYS,
   GET_PROFILE,
+  BLOB_RESERVED,
+  DELETE_STATE,
+  GET_BLOB,
+  GET_STATE,
+  PUT_BLOB,
+  PUT_STATE,
+  RESERVE_BLOB,
   MAX_BATCH_ACK_IDS,
   MAX_BATCH_OPERATIONS,
   MAX_PEEK_LIMIT,
@@ -57,6 +64,13 @@ import {
   enqueueCall,
   fetchPrekeysCall,
   getProfileCall,
+  blobReservedCall,
+  deleteStateCall,
+  getBlobCall,
+  getStateCall,
+  putBlobCall,
+  putStateCall,
+  reserveBlobCall,
   peekAfterCall,
   peekCall,
   publishPrekeysCall,
@@ -79,6 +93,9 @@ import {
   type FetchedBundle,
   type PrekeyBundle,
   type PutProfileResult,
+  type HeldState,
+  type PutBlobResult,
+  type PutStateResult,
   type QueuedEnvelope,
   type RemoteDeliveryListener,
   type SharedRate,
@@ -104,6 +121,13 @@ const ALL_SCRIPTS = [
   RATE_TAKE,
   PUT_PROFILE,
   GET_PROFILE,
+  PUT_STATE,
+  GET_STATE,
+  DELETE_STATE,
+  RESERVE_BLOB,
+  BLOB_RESERVED,
+  PUT_BLOB,
+  GET_BLOB,
 ];
 
 /** The logging RedisStore needs; pino's Logger satisfies it. */
@@ -629,6 +653,74 @@ export class RedisStore implements Store, SharedRateLimits {
     const reply = await this.#eval(getProfileCall(organizationKey, this.#offsetMs()));
     if (reply !== null && typeof reply !== 'string') {
       throw new Error('getProfile: unexpected script reply');
+    }
+    return reply;
+  }
+
+  async putState(
+    mailbox: string,
+    blob: string,
+    ifGeneration: number,
+    generation: number,
+  ): Promise<PutStateResult> {
+    const call = putStateCall(
+      checkMailbox(mailbox),
+      { offsetMs: this.#offsetMs(), ttlMs: this.#limits.queueTtlSeconds * 1000 },
+      blob,
+      ifGeneration,
+      generation,
+    );
+    const result = await this.#eval(call);
+    if (result === 1) return { generation };
+    if (result === 0) return 'conflict';
+    throw new Error('putState: unexpected script reply');
+  }
+
+  async getState(mailbox: string): Promise<HeldState | null> {
+    const reply = await this.#eval(getStateCall(checkMailbox(mailbox), this.#offsetMs()));
+    if (reply === null) return null;
+    if (
+      !Array.isArray(reply) ||
+      typeof reply[0] !== 'string' ||
+      typeof reply[1] !== 'string' ||
+      !/^[1-9][0-9]{0,15}$/.test(reply[1])
+    ) {
+      throw new Error('getState: unexpected script reply');
+    }
+    return { blob: reply[0], generation: Number(reply[1]) };
+  }
+
+  async deleteState(mailbox: string): Promise<void> {
+    await this.#eval(deleteStateCall(checkMailbox(mailbox), this.#offsetMs()));
+  }
+
+  async reserveBlob(id: string, tokenHash: string, ttlMs: number): Promise<boolean> {
+    const result = await this.#eval(reserveBlobCall(id, tokenHash, ttlMs, this.#offsetMs()));
+    if (result !== 0 && result !== 1) throw new Error('reserveBlob: unexpected script reply');
+    return result === 1;
+  }
+
+  async blobReserved(id: string, tokenHash: string): Promise<boolean> {
+    const result = await this.#eval(blobReservedCall(id, tokenHash, this.#offsetMs()));
+    if (result !== 0 && result !== 1) throw new Error('blobReserved: unexpected script reply');
+    return result === 1;
+  }
+
+  async putBlob(id: string, tokenHash: string, blob: string): Promise<PutBlobResult> {
+    const call = putBlobCall(id, tokenHash, blob, {
+      offsetMs: this.#offsetMs(),
+      ttlMs: this.#limits.queueTtlSeconds * 1000,
+    });
+    const result = await this.#eval(call);
+    if (result === 1) return 'stored';
+    if (result === 0) return 'not_reserved';
+    throw new Error('putBlob: unexpected script reply');
+  }
+
+  async getBlob(id: string): Promise<string | null> {
+    const reply = await this.#eval(getBlobCall(id, this.#offsetMs()));
+    if (reply !== null && typeof reply !== 'string') {
+      throw new Error('getBlob: unexpected script reply');
     }
     return reply;
   }

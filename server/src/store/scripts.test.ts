@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
-import { envelopeKey, mailboxChannel, prekeyKeys, queueKey } from './keys.js';
+import {
+  blobKeys,
+  envelopeKey,
+  mailboxChannel,
+  prekeyKeys,
+  queueKey,
+  stateKey,
+} from './keys.js';
 import {
   ACK,
   COUNT_PREKEYS,
@@ -20,6 +27,20 @@ import {
   PUBLISH_PREKEYS,
   RATE_TAKE,
   READ_ENVELOPES,
+  BLOB_RESERVED,
+  DELETE_STATE,
+  GET_BLOB,
+  GET_STATE,
+  PUT_BLOB,
+  PUT_STATE,
+  RESERVE_BLOB,
+  blobReservedCall,
+  deleteStateCall,
+  getBlobCall,
+  getStateCall,
+  putBlobCall,
+  putStateCall,
+  reserveBlobCall,
   ackCall,
   countPrekeysCall,
   enqueueCall,
@@ -334,5 +355,88 @@ describe('script sources', () => {
   it('build notification payloads and one-time prekey members with the separators of keys.ts', () => {
     expect(ENQUEUE.source).toContain("prefix .. id .. ' ' .. ARGV[a + 1]");
     expect(PUBLISH_PREKEYS.source).toContain("ARGV[i] .. '.' .. ARGV[i + 1]");
+  });
+});
+
+describe('state script builders', () => {
+  const S = { offsetMs: 0, ttlMs: 60_000 };
+
+  it('putStateCall declares the state key and passes ifGeneration, the new generation, blob, TTL', () => {
+    const call = putStateCall(A, S, 'blob', 0, 9_007_199_254_740_991);
+    expect(call.script).toBe(PUT_STATE);
+    expect(call.keys).toEqual([stateKey(A)]);
+    expect(call.args).toEqual(['0', '0', '9007199254740991', 'blob', '60000']);
+  });
+
+  it('getStateCall and deleteStateCall declare the state key only', () => {
+    expect(getStateCall(A, 5)).toEqual({ script: GET_STATE, keys: [stateKey(A)], args: ['5'] });
+    expect(deleteStateCall(B, 0)).toEqual({
+      script: DELETE_STATE,
+      keys: [stateKey(B)],
+      args: ['0'],
+    });
+    expect(GET_STATE.readOnly).toBe(true);
+  });
+
+  it('refuse a key-unsafe mailbox, a blob that is not base64url, generations out of range', () => {
+    expect(() => putStateCall('a{b}', S, 'blob', 0, 1)).toThrow(RangeError);
+    expect(() => getStateCall('a:b', 0)).toThrow(RangeError);
+    expect(() => deleteStateCall('', 0)).toThrow(RangeError);
+    expect(() => putStateCall(A, S, 'a"b', 0, 1)).toThrow(RangeError);
+    expect(() => putStateCall(A, S, 'blob', -1, 1)).toThrow(RangeError);
+    expect(() => putStateCall(A, S, 'blob', 0, 0)).toThrow(RangeError);
+    expect(() => putStateCall(A, S, 'blob', 0, 2 ** 53)).toThrow(RangeError);
+    expect(() => putStateCall(A, S, 'blob', 3, 3)).toThrow(RangeError);
+    expect(() => putStateCall(A, { ...S, ttlMs: 0 }, 'blob', 0, 1)).toThrow(RangeError);
+    expect(() => putStateCall(A, { ...S, ttlMs: MAX_SCRIPT_TTL_MS + 1 }, 'b', 0, 1)).toThrow(
+      RangeError,
+    );
+  });
+});
+
+describe('attachment blob script builders', () => {
+  const ID = 'A'.repeat(22);
+  const HASH = 'h'.repeat(43);
+  const S = { offsetMs: 0, ttlMs: 60_000 };
+
+  it('reserveBlobCall and putBlobCall declare reservation and blob keys under one hash tag', () => {
+    const [reservation, blob] = blobKeys(ID);
+    expect(reservation).toBe(`passage:v1:{~blob:${ID}}:t`);
+    expect(blob).toBe(`passage:v1:{~blob:${ID}}:b`);
+    expect(reserveBlobCall(ID, HASH, 600_000, 0)).toEqual({
+      script: RESERVE_BLOB,
+      keys: [reservation, blob],
+      args: ['0', HASH, '600000'],
+    });
+    expect(putBlobCall(ID, HASH, 'data', S)).toEqual({
+      script: PUT_BLOB,
+      keys: [reservation, blob],
+      args: ['0', HASH, 'data', '60000'],
+    });
+  });
+
+  it('blobReservedCall and getBlobCall declare one key each and are read-only', () => {
+    const [reservation, blob] = blobKeys(ID);
+    expect(blobReservedCall(ID, HASH, 0)).toEqual({
+      script: BLOB_RESERVED,
+      keys: [reservation],
+      args: ['0', HASH],
+    });
+    expect(getBlobCall(ID, 0)).toEqual({ script: GET_BLOB, keys: [blob], args: ['0'] });
+    expect(BLOB_RESERVED.readOnly && GET_BLOB.readOnly).toBe(true);
+  });
+
+  it('refuse an id that is not 22 base64url characters, a bad hash, blob or TTL', () => {
+    for (const id of ['A'.repeat(21), 'A'.repeat(23), `${'A'.repeat(20)}}:`, '']) {
+      expect(() => reserveBlobCall(id, HASH, 1, 0)).toThrow(RangeError);
+      expect(() => getBlobCall(id, 0)).toThrow(RangeError);
+      expect(() => blobReservedCall(id, HASH, 0)).toThrow(RangeError);
+      expect(() => putBlobCall(id, HASH, 'data', S)).toThrow(RangeError);
+    }
+    expect(() => reserveBlobCall(ID, 'h'.repeat(42), 1, 0)).toThrow(RangeError);
+    expect(() => blobReservedCall(ID, `${'h'.repeat(42)}=`, 0)).toThrow(RangeError);
+    expect(() => reserveBlobCall(ID, HASH, 0, 0)).toThrow(RangeError);
+    expect(() => putBlobCall(ID, HASH, 'a b', S)).toThrow(RangeError);
+    expect(() => putBlobCall(ID, HASH, 'data', { ...S, ttlMs: 1.5 })).toThrow(RangeError);
   });
 });

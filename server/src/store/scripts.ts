@@ -34,14 +34,18 @@ import {
   FIELD_SEPARATOR,
   KEY_SUFFIX,
   PREKEY_MEMBER_SEPARATOR,
+  blobKeys,
   isKeySafeId,
   mailboxTag,
   prekeyKeys,
   profileKey,
   queueKey,
+  stateKey,
 } from './keys.js';
 import {
   MAX_PEEK_SCAN,
+  checkBlobId,
+  checkStatePut,
   checkStoredProfile,
   isPeekCursor,
   type StoredProfile,
@@ -495,6 +499,127 @@ return h[1]
   'read',
 );
 
+/**
+ * Replaces a mailbox's state blob by compare-and-set. KEYS: the state HASH (g → generation,
+ * b → blob, x → expiry µs). ARGV: offsetMs, ifGeneration, new generation, blob, TTL (ms).
+ * Returns 1 stored, 0 conflict (the generation held, 0 for none or expired, is not ifGeneration;
+ * nothing changed). PX = the TTL from now.
+ */
+export const PUT_STATE = script(
+  'putState',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'g', 'x')
+local held = '0'
+if h[1] and h[2] and tonumber(h[2]) > now then
+  held = h[1]
+end
+if held ~= ARGV[2] then
+  return 0
+end
+local ttl = tonumber(ARGV[5])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'g', ARGV[3], 'b', ARGV[4], 'x', fmt(now + ttl * 1000))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`,
+  'refuse',
+);
+
+/** KEYS: the state HASH. ARGV: offsetMs. {blob, generation} of the unexpired state, or nil. */
+export const GET_STATE = script(
+  'getState',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'b', 'g', 'x')
+if not h[1] or not h[2] or not h[3] or tonumber(h[3]) <= now then
+  return false
+end
+return {h[1], h[2]}
+`,
+  'read',
+);
+
+/** KEYS: the state HASH. ARGV: offsetMs. Deletes it; returns 1. Only shrinks memory. */
+export const DELETE_STATE = script(
+  'deleteState',
+  `
+redis.call('DEL', KEYS[1])
+return 1
+`,
+  'allow',
+);
+
+/**
+ * Reserves an attachment blob id for an upload token. KEYS: the reservation HASH (h → token
+ * hash, x → expiry µs), the blob HASH. ARGV: offsetMs, token hash, TTL (ms). Returns 1 reserved,
+ * 0 if the id is reserved or held already (nothing changed).
+ */
+export const RESERVE_BLOB = script(
+  'reserveBlob',
+  `
+local now = now_us()
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+  return 0
+end
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'h', ARGV[2], 'x', fmt(now + ttl * 1000))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`,
+  'refuse',
+);
+
+/** KEYS: the reservation HASH. ARGV: offsetMs, token hash. 1 while reserved for it, else 0. */
+export const BLOB_RESERVED = script(
+  'blobReserved',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'h', 'x')
+if h[1] == ARGV[2] and h[2] and tonumber(h[2]) > now then
+  return 1
+end
+return 0
+`,
+  'read',
+);
+
+/**
+ * Stores an attachment blob and spends its reservation. KEYS: the reservation HASH, the blob
+ * HASH (b → blob, x → expiry µs). ARGV: offsetMs, token hash, blob, TTL (ms). Returns 1 stored,
+ * 0 not reserved for this token now (nothing changed). PX = the TTL from now.
+ */
+export const PUT_BLOB = script(
+  'putBlob',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'h', 'x')
+if h[1] ~= ARGV[2] or not h[2] or tonumber(h[2]) <= now then
+  return 0
+end
+local ttl = tonumber(ARGV[4])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'b', ARGV[3], 'x', fmt(now + ttl * 1000))
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`,
+  'refuse',
+);
+
+/** KEYS: the blob HASH. ARGV: offsetMs. The unexpired blob, or nil. */
+export const GET_BLOB = script(
+  'getBlob',
+  `
+local now = now_us()
+local h = redis.call('HMGET', KEYS[1], 'b', 'x')
+if not h[1] or not h[2] or tonumber(h[2]) <= now then
+  return false
+end
+return h[1]
+`,
+  'read',
+);
+
 // ---------------------------------------------------------------------------------------------
 // Argument builders: the one place each script's KEYS and ARGV layout is written in TypeScript.
 // Each refuses (RangeError, nothing sent) input the script would misread: a key-unsafe mailbox or
@@ -777,4 +902,113 @@ export function countPrekeysCall(mailbox: string, offsetMs: number): ScriptCall 
     keys: prekeyKeys(keySafe('mailbox', mailbox)),
     args: [offsetArg(offsetMs)],
   };
+}
+
+/** What every state put of a store shares. */
+export interface StateSettings {
+  readonly offsetMs: number;
+  readonly ttlMs: number;
+}
+
+/** KEYS and ARGV of {@link PUT_STATE}; refuses what {@link checkStatePut} refuses. */
+export function putStateCall(
+  mailbox: string,
+  settings: StateSettings,
+  blob: string,
+  ifGeneration: number,
+  generation: number,
+): ScriptCall {
+  checkStatePut(mailbox, blob, ifGeneration, generation);
+  return {
+    script: PUT_STATE,
+    keys: [stateKey(keySafe('mailbox', mailbox))],
+    args: [
+      offsetArg(settings.offsetMs),
+      String(ifGeneration),
+      String(generation),
+      blob,
+      integerIn('ttlMs', settings.ttlMs, 1, MAX_SCRIPT_TTL_MS),
+    ],
+  };
+}
+
+/** KEYS and ARGV of {@link GET_STATE}. */
+export function getStateCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: GET_STATE,
+    keys: [stateKey(keySafe('mailbox', mailbox))],
+    args: [offsetArg(offsetMs)],
+  };
+}
+
+/** KEYS and ARGV of {@link DELETE_STATE}. */
+export function deleteStateCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: DELETE_STATE,
+    keys: [stateKey(keySafe('mailbox', mailbox))],
+    args: [offsetArg(offsetMs)],
+  };
+}
+
+function tokenHashArg(tokenHash: string): string {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(tokenHash)) {
+    throw new RangeError('script argument token hash is not 43 base64url characters');
+  }
+  return tokenHash;
+}
+
+/** KEYS and ARGV of {@link RESERVE_BLOB}. */
+export function reserveBlobCall(
+  id: string,
+  tokenHash: string,
+  ttlMs: number,
+  offsetMs: number,
+): ScriptCall {
+  checkBlobId(id);
+  return {
+    script: RESERVE_BLOB,
+    keys: blobKeys(id),
+    args: [
+      offsetArg(offsetMs),
+      tokenHashArg(tokenHash),
+      integerIn('ttlMs', ttlMs, 1, MAX_SCRIPT_TTL_MS),
+    ],
+  };
+}
+
+/** KEYS and ARGV of {@link BLOB_RESERVED}. */
+export function blobReservedCall(id: string, tokenHash: string, offsetMs: number): ScriptCall {
+  checkBlobId(id);
+  return {
+    script: BLOB_RESERVED,
+    keys: [blobKeys(id)[0]],
+    args: [offsetArg(offsetMs), tokenHashArg(tokenHash)],
+  };
+}
+
+/** KEYS and ARGV of {@link PUT_BLOB}. */
+export function putBlobCall(
+  id: string,
+  tokenHash: string,
+  blob: string,
+  settings: StateSettings,
+): ScriptCall {
+  checkBlobId(id);
+  if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('script argument blob is not base64url');
+  return {
+    script: PUT_BLOB,
+    keys: blobKeys(id),
+    args: [
+      offsetArg(settings.offsetMs),
+      tokenHashArg(tokenHash),
+      blob,
+      integerIn('ttlMs', settings.ttlMs, 1, MAX_SCRIPT_TTL_MS),
+    ],
+  };
+}
+
+/** KEYS and ARGV of {@link GET_BLOB}. */
+export function getBlobCall(id: string, offsetMs: number): ScriptCall {
+  checkBlobId(id);
+  return { script: GET_BLOB, keys: [blobKeys(id)[1]], args: [offsetArg(offsetMs)] };
 }

@@ -17,6 +17,7 @@ import {
   type StoreLimits,
 } from './store.js';
 import { MAX_PROFILE_VALIDITY_SECONDS } from '@passage/shared/org/limits';
+import { MAX_BLOB_BYTES, MAX_STATE_BLOB_BYTES } from '@passage/shared/protocol/limits';
 
 /** A store made for one test, and the handle that moves its clock forward. */
 export interface StoreUnderTest {
@@ -765,6 +766,238 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         await expect(store.putProfile(newOrg(), { ...profile(1), profile: 'a b' })).rejects.toThrow(
           RangeError,
         );
+      });
+    });
+
+    describe('state blob (one per mailbox, compare-and-set)', () => {
+      const gen = () => 1 + Math.floor(Math.random() * 2 ** 52);
+
+      it('holds nothing for a mailbox that never put one', async () => {
+        const { store } = await make();
+        expect(await store.getState(newMailbox())).toBeNull();
+      });
+
+      it('creates with ifGeneration 0 and returns the blob with its generation', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const blob = newEnvelope(200);
+        expect(await store.putState(mb, blob, 0, 42)).toEqual({ generation: 42 });
+        expect(await store.getState(mb)).toEqual({ blob, generation: 42 });
+      });
+
+      it('replaces it when ifGeneration is the one held, and only then', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.putState(mb, newEnvelope(), 0, 7);
+        const next = newEnvelope();
+        expect(await store.putState(mb, next, 7, 8)).toEqual({ generation: 8 });
+        expect(await store.putState(mb, newEnvelope(), 7, 9)).toBe('conflict');
+        expect(await store.putState(mb, newEnvelope(), 0, 10)).toBe('conflict');
+        expect(await store.getState(mb)).toEqual({ blob: next, generation: 8 });
+      });
+
+      it('refuses a put against a generation when none is held', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.putState(mb, newEnvelope(), 5, 6)).toBe('conflict');
+        expect(await store.getState(mb)).toBeNull();
+      });
+
+      it('lets exactly one of two concurrent puts on one generation win', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.putState(mb, newEnvelope(), 0, 1);
+        const [a, b] = [newEnvelope(), newEnvelope()];
+        const results = await Promise.all([
+          store.putState(mb, a, 1, 2),
+          store.putState(mb, b, 1, 3),
+        ]);
+        expect(results.filter((r) => r === 'conflict')).toHaveLength(1);
+        const held = await store.getState(mb);
+        expect([
+          { blob: a, generation: 2 },
+          { blob: b, generation: 3 },
+        ]).toContainEqual(held);
+      });
+
+      it('stores a blob of MAX_STATE_BLOB_BYTES unchanged', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const blob = newEnvelope(MAX_STATE_BLOB_BYTES);
+        await store.putState(mb, blob, 0, 3);
+        expect((await store.getState(mb))?.blob).toBe(blob);
+      });
+
+      it('keeps mailboxes apart', async () => {
+        const { store } = await make();
+        const [a, b] = [newMailbox(), newMailbox()];
+        const blob = newEnvelope();
+        await store.putState(a, blob, 0, 11);
+        expect(await store.getState(b)).toBeNull();
+        expect(await store.putState(b, newEnvelope(), 11, 12)).toBe('conflict');
+        expect(await store.putState(b, newEnvelope(), 0, 12)).toEqual({ generation: 12 });
+        expect(await store.getState(a)).toEqual({ blob, generation: 11 });
+      });
+
+      it('deletes it: then nothing is held, as for a mailbox that never had one', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.putState(mb, newEnvelope(), 0, 21);
+        await store.deleteState(mb);
+        expect(await store.getState(mb)).toBeNull();
+        expect(await store.putState(mb, newEnvelope(), 21, 22)).toBe('conflict');
+        expect(await store.putState(mb, newEnvelope(), 0, 23)).toEqual({ generation: 23 });
+        await store.deleteState(newMailbox()); // deleting none is harmless
+      });
+
+      it('expires it after queueTtlSeconds from the last put, which refreshes it', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.putState(mb, newEnvelope(), 0, 31);
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 - 2_000);
+        expect(await store.putState(mb, newEnvelope(), 31, 32)).toEqual({ generation: 32 });
+        advance(4_000);
+        expect((await store.getState(mb))?.generation).toBe(32);
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000);
+        expect(await store.getState(mb)).toBeNull();
+        // An expired state counts as none: a create succeeds, a put against it conflicts.
+        expect(await store.putState(mb, newEnvelope(), 32, 33)).toBe('conflict');
+        expect(await store.putState(mb, newEnvelope(), 0, gen())).not.toBe('conflict');
+      });
+
+      it('does not extend the expiry on a read', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.putState(mb, newEnvelope(), 0, 41);
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 - 2_000);
+        expect(await store.getState(mb)).not.toBeNull();
+        advance(4_000);
+        expect(await store.getState(mb)).toBeNull();
+      });
+
+      it('refuses arguments it cannot store, with RangeError, storing nothing', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await expect(store.putState('a{b}', newEnvelope(), 0, 1)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, 'a b', 0, 1)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, newEnvelope(), -1, 1)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, newEnvelope(), 0, 0)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, newEnvelope(), 0, 1.5)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, newEnvelope(), 0, 2 ** 53)).rejects.toThrow(RangeError);
+        await expect(store.putState(mb, newEnvelope(), 4, 4)).rejects.toThrow(RangeError);
+        expect(await store.getState(mb)).toBeNull();
+      });
+    });
+
+    describe('attachment blobs (reserved, then uploaded once)', () => {
+      const newId = () => randomBytes(16).toString('base64url');
+      const newHash = () => randomBytes(32).toString('base64url');
+      const TTL_MS = 10_000;
+
+      it('stores a blob for its reservation and returns it', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        expect(await store.reserveBlob(id, hash, TTL_MS)).toBe(true);
+        expect(await store.blobReserved(id, hash)).toBe(true);
+        const blob = newEnvelope(5_000);
+        expect(await store.putBlob(id, hash, blob)).toBe('stored');
+        expect(await store.getBlob(id)).toBe(blob);
+      });
+
+      it('holds nothing for an id never reserved or reserved and not uploaded', async () => {
+        const { store } = await make();
+        expect(await store.getBlob(newId())).toBeNull();
+        const id = newId();
+        await store.reserveBlob(id, newHash(), TTL_MS);
+        expect(await store.getBlob(id)).toBeNull();
+      });
+
+      it('refuses an upload with another token, storing nothing and keeping the reservation', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        expect(await store.blobReserved(id, newHash())).toBe(false);
+        expect(await store.putBlob(id, newHash(), newEnvelope())).toBe('not_reserved');
+        expect(await store.getBlob(id)).toBeNull();
+        expect(await store.putBlob(id, hash, newEnvelope())).toBe('stored');
+      });
+
+      it('refuses an upload without a reservation', async () => {
+        const { store } = await make();
+        const id = newId();
+        expect(await store.blobReserved(id, newHash())).toBe(false);
+        expect(await store.putBlob(id, newHash(), newEnvelope())).toBe('not_reserved');
+        expect(await store.getBlob(id)).toBeNull();
+      });
+
+      it('spends the reservation: a second upload with the same token is refused', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        const first = newEnvelope();
+        await store.putBlob(id, hash, first);
+        expect(await store.blobReserved(id, hash)).toBe(false);
+        expect(await store.putBlob(id, hash, newEnvelope())).toBe('not_reserved');
+        expect(await store.getBlob(id)).toBe(first);
+      });
+
+      it('lets exactly one of two concurrent uploads on one reservation win', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        const [a, b] = [newEnvelope(), newEnvelope()];
+        const results = await Promise.all([store.putBlob(id, hash, a), store.putBlob(id, hash, b)]);
+        expect([...results].sort()).toEqual(['not_reserved', 'stored']);
+        expect([a, b]).toContain(await store.getBlob(id));
+      });
+
+      it('refuses to reserve an id that is reserved or held already', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        expect(await store.reserveBlob(id, newHash(), TTL_MS)).toBe(false);
+        await store.putBlob(id, hash, newEnvelope());
+        expect(await store.reserveBlob(id, newHash(), TTL_MS)).toBe(false);
+      });
+
+      it('expires a reservation after its TTL: the upload is refused', async () => {
+        const { store, advance } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        advance(TTL_MS + 1_000);
+        expect(await store.blobReserved(id, hash)).toBe(false);
+        expect(await store.putBlob(id, hash, newEnvelope())).toBe('not_reserved');
+        expect(await store.getBlob(id)).toBeNull();
+      });
+
+      it('expires a blob after queueTtlSeconds: then it is like one never stored', async () => {
+        const { store, advance } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        await store.putBlob(id, hash, newEnvelope());
+        advance(CONTRACT_LIMITS.queueTtlSeconds * 1000 - 2_000);
+        expect(await store.getBlob(id)).not.toBeNull();
+        advance(4_000);
+        expect(await store.getBlob(id)).toBeNull();
+      });
+
+      it('stores a blob of MAX_BLOB_BYTES unchanged', async () => {
+        const { store } = await make();
+        const [id, hash] = [newId(), newHash()];
+        await store.reserveBlob(id, hash, TTL_MS);
+        const blob = newEnvelope(MAX_BLOB_BYTES);
+        expect(await store.putBlob(id, hash, blob)).toBe('stored');
+        expect(await store.getBlob(id)).toBe(blob);
+      }, 30_000);
+
+      it('refuses ids, hashes and blobs it cannot store, with RangeError', async () => {
+        const { store } = await make();
+        const hash = newHash();
+        await expect(store.reserveBlob('short', hash, TTL_MS)).rejects.toThrow(RangeError);
+        await expect(store.reserveBlob(newId(), hash, 0)).rejects.toThrow(RangeError);
+        await expect(store.blobReserved('a{b}c'.padEnd(22, 'A'), hash)).rejects.toThrow(RangeError);
+        await expect(store.putBlob(newId(), hash, 'a b')).rejects.toThrow(RangeError);
+        await expect(store.getBlob(newId() + 'A')).rejects.toThrow(RangeError);
       });
     });
 

@@ -242,6 +242,46 @@ export interface StoredProfile {
  */
 export type PutProfileResult = 'stored' | 'unchanged' | 'stale' | 'expired';
 
+/** A mailbox's state blob as the store holds it. */
+export interface HeldState {
+  /** The opaque blob, canonical base64url. */
+  readonly blob: string;
+  /** Its generation: 1 … MAX_STATE_GENERATION, drawn at random by the caller of putState. */
+  readonly generation: number;
+}
+
+/**
+ * What {@link Store.putState} did: stored under the new generation, or 'conflict' (the
+ * generation held was not `ifGeneration`: nothing changed).
+ */
+export type PutStateResult = { readonly generation: number } | 'conflict';
+
+/** Throws RangeError unless a state put's arguments can be stored as they are. */
+export function checkStatePut(
+  mailbox: string,
+  blob: string,
+  ifGeneration: number,
+  generation: number,
+): void {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(mailbox)) throw new RangeError('state: bad mailbox');
+  if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('state: the blob must be base64url');
+  if (!Number.isSafeInteger(ifGeneration) || ifGeneration < 0) {
+    throw new RangeError('state: ifGeneration must be a non-negative safe integer');
+  }
+  if (!Number.isSafeInteger(generation) || generation < 1 || generation === ifGeneration) {
+    throw new RangeError('state: generation must be a positive safe integer, new');
+  }
+}
+
+/** An attachment blob id and upload-token hash are base64url; throws RangeError otherwise. */
+export function checkBlobId(id: string): void {
+  if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new RangeError('blob: id must be 22 base64url chars');
+}
+
+/** What {@link Store.putBlob} did: 'stored', or 'not_reserved' (no reservation of this id with
+ * this token now: unknown, expired, used or another token; nothing stored). */
+export type PutBlobResult = 'stored' | 'not_reserved';
+
 /** Called with envelopes enqueued for a subscribed mailbox through another relay instance. */
 export type RemoteDeliveryListener = (mailbox: string, message: QueuedEnvelope) => void;
 
@@ -303,6 +343,39 @@ export interface Store {
   putProfile(organizationKey: string, profile: StoredProfile): Promise<PutProfileResult>;
   /** The unexpired profile held for `organizationKey` (base64url text), or null. */
   getProfile(organizationKey: string): Promise<string | null>;
+
+  /**
+   * Replaces `mailbox`'s state blob with `blob` under `generation` if the generation held now is
+   * `ifGeneration` (0: none held; an expired state counts as none), atomically, and keeps it for
+   * `queueTtlSeconds` from now. 'conflict' otherwise, changing nothing. Rejects with RangeError
+   * for arguments {@link checkStatePut} refuses; with StoreError like every write.
+   */
+  putState(
+    mailbox: string,
+    blob: string,
+    ifGeneration: number,
+    generation: number,
+  ): Promise<PutStateResult>;
+  /** The unexpired state blob of `mailbox`, or null (never stored, deleted, expired alike). */
+  getState(mailbox: string): Promise<HeldState | null>;
+  /** Deletes `mailbox`'s state blob, if any. */
+  deleteState(mailbox: string): Promise<void>;
+
+  /**
+   * Records a reservation of the attachment blob `id` (22 base64url characters) for the upload
+   * token whose SHA-256 is `tokenHash` (43 base64url characters), for `ttlMs`. False (nothing
+   * changed) if the id is reserved or held already.
+   */
+  reserveBlob(id: string, tokenHash: string, ttlMs: number): Promise<boolean>;
+  /** True while `id` is reserved for `tokenHash` (not yet used, not expired). Changes nothing. */
+  blobReserved(id: string, tokenHash: string): Promise<boolean>;
+  /**
+   * Stores `blob` (base64url) as attachment `id` for `queueTtlSeconds` and spends the
+   * reservation, atomically, if `id` is reserved for `tokenHash` now; else 'not_reserved'.
+   */
+  putBlob(id: string, tokenHash: string, blob: string): Promise<PutBlobResult>;
+  /** The unexpired attachment blob `id` (base64url), or null (unknown and expired alike). */
+  getBlob(id: string): Promise<string | null>;
 
   health(): StoreHealth;
   /** Waits for in-flight operations, then releases connections. */

@@ -13,13 +13,21 @@ import {
   encodePrekeysBundleFrame,
   encodePrekeysCountFrame,
   encodeStoredFrame,
+  encodeBlobReservedFrame,
+  encodeStateBlobFrame,
+  encodeStateDeletedFrame,
+  encodeStateStoredFrame,
   type EncodableBundle,
 } from './encode.js';
 import { ErrorCode } from './errors.js';
 import { SERVER_FRAME_SCHEMAS, type ServerFrame, type ServerFrameType } from './frames.js';
 import {
   AUTH_NONCE_BYTES,
+  BLOB_ID_BYTES,
+  BLOB_TOKEN_BYTES,
   MAILBOX_ID_BYTES,
+  MAX_STATE_BLOB_BYTES,
+  MAX_STATE_GENERATION,
   MAX_ENVELOPE_BYTES,
   MAX_FRAME_BYTES,
   MAX_ONE_TIME_PREKEYS_STORED,
@@ -147,6 +155,11 @@ const sends = fc.oneof(
   fc.integer({ min: 1, max: MAX_POW_SENDS_PER_ADMISSION }),
   fc.constantFrom(1, MAX_POW_SENDS_PER_ADMISSION),
 );
+const generation = fc.oneof(
+  fc.integer({ min: 1, max: MAX_STATE_GENERATION }),
+  fc.constantFrom(1, MAX_STATE_GENERATION),
+);
+const stateBlob = bytesUpTo(MAX_STATE_BLOB_BYTES);
 const RUNS = { numRuns: 300 };
 
 describe('server frame encoders: differential against the zod schemas and the old wire', () => {
@@ -269,6 +282,67 @@ describe('server frame encoders: differential against the zod schemas and the ol
     );
   });
 
+  it('state.stored', () => {
+    fc.assert(
+      fc.property(rid, generation, (r, g) => {
+        expectEncodes(encodeStateStoredFrame(r, g), {
+          v: 1,
+          t: 'state.stored',
+          rid: r,
+          generation: g,
+        });
+      }),
+      RUNS,
+    );
+  });
+
+  it('state.blob, with a blob and with none', () => {
+    fc.assert(
+      fc.property(rid, fc.option(fc.record({ blob: stateBlob, generation })), (r, held) => {
+        expectEncodes(encodeStateBlobFrame(r, held), {
+          v: 1,
+          t: 'state.blob',
+          rid: r,
+          blob: held === null ? null : held.blob,
+          generation: held === null ? 0 : held.generation,
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('state.deleted', () => {
+    fc.assert(
+      fc.property(rid, (r) => {
+        expectEncodes(encodeStateDeletedFrame(r), { v: 1, t: 'state.deleted', rid: r });
+      }),
+      RUNS,
+    );
+  });
+
+  it('blob.reserved', () => {
+    const exp = fc.oneof(fc.nat(), fc.constantFrom(0, Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(
+        rid,
+        bytesOf(BLOB_ID_BYTES),
+        bytesOf(BLOB_TOKEN_BYTES),
+        exp,
+        (r, id, token, e) => {
+          expectEncodes(encodeBlobReservedFrame(r, id, token, e), {
+            v: 1,
+            t: 'blob.reserved',
+            rid: r,
+            id,
+            token,
+            exp: e,
+          });
+        },
+      ),
+      RUNS,
+    );
+  });
+
   it('error, with and without a rid', () => {
     fc.assert(
       fc.property(errorCode, fc.option(rid, { nil: undefined }), (code, r) => {
@@ -299,6 +373,10 @@ describe('server frame encoders: differential against the zod schemas and the ol
       }),
       encodePowAdmittedFrame(1, b64(MAILBOX_ID_BYTES), 1),
       encodeFirstContactCountFrame(1, 0, 10, false),
+      encodeStateStoredFrame(1, 1),
+      encodeStateBlobFrame(1, null),
+      encodeStateDeletedFrame(1),
+      encodeBlobReservedFrame(1, b64(BLOB_ID_BYTES), b64(BLOB_TOKEN_BYTES), 1),
       encodeErrorFrame(ErrorCode.INTERNAL),
     ];
     const types = encoded.map((text) => {
@@ -439,5 +517,54 @@ describe('server frame encoders: values outside the schema give frames the schem
     expectRejectedByParser(encodeFirstContactCountFrame(1, 1.5, 10, false));
     expectRejectedByParser(encodeFirstContactCountFrame(1, 0, 0, false));
     expectRejectedByParser(encodeFirstContactCountFrame(1, 0, POW_MAX_BITS + 1, false));
+  });
+});
+
+describe('state and blob encoders: edge values and values outside the schema', () => {
+  const ID = b64(BLOB_ID_BYTES, 4);
+  const TOKEN = b64(BLOB_TOKEN_BYTES, 5);
+
+  it('encodes a state blob of exactly MAX_STATE_BLOB_BYTES within MAX_FRAME_BYTES', () => {
+    const text = encodeStateBlobFrame(MAX_REQUEST_ID, {
+      blob: b64(MAX_STATE_BLOB_BYTES),
+      generation: MAX_STATE_GENERATION,
+    });
+    expect(parseServerFrame(text).ok).toBe(true);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+  });
+
+  it('a state blob of MAX_STATE_BLOB_BYTES + 1, or an empty one', () => {
+    expectRejectedByParser(
+      encodeStateBlobFrame(1, { blob: b64(MAX_STATE_BLOB_BYTES + 1), generation: 1 }),
+    );
+    expectRejectedByParser(encodeStateBlobFrame(1, { blob: '', generation: 1 }));
+  });
+
+  it('a held blob with generation 0, or past MAX_STATE_GENERATION, or fractional', () => {
+    expectRejectedByParser(encodeStateBlobFrame(1, { blob: b64(1), generation: 0 }));
+    expectRejectedByParser(
+      encodeStateBlobFrame(1, { blob: b64(1), generation: MAX_STATE_GENERATION + 1 }),
+    );
+    expectRejectedByParser(encodeStateBlobFrame(1, { blob: b64(1), generation: 1.5 }));
+  });
+
+  it('no blob with a generation other than 0', () => {
+    const text = '{"v":1,"t":"state.blob","rid":1,"blob":null,"generation":3}';
+    expectRejectedByParser(text);
+  });
+
+  it('a stored generation of 0 or past MAX_STATE_GENERATION', () => {
+    expectRejectedByParser(encodeStateStoredFrame(1, 0));
+    expectRejectedByParser(encodeStateStoredFrame(1, MAX_STATE_GENERATION + 1));
+    expectRejectedByParser(encodeStateDeletedFrame(-1));
+  });
+
+  it('a blob id or token one byte short or long, or a negative expiry', () => {
+    expect(parseServerFrame(encodeBlobReservedFrame(1, ID, TOKEN, 0)).ok).toBe(true);
+    expectRejectedByParser(encodeBlobReservedFrame(1, b64(BLOB_ID_BYTES - 1), TOKEN, 0));
+    expectRejectedByParser(encodeBlobReservedFrame(1, b64(BLOB_ID_BYTES + 1), TOKEN, 0));
+    expectRejectedByParser(encodeBlobReservedFrame(1, ID, b64(BLOB_TOKEN_BYTES - 1), 0));
+    expectRejectedByParser(encodeBlobReservedFrame(1, ID, b64(BLOB_TOKEN_BYTES + 1), 0));
+    expectRejectedByParser(encodeBlobReservedFrame(1, ID, TOKEN, -1));
   });
 });

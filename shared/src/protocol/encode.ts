@@ -76,6 +76,36 @@ export function encodeFirstContactCountFrame(
   return `{"v":${V},"t":"firstcontact.count","rid":${rid},"admissions":${admissions},"bits":${bits},"likelySpam":${likelySpam}}`;
 }
 
+/** `state.stored`: the state blob is stored under `generation` (1 … MAX_STATE_GENERATION). */
+export function encodeStateStoredFrame(rid: number, generation: number): string {
+  return `{"v":${V},"t":"state.stored","rid":${rid},"generation":${generation}}`;
+}
+
+/** `state.blob`: the held state blob and its generation, or null and 0 when none is held. */
+export function encodeStateBlobFrame(
+  rid: number,
+  held: { readonly blob: string; readonly generation: number } | null,
+): string {
+  return held === null
+    ? `{"v":${V},"t":"state.blob","rid":${rid},"blob":null,"generation":0}`
+    : `{"v":${V},"t":"state.blob","rid":${rid},"blob":"${held.blob}","generation":${held.generation}}`;
+}
+
+/** `state.deleted`: no state is held now. */
+export function encodeStateDeletedFrame(rid: number): string {
+  return `{"v":${V},"t":"state.deleted","rid":${rid}}`;
+}
+
+/** `blob.reserved`: the upload `id` and `token` (base64url), usable until `exp` (Unix ms). */
+export function encodeBlobReservedFrame(
+  rid: number,
+  id: string,
+  token: string,
+  exp: number,
+): string {
+  return `{"v":${V},"t":"blob.reserved","rid":${rid},"id":"${id}","token":"${token}","exp":${exp}}`;
+}
+
 /** The bundle part of a `prekeys.bundle` frame: what a fetch took from the directory. */
 export type EncodableBundle = FrameOf<'prekeys.bundle'>['bundle'];
 

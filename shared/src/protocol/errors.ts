@@ -15,7 +15,8 @@ export const ErrorCode = {
   BINARY_NOT_SUPPORTED: 'binary_not_supported',
   /** An envelope larger than `MAX_ENVELOPE_BYTES`. */
   ENVELOPE_TOO_LARGE: 'envelope_too_large',
-  /** The frame needs an authenticated mailbox (`ack`, `prekeys.publish`, `prekeys.status`). */
+  /** The frame needs an authenticated mailbox (`ack`, `prekeys.publish`, `prekeys.status`,
+   * `firstcontact.status`, the `state.*` frames, `blob.reserve`). */
   NOT_AUTHENTICATED: 'not_authenticated',
   /** A second `auth` on a connection that already holds a mailbox. */
   ALREADY_AUTHENTICATED: 'already_authenticated',
@@ -41,12 +42,22 @@ export const ErrorCode = {
   INTERNAL: 'internal',
   /** A `send` to a mailbox this connection has not been admitted to (first contact), or whose
    * admission's share of sends is spent: solve a challenge (`pow.request`, `pow.solve`) first.
-   * Says nothing about the mailbox: the answer depends on this connection alone. Nothing was
-   * stored. */
+   * Also a `state.put` that would create a state (`ifGeneration` 0) and a `blob.reserve`, on a
+   * connection that has solved no challenge yet (any mailbox's). Says nothing about the mailbox
+   * or the state: the answer depends on this connection alone. Nothing was stored. */
   POW_REQUIRED: 'pow_required',
   /** A `pow.solve` that does not answer an open challenge of this connection: unknown, already
    * answered or expired nonce, or a solution short of the difficulty. Request a new challenge. */
   POW_FAILED: 'pow_failed',
+  /** A `state.put` whose blob is larger than `MAX_STATE_BLOB_BYTES`. Nothing was stored. */
+  STATE_TOO_LARGE: 'state_too_large',
+  /** A `state.put` whose `ifGeneration` is not the generation held now (another tab or device
+   * wrote in between, or deleted it): nothing was stored. Read it again (`state.get`), merge,
+   * and put with the generation read. */
+  STATE_CONFLICT: 'state_conflict',
+  /** The connection may not reserve more attachment uploads (`blob.reserve`):
+   * MAX_BLOB_RESERVATIONS_PER_CONNECTION were taken on it. Open a new connection. */
+  BLOB_RESERVATIONS_SPENT: 'blob_reservations_spent',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -80,6 +91,9 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   internal: 'Something went wrong; retry later.',
   pow_required: 'Solve a proof-of-work challenge first.',
   pow_failed: 'The proof-of-work is not valid; request a new challenge.',
+  state_too_large: 'The state is too large.',
+  state_conflict: 'The state changed; read it again.',
+  blob_reservations_spent: 'No more uploads on this connection.',
 };
 
 /**

@@ -9,6 +9,8 @@ import { base64urlDecodedLength, isCanonicalBase64url } from './base64url.js';
 import { ErrorCode } from './errors.js';
 import {
   AUTH_NONCE_BYTES,
+  BLOB_ID_BYTES,
+  BLOB_TOKEN_BYTES,
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
   MAILBOX_ID_BYTES,
@@ -22,6 +24,8 @@ import {
   MAX_FIRST_CONTACT_COUNT,
   MAX_POW_SENDS_PER_ADMISSION,
   MAX_REQUEST_ID,
+  MAX_STATE_BLOB_BYTES,
+  MAX_STATE_GENERATION,
   MESSAGE_ID_BYTES,
   POW_MAX_BITS,
   POW_MIN_BITS,
@@ -71,6 +75,15 @@ const OneTimePrekey = z.strictObject({
 export type OneTimePrekey = z.infer<typeof OneTimePrekey>;
 
 const PrekeyPart = bytesField(1, MAX_PREKEY_PART_BYTES);
+
+/** A mailbox's opaque state blob; the relay never looks inside. Empty blobs are refused. */
+export const StateBlob = bytesField(1, MAX_STATE_BLOB_BYTES);
+/** A held state's generation: 1 … MAX_STATE_GENERATION, random, never reused for a mailbox. */
+const StateGeneration = z.number().int().min(1).max(MAX_STATE_GENERATION);
+/** A generation or 0, "none held". */
+const StateGenerationOrNone = z.number().int().min(0).max(MAX_STATE_GENERATION);
+/** An attachment blob id (random, drawn by the relay: a capability). */
+export const BlobId = fixedBytes(BLOB_ID_BYTES);
 
 // ---------------------------------------------------------------------------------------------
 // Client → relay
@@ -162,6 +175,42 @@ export const FirstContactStatusFrame = z.strictObject({
   rid: requestId,
 });
 
+/**
+ * Replaces the authenticated mailbox's state blob, if the generation held now is `ifGeneration`
+ * (0: only if none is held). Keeps it for the queue TTL from now. Needs authentication.
+ */
+export const StatePutFrame = z.strictObject({
+  v: version,
+  t: z.literal('state.put'),
+  rid: requestId,
+  blob: z.string(), // checked by `StateBlob` in parse.ts, so an oversized one gets its own code
+  ifGeneration: StateGenerationOrNone,
+});
+
+/** Reads the authenticated mailbox's state blob. Needs authentication. */
+export const StateGetFrame = z.strictObject({
+  v: version,
+  t: z.literal('state.get'),
+  rid: requestId,
+});
+
+/** Deletes the authenticated mailbox's state blob, if any. Needs authentication. */
+export const StateDeleteFrame = z.strictObject({
+  v: version,
+  t: z.literal('state.delete'),
+  rid: requestId,
+});
+
+/**
+ * Reserves one attachment upload: the relay draws a blob id and a one-time upload token for
+ * `PUT /v1/blobs/<id>`. Needs authentication and a solved proof-of-work on this connection.
+ */
+export const BlobReserveFrame = z.strictObject({
+  v: version,
+  t: z.literal('blob.reserve'),
+  rid: requestId,
+});
+
 export const CLIENT_FRAME_SCHEMAS = {
   auth: AuthFrame,
   send: SendFrame,
@@ -173,6 +222,10 @@ export const CLIENT_FRAME_SCHEMAS = {
   'pow.request': PowRequestFrame,
   'pow.solve': PowSolveFrame,
   'firstcontact.status': FirstContactStatusFrame,
+  'state.put': StatePutFrame,
+  'state.get': StateGetFrame,
+  'state.delete': StateDeleteFrame,
+  'blob.reserve': BlobReserveFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -297,6 +350,51 @@ export const FirstContactCountFrame = z.strictObject({
   likelySpam: z.boolean(),
 });
 
+/** Answer to `state.put`: the blob is stored under this new generation. */
+export const StateStoredFrame = z.strictObject({
+  v: version,
+  t: z.literal('state.stored'),
+  rid: requestId,
+  generation: StateGeneration,
+});
+
+/**
+ * Answer to `state.get`: the blob and its generation, or `blob` null and generation 0 when none
+ * is held (never stored, deleted or expired: one answer for all three, and the one a wrong
+ * codename's mailbox gets).
+ */
+export const StateBlobFrame = z
+  .strictObject({
+    v: version,
+    t: z.literal('state.blob'),
+    rid: requestId,
+    blob: StateBlob.nullable(),
+    generation: StateGenerationOrNone,
+  })
+  .refine((f) => (f.blob === null) === (f.generation === 0), {
+    message: 'generation 0 exactly when no blob',
+  });
+
+/** Answer to `state.delete`: no state is held now (whether one was or not). */
+export const StateDeletedFrame = z.strictObject({
+  v: version,
+  t: z.literal('state.deleted'),
+  rid: requestId,
+});
+
+/**
+ * Answer to `blob.reserve`: upload the encrypted attachment to `PUT /v1/blobs/<id>` with
+ * `Authorization: Bearer <token>` before `exp` (Unix ms). The token is good for one upload.
+ */
+export const BlobReservedFrame = z.strictObject({
+  v: version,
+  t: z.literal('blob.reserved'),
+  rid: requestId,
+  id: BlobId,
+  token: fixedBytes(BLOB_TOKEN_BYTES),
+  exp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+
 export const SERVER_FRAME_SCHEMAS = {
   challenge: ChallengeFrame,
   authed: AuthedFrame,
@@ -308,6 +406,10 @@ export const SERVER_FRAME_SCHEMAS = {
   'pow.challenge': PowChallengeFrame,
   'pow.admitted': PowAdmittedFrame,
   'firstcontact.count': FirstContactCountFrame,
+  'state.stored': StateStoredFrame,
+  'state.blob': StateBlobFrame,
+  'state.deleted': StateDeletedFrame,
+  'blob.reserved': BlobReservedFrame,
   error: ErrorFrame,
 } as const;
 

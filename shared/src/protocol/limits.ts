@@ -95,3 +95,43 @@ export const MAX_POW_SENDS_PER_ADMISSION = 10_000;
 
 /** Largest admission count a `firstcontact.count` frame reports (the relay's counters saturate). */
 export const MAX_FIRST_CONTACT_COUNT = 4_294_967_295;
+
+/**
+ * Largest state blob (`state.put`), in bytes before base64url: the one opaque, encrypted record a
+ * mailbox keeps of itself on the relay (a returning contact's sessions, transcript and answers).
+ * It travels in one frame, so it fits under MAX_FRAME_BYTES with the JSON around it; the frame
+ * bound is every connection's allowance, unauthenticated ones included, and is not raised for it
+ * (docs/adr/0014-state-and-attachment-blobs.md).
+ */
+export const MAX_STATE_BLOB_BYTES = 65_536;
+
+/**
+ * State generations are integers in [1, MAX_STATE_GENERATION] drawn at random by the relay for
+ * each stored state (0 means "none"), so that a generation is never handed out twice for one
+ * mailbox, not even after a delete (a counter would start again at 1: compare-and-set would then
+ * let a stale tab overwrite a newer state of the same number).
+ */
+export const MAX_STATE_GENERATION = Number.MAX_SAFE_INTEGER;
+
+/** Attachment blob ids: 16 random bytes drawn by the relay (a capability), 22 base64url chars. */
+export const BLOB_ID_BYTES = 16;
+
+/** Upload tokens of `blob.reserved`: 32 random bytes; the relay keeps only their SHA-256. */
+export const BLOB_TOKEN_BYTES = 32;
+
+/**
+ * Largest attachment blob the relay keeps (`PUT /v1/blobs/<id>`), in bytes: an attachment
+ * encrypted once by the client. An organization's profile may set a smaller limit, which clients
+ * enforce; the relay enforces only this one.
+ */
+export const MAX_BLOB_BYTES = 8_388_608;
+
+/** How long an upload token of `blob.reserved` may be used, in ms. */
+export const BLOB_RESERVATION_TTL_MS = 10 * 60 * 1000;
+
+/**
+ * Most `blob.reserve` frames answered on one connection. With the proof-of-work a connection
+ * must have solved first, it bounds what one solved challenge lets a client store:
+ * MAX_BLOB_RESERVATIONS_PER_CONNECTION × MAX_BLOB_BYTES (64 MiB) for the queue TTL.
+ */
+export const MAX_BLOB_RESERVATIONS_PER_CONNECTION = 8;

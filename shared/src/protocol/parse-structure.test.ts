@@ -22,6 +22,8 @@ import {
   MAX_PREKEY_ID,
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
+  MAX_STATE_BLOB_BYTES,
+  MAX_STATE_GENERATION,
   MESSAGE_ID_BYTES,
   POW_NONCE_BYTES,
   POW_SOLUTION_BYTES,
@@ -78,6 +80,16 @@ const MAXIMAL: Record<ClientFrameType, Record<string, unknown>> = {
     solution: b64(POW_SOLUTION_BYTES),
   },
   'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: MAX_REQUEST_ID },
+  'state.put': {
+    v: 1,
+    t: 'state.put',
+    rid: MAX_REQUEST_ID,
+    blob: b64(MAX_STATE_BLOB_BYTES),
+    ifGeneration: MAX_STATE_GENERATION,
+  },
+  'state.get': { v: 1, t: 'state.get', rid: MAX_REQUEST_ID },
+  'state.delete': { v: 1, t: 'state.delete', rid: MAX_REQUEST_ID },
+  'blob.reserve': { v: 1, t: 'blob.reserve', rid: MAX_REQUEST_ID },
 };
 
 /** Both parsers, which must agree on every input. */

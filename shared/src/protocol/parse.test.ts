@@ -11,6 +11,8 @@ import {
   MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
   MAX_PREKEY_PART_BYTES,
   MAX_REQUEST_ID,
+  MAX_STATE_BLOB_BYTES,
+  MAX_STATE_GENERATION,
 } from './limits.js';
 import { encodeFrame, errorFrame, parseClientFrame, parseServerFrame } from './parse.js';
 
@@ -40,6 +42,10 @@ const VALID_CLIENT: Record<ClientFrame['t'], Record<string, unknown>> = {
   'pow.request': { v: 1, t: 'pow.request', rid: 7, to: MAILBOX },
   'pow.solve': { v: 1, t: 'pow.solve', rid: 8, nonce: b64(16), solution: b64(8) },
   'firstcontact.status': { v: 1, t: 'firstcontact.status', rid: 9 },
+  'state.put': { v: 1, t: 'state.put', rid: 10, blob: b64(100), ifGeneration: 0 },
+  'state.get': { v: 1, t: 'state.get', rid: 11 },
+  'state.delete': { v: 1, t: 'state.delete', rid: 12 },
+  'blob.reserve': { v: 1, t: 'blob.reserve', rid: 13 },
 };
 
 function client(frame: Record<string, unknown>) {
@@ -338,6 +344,11 @@ describe('server frames', () => {
       },
       { v: 1, t: 'pow.admitted', rid: 1, to: MAILBOX, sends: 50 },
       { v: 1, t: 'firstcontact.count', rid: 1, admissions: 3, bits: 10, likelySpam: false },
+      { v: 1, t: 'state.stored', rid: 1, generation: 7 },
+      { v: 1, t: 'state.blob', rid: 1, blob: b64(10), generation: 7 },
+      { v: 1, t: 'state.blob', rid: 1, blob: null, generation: 0 },
+      { v: 1, t: 'state.deleted', rid: 1 },
+      { v: 1, t: 'blob.reserved', rid: 1, id: MSG_ID, token: b64(32), exp: 1_700_000_000_000 },
       errorFrame(ErrorCode.INTERNAL, 1),
     ];
     for (const frame of frames) {
@@ -410,5 +421,54 @@ describe('server frames', () => {
     const frame = { v: 1, t: 'prekeys.count', rid: 1, remaining: 101 };
     expect(parseServerFrame(JSON.stringify(frame)).ok).toBe(false);
     expect(parseServerFrame(JSON.stringify({ ...frame, remaining: -1 })).ok).toBe(false);
+  });
+});
+
+describe('parseClientFrame: state and blob frames', () => {
+  const put = (fields: Record<string, unknown>) =>
+    client({ v: 1, t: 'state.put', rid: 20, blob: b64(10), ifGeneration: 5, ...fields });
+
+  it('accepts a state blob of exactly MAX_STATE_BLOB_BYTES and one of 1 byte', () => {
+    expect(put({ blob: b64(MAX_STATE_BLOB_BYTES) }).ok).toBe(true);
+    expect(put({ blob: b64(1) }).ok).toBe(true);
+  });
+
+  it('accepts ifGeneration 0 (create) and MAX_STATE_GENERATION', () => {
+    expect(put({ ifGeneration: 0 }).ok).toBe(true);
+    expect(put({ ifGeneration: MAX_STATE_GENERATION }).ok).toBe(true);
+  });
+
+  it('refuses a state blob one byte over MAX_STATE_BLOB_BYTES, with its own code and the rid', () => {
+    expectCode(put({ blob: b64(MAX_STATE_BLOB_BYTES + 1) }), ErrorCode.STATE_TOO_LARGE, 20);
+  });
+
+  it('refuses an empty state blob, one not canonical base64url, or not a string', () => {
+    expectCode(put({ blob: '' }), ErrorCode.BAD_FRAME, 20);
+    expectCode(put({ blob: 'AB' }), ErrorCode.BAD_FRAME, 20);
+    expectCode(put({ blob: 'AAA=' }), ErrorCode.BAD_FRAME, 20);
+    expectCode(put({ blob: 'AA+/' }), ErrorCode.BAD_FRAME, 20);
+    expectCode(put({ blob: 12 }), ErrorCode.BAD_FRAME, 20);
+    expectCode(put({ blob: null }), ErrorCode.BAD_FRAME, 20);
+  });
+
+  it('refuses a put without ifGeneration, or one negative, fractional, past the bound or a string', () => {
+    expectCode(client({ v: 1, t: 'state.put', rid: 20, blob: b64(10) }), ErrorCode.BAD_FRAME, 20);
+    for (const ifGeneration of [-1, 1.5, MAX_STATE_GENERATION + 1, '1', null]) {
+      expectCode(put({ ifGeneration }), ErrorCode.BAD_FRAME, 20);
+    }
+  });
+
+  it('refuses an unknown key on every state and blob frame', () => {
+    for (const t of ['state.put', 'state.get', 'state.delete', 'blob.reserve'] as const) {
+      expectCode(client({ ...VALID_CLIENT[t], mailbox: MAILBOX }), ErrorCode.BAD_FRAME);
+    }
+  });
+
+  it('refuses state and blob frames without a rid, or with one out of range', () => {
+    for (const t of ['state.get', 'state.delete', 'blob.reserve'] as const) {
+      expectCode(client({ v: 1, t }), ErrorCode.BAD_FRAME);
+      expectCode(client({ v: 1, t, rid: -1 }), ErrorCode.BAD_FRAME);
+      expectCode(client({ v: 1, t, rid: MAX_REQUEST_ID + 1 }), ErrorCode.BAD_FRAME);
+    }
   });
 });

@@ -20,6 +20,7 @@ import {
   MAX_ENVELOPE_BYTES,
   MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
   MAX_REQUEST_ID,
+  MAX_STATE_BLOB_BYTES,
   PROTOCOL_VERSION,
 } from './limits.js';
 
@@ -101,6 +102,16 @@ function parseDataWith<F>(
 /** The zod path for a client frame: `data` is what JSON.parse made of the text, or NOT_JSON. */
 function clientFrameFromData(data: unknown): ParseResult<ClientFrame> {
   const result = parseDataWith<ClientFrame>(data, CLIENT_FRAME_SCHEMAS);
+  if (result.ok && result.value.t === 'state.put') {
+    // Like the envelope: a too-large state blob has its own code.
+    const blob = result.value.blob;
+    const bytes = base64urlDecodedLength(blob.length);
+    if (bytes > MAX_STATE_BLOB_BYTES) return fail(ErrorCode.STATE_TOO_LARGE, result.value.rid);
+    if (bytes < 1 || !isCanonicalBase64url(blob)) {
+      return fail(ErrorCode.BAD_FRAME, result.value.rid, 'blob');
+    }
+    return result;
+  }
   if (!result.ok || result.value.t !== 'send') return result;
   // The envelope gets its own check so that a too-large one has its own code.
   const env = result.value.env;

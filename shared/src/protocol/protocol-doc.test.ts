@@ -166,6 +166,8 @@ const IDENTIFIER_BYTES: Readonly<Record<string, number>> = {
   'mailbox id': limits.MAILBOX_ID_BYTES,
   'message id': limits.MESSAGE_ID_BYTES,
   'challenge nonce': limits.AUTH_NONCE_BYTES,
+  'blob id': limits.BLOB_ID_BYTES,
+  'upload token': limits.BLOB_TOKEN_BYTES,
 };
 
 function identifierTableDifferences(markdown: string): string[] {
