@@ -5,14 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
-import {
-  blobKeys,
-  envelopeKey,
-  mailboxChannel,
-  prekeyKeys,
-  queueKey,
-  stateKey,
-} from './keys.js';
+import { blobKeys, envelopeKey, mailboxChannel, prekeyKeys, queueKey, stateKey } from './keys.js';
 import {
   ACK,
   COUNT_PREKEYS,

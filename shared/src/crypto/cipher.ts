@@ -288,10 +288,26 @@ export function decryptEnvelope(
   try {
     return decryptOpened(p, state, content, record, options);
   } catch (error: unknown) {
-    // A duplicate is what an at-least-once relay delivers by design: not a failure to budget.
-    if (!isCryptoError(error, CryptoErrorCode.REPLAY)) options.budget.charge(record.address);
+    if (chargeable(error)) options.budget.charge(record.address);
     throw error;
   }
+}
+
+/**
+ * Whether a failure counts against the named peer's budget: only one that got past an early tag
+ * (so it was made by a holder of the peer's keys) and may have cost real work. Not a duplicate
+ * (what an at-least-once relay delivers by design), not a failed tag or a message naming someone
+ * else (anyone who knows the peer's public identity can send those, and they cost one HMAC or
+ * one DH), not malformed bytes (refused while parsing, before any work).
+ */
+function chargeable(error: unknown): boolean {
+  if (!(error instanceof CryptoError)) return true;
+  if (error.unauthenticated) return false;
+  return !(
+    error.code === CryptoErrorCode.REPLAY ||
+    error.code === CryptoErrorCode.BAD_ENCODING ||
+    error.code === CryptoErrorCode.UNSUPPORTED_VERSION
+  );
 }
 
 function decryptOpened(
@@ -320,7 +336,9 @@ function decryptOpened(
 
   const sender = record?.peer ?? PublicIdentity.decode(p, content.senderBytes);
   const initial = decodePqxdhInitial(p, content.initial, sender);
-  if (!initial.initiator.equals(sender)) throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+  if (!initial.initiator.equals(sender)) {
+    throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED, { unauthenticated: true });
+  }
   // A further message of a handshake whose session we hold (a retransmission, or a message sent
   // before our answer arrived): that session reads it, or it is refused. Never a new session
   // for a handshake we already answered.
@@ -394,5 +412,5 @@ function decryptWithAny(
     const plaintext = session.decryptIfTagged(message);
     if (plaintext !== null) return { session, plaintext };
   }
-  throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+  throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED, { unauthenticated: true });
 }

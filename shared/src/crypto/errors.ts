@@ -89,13 +89,24 @@ export const CRYPTO_ERROR_MESSAGES: Readonly<Record<CryptoErrorCode, string>> = 
 export class CryptoError extends Error {
   override readonly name = 'CryptoError';
   readonly code: CryptoErrorCode;
+  /**
+   * Internal, never on the wire: the input failed before any early tag (or the check that it
+   * names its sender) authenticated it, so anyone could have made it. Such a failure cost one
+   * HMAC or one DH and is not charged to the named peer's failure budget (cipher.ts), so that an
+   * outsider who only knows a peer's public identity cannot use up that peer's budget.
+   */
+  readonly unauthenticated: boolean;
 
-  constructor(code: CryptoErrorCode, options?: { readonly cause?: unknown }) {
+  constructor(
+    code: CryptoErrorCode,
+    options?: { readonly cause?: unknown; readonly unauthenticated?: boolean },
+  ) {
     super(
       CRYPTO_ERROR_MESSAGES[code],
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.code = code;
+    this.unauthenticated = options?.unauthenticated === true;
   }
 }
 

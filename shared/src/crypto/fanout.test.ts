@@ -25,7 +25,7 @@ import { MemoryDeviceStore } from './memory-store.js';
 import { SIGNED_PREKEY_ROTATION_SECONDS } from './prekeys.js';
 import { MAX_PADDED_DATA_BYTES } from './padding.js';
 import { bytesEqual } from './encoding.js';
-import { decodePqxdhInitial, encodePqxdhInitial } from './x3dh.js';
+import { decodePqxdhInitial, encodePqxdhInitial, pqxdhInitialTag } from './x3dh.js';
 import { EARLY_TAG_BYTES } from './kdf.js';
 import { MAX_SKIP, RATCHET_MESSAGE_VERSION } from './ratchet.js';
 import type { Primitives } from './primitives.js';
@@ -771,11 +771,84 @@ describe('forged initial messages', () => {
     // One DH to open the envelope, DH1 for the tag; nothing after it.
     expect(calls).toEqual({ x25519: 2, decapsulate: 0 });
     expect(victimStore.export()).toEqual(before);
-    // Still charged to the named peer's failure budget.
-    for (let i = 1; i < MAX_FAILED_DECRYPTIONS_PER_PEER; i++) {
+    // Not charged to the named peer's failure budget: anyone who knows the peer's public identity
+    // can send it, and it cost one DH. The peer's own next message is still read.
+    for (let i = 1; i < MAX_FAILED_DECRYPTIONS_PER_PEER + 2; i++) {
       expect(codeOf(() => victim.decrypt(forged))).toBe('decrypt_failed');
     }
-    expect(codeOf(() => victim.decrypt(forged))).toBe('limit_exceeded');
+    const next = peer.sessions.encryptFor(victimStore.publicIdentity, text('still here'));
+    expect(read(victim.decrypt(next).plaintext)).toBe('still here');
+  });
+
+  it('regression: forged envelopes naming a held peer used up its failure budget, so an outsider locked the peer out', () => {
+    const budget = new FailureBudget(() => 0);
+    const { a, b } = connected();
+    const guarded = new SessionCipher(p, b.prekeys, budget);
+    const env = a.sessions.encryptFor(b.pub, text('x'));
+    const inner = openEnvelope(p, b.sessions.identity, env);
+    // A ratchet message whose tag no held session made (any byte changed).
+    const message = inner.message.slice();
+    message[message.length - 1]! ^= 1;
+    const forgedMessage = sealEnvelope(p, b.pub, { ...inner, message });
+    // An initial message naming the peer with a tag the forger cannot compute.
+    a.sessions.startSession(b.bundle(false));
+    const first = openEnvelope(p, b.sessions.identity, a.sessions.encryptFor(b.pub, text('y')));
+    const initial = decodePqxdhInitial(p, first.initial!);
+    const tag = initial.tag.slice();
+    tag[0]! ^= 1;
+    const forgedInitial = sealEnvelope(p, b.pub, {
+      ...first,
+      initial: encodePqxdhInitial({ ...initial, tag }),
+    });
+    // An initial message naming someone else than the envelope's sender.
+    const stranger = device();
+    const naming = sealEnvelope(p, b.pub, {
+      ...first,
+      initial: encodePqxdhInitial({ ...initial, initiator: stranger.pub }),
+    });
+    for (let i = 0; i < 2 * MAX_FAILED_DECRYPTIONS_PER_PEER; i++) {
+      expect(codeOf(() => guarded.decrypt(forgedMessage))).toBe('decrypt_failed');
+      expect(codeOf(() => guarded.decrypt(forgedInitial))).toBe('decrypt_failed');
+      expect(codeOf(() => guarded.decrypt(naming))).toBe('decrypt_failed');
+    }
+    expect(read(guarded.decrypt(env).plaintext)).toBe('x');
+  });
+
+  it('refuses an initial message naming another identity than its sender without verifying that identity', () => {
+    const calls = { verify: 0, valid: 0 };
+    const counting: Primitives = {
+      ...p,
+      ed25519Verify: (sig, msg, pk) => {
+        calls.verify++;
+        return p.ed25519Verify(sig, msg, pk);
+      },
+      ed25519IsValidPublicKey: (pk) => {
+        calls.valid++;
+        return p.ed25519IsValidPublicKey(pk);
+      },
+    };
+    const victimStore = MemoryDeviceStore.create(p, DeviceIdentity.generate(p), 1_800_000_000);
+    const victim = new SessionCipher(counting, victimStore);
+    const pub = publicationOf(victimStore, []);
+    const peer = device();
+    peer.sessions.startSession(decodePrekeyBundle(p, { ...pub, oneTime: null }));
+    victim.decrypt(peer.sessions.encryptFor(victimStore.publicIdentity, text('hello')));
+    victim.encryptFor(peer.pub, text('written'));
+    peer.sessions.startSession(decodePrekeyBundle(p, { ...pub, oneTime: null }));
+    const first = openEnvelope(
+      p,
+      victimStore.identity,
+      peer.sessions.encryptFor(victimStore.publicIdentity, text('again')),
+    );
+    const initial = decodePqxdhInitial(p, first.initial!);
+    const forged = sealEnvelope(p, victimStore.publicIdentity, {
+      ...first,
+      initial: encodePqxdhInitial({ ...initial, initiator: device().pub }),
+    });
+    calls.verify = 0;
+    calls.valid = 0;
+    expect(codeOf(() => victim.decrypt(forged))).toBe('decrypt_failed');
+    expect(calls).toEqual({ verify: 0, valid: 0 });
   });
 
   it('still reads a genuine first message from the peer after forged ones were refused', () => {
@@ -890,10 +963,18 @@ describe('failure budget', () => {
     const { a, b } = connected();
     const guarded = new SessionCipher(p, b.prekeys, budget);
     const env = a.sessions.encryptFor(b.pub, text('x'));
-    const inner = openEnvelope(p, b.sessions.identity, env);
-    const message = inner.message.slice();
-    message[message.length - 1]! ^= 1;
-    const tampered = sealEnvelope(p, b.pub, { ...inner, message });
+    // What only the peer (or whoever holds its keys) can make: an initial message with a valid
+    // early tag and a KEM ciphertext that decapsulates to another secret, so the whole responder
+    // handshake runs before the first ratchet message fails.
+    a.sessions.startSession(b.bundle(false));
+    const first = openEnvelope(p, b.sessions.identity, a.sessions.encryptFor(b.pub, text('y')));
+    const real = decodePqxdhInitial(p, first.initial!);
+    const fields = { ...real, kemCiphertext: p.random.bytes(real.kemCiphertext.length) };
+    const dh1 = p.x25519(b.prekeys.currentSignedPrekey!.keyPair.secretKey, a.pub.dhKey);
+    const tampered = sealEnvelope(p, b.pub, {
+      ...first,
+      initial: encodePqxdhInitial({ ...fields, tag: pqxdhInitialTag(p, dh1, b.pub, fields) }),
+    });
     for (let i = 0; i < MAX_FAILED_DECRYPTIONS_PER_PEER; i++) {
       expect(codeOf(() => guarded.decrypt(tampered))).toBe('decrypt_failed');
     }

@@ -158,11 +158,13 @@ export function decodePqxdhInitial(
   const kemCiphertext = r.bytesN(MLKEM768_CIPHERTEXT_BYTES);
   const tag = r.bytesN(EARLY_TAG_BYTES);
   r.end();
+  // The caller already knows who sent it: an initial message naming anyone else is refused
+  // without verifying the identity it names (an Ed25519 verification an outsider could ask for).
+  if (verifiedInitiator !== undefined && !verifiedInitiator.hasEncoding(identityBytes)) {
+    throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED, { unauthenticated: true });
+  }
   return {
-    initiator:
-      verifiedInitiator?.hasEncoding(identityBytes) === true
-        ? verifiedInitiator
-        : PublicIdentity.decode(p, identityBytes),
+    initiator: verifiedInitiator ?? PublicIdentity.decode(p, identityBytes),
     ephemeral,
     signedPrekeyId,
     kemPrekeyId,
@@ -288,7 +290,7 @@ export function respondPqxdh(
   const dh1 = p.x25519(spk.keyPair.secretKey, initial.initiator.dhKey);
   if (!constantTimeEqual(initial.tag, pqxdhInitialTag(p, dh1, me.publicIdentity, initial))) {
     dh1.fill(0);
-    throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED);
+    throw new CryptoError(CryptoErrorCode.DECRYPT_FAILED, { unauthenticated: true });
   }
   const dhs = [
     dh1,
