@@ -21,7 +21,7 @@
  * which becomes current. Answered handshakes are remembered with the signed prekey they used
  * (limits.ts), so a replayed initial message cannot start an old session again.
  */
-import { CryptoError, CryptoErrorCode, isCryptoError } from './errors.js';
+import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import type { OpenedEnvelope } from './envelope.js';
 import { openEnvelopeUnverified, sealEnvelope } from './envelope.js';
