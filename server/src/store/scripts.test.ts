@@ -22,7 +22,7 @@ import {
   READ_ENVELOPES,
   BLOB_RESERVED,
   DELETE_STATE,
-  GET_BLOB,
+  GET_UNEXPIRED,
   GET_STATE,
   PUT_BLOB,
   PUT_STATE,
@@ -415,8 +415,8 @@ describe('attachment blob script builders', () => {
       keys: [reservation],
       args: ['0', HASH],
     });
-    expect(getBlobCall(ID, 0)).toEqual({ script: GET_BLOB, keys: [blob], args: ['0'] });
-    expect(BLOB_RESERVED.readOnly && GET_BLOB.readOnly).toBe(true);
+    expect(getBlobCall(ID, 0)).toEqual({ script: GET_UNEXPIRED, keys: [blob], args: ['0'] });
+    expect(BLOB_RESERVED.readOnly && GET_UNEXPIRED.readOnly).toBe(true);
   });
 
   it('refuse an id that is not 22 base64url characters, a bad hash, blob or TTL', () => {

@@ -485,9 +485,13 @@ return 1
   'refuse',
 );
 
-/** KEYS: the profile HASH. ARGV: offsetMs. The unexpired profile, or nil. */
-export const GET_PROFILE = script(
-  'getProfile',
+/**
+ * KEYS: a HASH written with `b` (the bytes) and `x` (their expiry, µs): the profile, or an
+ * attachment blob. ARGV: offsetMs. The unexpired `b`, or nil. One script for both, so that
+ * "expired or never stored" is decided in one place.
+ */
+export const GET_UNEXPIRED = script(
+  'getUnexpired',
   `
 local now = now_us()
 local h = redis.call('HMGET', KEYS[1], 'b', 'x')
@@ -604,20 +608,6 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 `,
   'refuse',
-);
-
-/** KEYS: the blob HASH. ARGV: offsetMs. The unexpired blob, or nil. */
-export const GET_BLOB = script(
-  'getBlob',
-  `
-local now = now_us()
-local h = redis.call('HMGET', KEYS[1], 'b', 'x')
-if not h[1] or not h[2] or tonumber(h[2]) <= now then
-  return false
-end
-return h[1]
-`,
-  'read',
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -887,12 +877,16 @@ export function putProfileCall(
   };
 }
 
-/** KEYS and ARGV of {@link GET_PROFILE}. */
+/** KEYS and ARGV of {@link GET_UNEXPIRED} for the profile. */
 export function getProfileCall(organizationKey: string, offsetMs: number): ScriptCall {
   if (!/^[A-Za-z0-9_-]{43}$/.test(organizationKey)) {
     throw new RangeError('script argument organization key is not 43 base64url characters');
   }
-  return { script: GET_PROFILE, keys: [profileKey(organizationKey)], args: [offsetArg(offsetMs)] };
+  return {
+    script: GET_UNEXPIRED,
+    keys: [profileKey(organizationKey)],
+    args: [offsetArg(offsetMs)],
+  };
 }
 
 /** KEYS and ARGV of {@link COUNT_PREKEYS}. */
@@ -1007,8 +1001,8 @@ export function putBlobCall(
   };
 }
 
-/** KEYS and ARGV of {@link GET_BLOB}. */
+/** KEYS and ARGV of {@link GET_UNEXPIRED} for an attachment blob. */
 export function getBlobCall(id: string, offsetMs: number): ScriptCall {
   checkBlobId(id);
-  return { script: GET_BLOB, keys: [blobKeys(id)[1]], args: [offsetArg(offsetMs)] };
+  return { script: GET_UNEXPIRED, keys: [blobKeys(id)[1]], args: [offsetArg(offsetMs)] };
 }
