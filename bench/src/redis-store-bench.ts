@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { RedisStore as BuiltRedisStore } from '@passage/server/store/redis';
 import { MAX_DEDUP_IDS_PER_MAILBOX } from '@passage/server/store/store';
 import { redisCommand, startRedis } from '@passage/testing/redis';
+import { formatCommandStats, parseCommandStats } from './command-stats.js';
 import { cpuMicros } from './procfs.js';
 
 interface Params {
@@ -62,15 +63,6 @@ function id(): string {
   return randomBytes(16).toString('base64url');
 }
 
-function commandStats(info: string): { name: string; calls: number; usec: number }[] {
-  const rows: { name: string; calls: number; usec: number }[] = [];
-  for (const line of info.split(/\r?\n/)) {
-    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
-    if (m !== null) rows.push({ name: m[1]!, calls: Number(m[2]), usec: Number(m[3]) });
-  }
-  return rows.sort((a, b) => b.usec - a.usec);
-}
-
 async function main(): Promise<void> {
   const p = parseParams(process.argv.slice(2));
   const redis = await startRedis();
@@ -114,19 +106,16 @@ async function main(): Promise<void> {
     for (let r = 0; r < p.rounds; r += 1) await round();
     const elapsedMs = performance.now() - t0;
     const redisUs = cpuMicros(pid) - cpu0;
-    const stats = commandStats(String(await redisCommand(redis.url, ['INFO', 'commandstats'])));
+    const stats = parseCommandStats(
+      String(await redisCommand(redis.url, ['INFO', 'commandstats'])),
+    );
     const messages = p.rounds * p.mailboxes * p.perRound;
     const perMsg = redisUs / messages;
     say(
       `redis-store: ${messages} messages (${p.mailboxes} mailboxes × ${p.perRound} × ${p.rounds} rounds), ` +
         `${((messages * 1000) / elapsedMs).toFixed(0)} msgs/s, redis-server ${perMsg.toFixed(1)} µs CPU/msg`,
     );
-    for (const s of stats.slice(0, 16)) {
-      say(
-        `  ${s.name.padEnd(22)} ${(s.usec / messages).toFixed(2).padStart(7)} µs/msg ` +
-          `${(s.calls / messages).toFixed(3).padStart(7)} calls/msg`,
-      );
-    }
+    say(formatCommandStats(stats, messages, '  ', 16));
     mkdirSync('bench-results', { recursive: true });
     writeFileSync(
       'bench-results/redis-store.json',

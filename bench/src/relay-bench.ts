@@ -41,6 +41,7 @@ import {
   type RedisServer,
 } from '@passage/testing/redis';
 import { startRelay, type RelayProcess } from '@passage/testing/relay-process';
+import { formatCommandStats, parseCommandStats } from './command-stats.js';
 import { formatSummary, summariseByCategory, summariseProfile } from './cpuprofile.js';
 import type {
   ClosedLoopResult,
@@ -388,29 +389,6 @@ interface Saturation {
   readonly peakRssKiB: number;
 }
 
-/**
- * The commands that took redis-server's time during the measured window (INFO commandstats,
- * reset when it began), each as µs per delivered message: where the Redis CPU per message goes.
- * A script's own line (evalsha) includes the commands it called, which are also listed.
- */
-function formatCommandStats(info: string, delivered: number, prefix: string): string {
-  const rows: { name: string; calls: number; usec: number }[] = [];
-  for (const line of info.split(/\r?\n/)) {
-    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
-    if (m !== null) rows.push({ name: m[1]!, calls: Number(m[2]), usec: Number(m[3]) });
-  }
-  rows.sort((a, b) => b.usec - a.usec);
-  const per = Math.max(1, delivered);
-  return rows
-    .slice(0, 14)
-    .map(
-      (r) =>
-        `${prefix}${r.name.padEnd(22)} ${(r.usec / per).toFixed(2).padStart(7)} µs/msg ` +
-        `${(r.calls / per).toFixed(3).padStart(7)} calls/msg ${(r.usec / Math.max(1, r.calls)).toFixed(1).padStart(7)} µs/call`,
-    )
-    .join('\n');
-}
-
 /** One saturation row on a fresh target process (and an emptied Redis). */
 async function saturate(ctx: Context, store: Store, pairs: number): Promise<Saturation> {
   const p = ctx.params;
@@ -467,7 +445,9 @@ async function saturate(ctx: Context, store: Store, pairs: number): Promise<Satu
         `${closed.errors['overloaded'] ?? 0} overloaded`,
     );
     const stats = await commandStats;
-    if (stats !== '') say(formatCommandStats(stats, closed.delivered, `[${store}]  `));
+    if (stats !== '') {
+      say(formatCommandStats(parseCommandStats(stats), closed.delivered, `[${store}]  `));
+    }
     return { pairs, closed, relayCpuUs, redisCpuUs, peakRssKiB: statusKiB(pidOf(target), 'VmHWM') };
   } finally {
     await stopTarget(target);
