@@ -13,6 +13,7 @@ COPY client/package.json client/
 COPY testing/package.json testing/
 COPY test/package.json test/
 COPY bench/package.json bench/
+COPY cli/package.json cli/
 RUN npm ci --ignore-scripts
 COPY . .
 RUN npm run build
@@ -27,6 +28,7 @@ COPY client/package.json client/
 COPY testing/package.json testing/
 COPY test/package.json test/
 COPY bench/package.json bench/
+COPY cli/package.json cli/
 # Production dependencies only; no install scripts run. The npm cache is dropped in the same
 # layer so it never ships.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

@@ -33,6 +33,7 @@ const PROTOCOL = srcAndDist('shared', 'protocol');
 const POW = srcAndDist('shared', 'pow');
 const ORG = srcAndDist('shared', 'org');
 const CRYPTO = srcAndDist('shared', 'crypto');
+const MEDIA = srcAndDist('shared', 'media');
 /**
  * The client core's public API: the one file of it that the apps may import (a glob, as the
  * rule takes only globs in `except` when `from` is one).
@@ -98,6 +99,12 @@ const LAYERS = [
     'proof-of-work is pure: it imports only the protocol, and takes SHA-256 as a parameter.',
   ),
   layer(
+    'media',
+    ['shared/src/media/**'],
+    [],
+    'metadata stripping works on bytes alone: it imports nothing but its own files.',
+  ),
+  layer(
     'org',
     ['shared/src/org/**'],
     [...PROTOCOL, npmPackage('zod')],
@@ -149,14 +156,23 @@ const LAYERS = [
   layer(
     'client',
     ['client/src/**'],
-    [...PROTOCOL, ...POW, ...ORG, ...CRYPTO, ...SHARED_CLIENT_API],
-    'the pages import shared code only, never the server, and of the client core only its public API (shared/src/client/index.ts).',
+    [
+      ...PROTOCOL,
+      ...POW,
+      ...ORG,
+      ...CRYPTO,
+      ...MEDIA,
+      ...SHARED_CLIENT_API,
+      npmPackage('preact'),
+      npmPackage('@preact/signals'),
+    ],
+    'the pages import shared code (protocol, pow, org, crypto, media) and their view library (Preact) only, never the server, and of the client core only its public API (shared/src/client/index.ts).',
   ),
   layer(
     'cli',
     ['cli/src/**'],
-    [...PROTOCOL, ...ORG, ...CRYPTO, npmPackage('zod')],
-    "the admin's tool signs with the crypto core and reads the org layer; it never imports the server or the client core.",
+    [...PROTOCOL, ...ORG, ...CRYPTO, ...SHARED_CLIENT_API, npmPackage('zod'), npmPackage('ws')],
+    "the admin's tool signs with the crypto core, reads the org layer and reaches the relay through the client core's public API (and ws); it never imports the server or the client core's internals.",
   ),
 ];
 
@@ -225,8 +241,8 @@ export default tseslint.config(
       'import-x/resolver-next': [
         createNodeResolver({
           conditionNames: ['source', 'types', 'import', 'default'],
-          extensions: ['.ts', '.d.ts', '.js', '.mjs', '.json'],
-          extensionAlias: { '.js': ['.ts', '.d.ts', '.js'] },
+          extensions: ['.ts', '.tsx', '.d.ts', '.js', '.mjs', '.json'],
+          extensionAlias: { '.js': ['.ts', '.tsx', '.d.ts', '.js'] },
         }),
       ],
     },
@@ -248,6 +264,17 @@ export default tseslint.config(
     files: ['*.js'],
     languageOptions: { globals: globals.node },
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Maintainer tools run by hand in Node (tools/ru-wordlist generates the Russian codename
+    // list from downloaded sources); they never ship and are not type-checked.
+    // (disableTypeChecked first: its languageOptions would replace these.)
+    files: ['tools/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: globals.node,
+    },
   },
   ...LAYERS,
   {
@@ -284,7 +311,7 @@ export default tseslint.config(
   },
   ...dependencies('shared', ['shared/**/*.ts']),
   ...dependencies('server', ['server/**/*.ts']),
-  ...dependencies('client', ['client/**/*.ts']),
+  ...dependencies('client', ['client/**/*.{ts,tsx}']),
   ...dependencies('cli', ['cli/**/*.ts']),
   ...dependencies('test', ['test/**/*.ts'], { shipped: false }),
   ...dependencies('bench', ['bench/**/*.ts'], { shipped: false }),

@@ -39,6 +39,7 @@ export default {
         '<rootDir>/server/src/**/*.test.ts',
         '<rootDir>/cli/src/**/*.test.ts',
         '<rootDir>/testing/src/**/*.test.ts',
+        '<rootDir>/client/src/**/*.test.ts',
         '<rootDir>/lint/**/*.test.ts',
       ],
       testPathIgnorePatterns: ['\\.vectors\\.test\\.ts$'],

@@ -1,6 +1,8 @@
 import { defineConfig } from 'vite';
 
 export default defineConfig({
+  // JSX for Preact (the contact page), compiled by Vite's own transformer.
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   // Read @passage/shared from src/ through its `source` export condition.
   resolve: { conditions: ['source', 'browser', 'module', 'import', 'default'] },
   // The proof-of-work worker is a module worker emitted as a file of its own on the page's
@@ -21,7 +23,11 @@ export default defineConfig({
     rollupOptions: {
       // The page, and the proof-of-work module the pages will use (solveInWorker), as an entry
       // of its own so that its exports keep their names.
-      input: { index: 'index.html', pow: 'src/pow/solve-in-worker.ts' },
+      input: {
+        index: 'index.html',
+        pow: 'src/pow/solve-in-worker.ts',
+        codename: 'src/codename/derive-in-worker.ts',
+      },
       preserveEntrySignatures: 'exports-only',
     },
   },

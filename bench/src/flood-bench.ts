@@ -5,6 +5,9 @@
  * messages and what the flooder got stored, and writes bench-results/flood-<store>.json. Exits 1
  * if a legitimate message was lost (the assertion; latency is reported, not asserted).
  *
+ * The flooder runs on a worker thread (flood-worker.ts): its proofs-of-work are synchronous, and
+ * on the legitimate clients' thread they delayed those clients by the flooder's CPU.
+ *
  * Each run gets a fresh relay process with the relay's default settings, proof-of-work on
  * (POW_BITS=10), and with --store=redis a fresh redis-server.
  *
@@ -12,7 +15,15 @@
  * (100), --store=memory|redis (memory).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { quantile, runFlood, type FloodResult } from '@passage/testing/flood';
+import { Worker } from 'node:worker_threads';
+import {
+  quantile,
+  runFlood,
+  type FloodResult,
+  type FlooderHandle,
+  type FlooderStats,
+  type FlooderTask,
+} from '@passage/testing/flood';
 import { startRedis, type RedisServer } from '@passage/testing/redis';
 import { startRelay, stopAllRelays } from '@passage/testing/relay-process';
 
@@ -29,6 +40,22 @@ const INTERVAL_MS = flag('interval-ms', 100);
 const STORE = process.argv.find((a) => a.startsWith('--store='))?.slice(8) ?? 'memory';
 if (STORE !== 'memory' && STORE !== 'redis') throw new Error('--store is memory or redis');
 
+/** The flooder on its own thread (flood-worker.ts), so its CPU does not delay the legitimate clients. */
+function startWorkerFlooder(task: FlooderTask): FlooderHandle {
+  const worker = new Worker(new URL('./flood-worker.js', import.meta.url), { workerData: task });
+  const done = new Promise<FlooderStats>((resolve, reject) => {
+    worker.once('message', (stats: FlooderStats) => resolve(stats));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`flood worker exited with ${code}`)));
+  });
+  return {
+    stop() {
+      worker.postMessage('stop');
+      return done;
+    },
+  };
+}
+
 async function run(flood: boolean): Promise<FloodResult> {
   let redis: RedisServer | undefined;
   const env: Record<string, string> = { POW_BITS: '10', LOG_LEVEL: 'warn' };
@@ -44,6 +71,7 @@ async function run(flood: boolean): Promise<FloodResult> {
       messagesPerPair: MESSAGES,
       intervalMs: INTERVAL_MS,
       flood,
+      startFlooder: startWorkerFlooder,
     });
   } finally {
     await stopAllRelays();
@@ -85,7 +113,7 @@ async function main(): Promise<void> {
     ),
     `p99 ratio (flood / no flood): ${ratio.toFixed(2)} (target ≤ 2)`,
     `legitimate sends refused (then resent): no flood ${JSON.stringify(quiet.refused)}, flood ${JSON.stringify(flooded.refused)}`,
-    `flooder: ${f.connections} connections, ${f.admissions} admissions, ${f.sent} sends, ${f.stored} stored ` +
+    `flooder (own thread): ${f.connections} connections, ${f.admissions} admissions (${(f.solveMs / 1000).toFixed(1)} s solving), ${f.sent} sends, ${f.stored} stored ` +
       `(${(f.storedBytesPerSecond / 1024).toFixed(0)} KiB/s of envelopes), refused ${JSON.stringify(f.refused)}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -26,15 +26,19 @@ function usage(message: string): CliError {
   return new CliError(CliErrorCode.USAGE, message);
 }
 
-/** Parses `argv` (without node and the script) against `specs`, keyed by "org <command>". */
+/**
+ * Parses `argv` (without node and the script) against `specs`, the commands of `group`
+ * (`passage org <command>` by default; `passage device <command>`).
+ */
 export function parseArgv(
   argv: readonly string[],
   specs: Readonly<Record<string, CommandSpec>>,
+  group = 'org',
 ): ParsedCommand {
-  const [group, name, ...rest] = argv;
-  if (group !== 'org' || name === undefined) throw usage('expected: passage org <command>');
+  const [first, name, ...rest] = argv;
+  if (first !== group || name === undefined) throw usage(`expected: passage ${group} <command>`);
   const spec = specs[name];
-  if (spec === undefined) throw usage(`unknown command: org ${name}`);
+  if (spec === undefined) throw usage(`unknown command: ${group} ${name}`);
   const args: string[] = [];
   const options = new Map<string, string>();
   const flags = new Set<string>();
@@ -52,7 +56,9 @@ export function parseArgv(
       flags.add(key);
       continue;
     }
-    if (!spec.options.includes(key)) throw usage(`unknown option for org ${name}: --${key}`);
+    if (!spec.options.includes(key)) {
+      throw usage(`unknown option for ${group} ${name}: --${key}`);
+    }
     if (options.has(key)) throw usage(`--${key} given twice`);
     let value: string | undefined;
     if (eq >= 0) value = word.slice(eq + 1);
@@ -64,7 +70,7 @@ export function parseArgv(
     options.set(key, value);
   }
   if (args.length !== spec.args) {
-    throw usage(`org ${name} takes ${spec.args} argument${spec.args === 1 ? '' : 's'}`);
+    throw usage(`${group} ${name} takes ${spec.args} argument${spec.args === 1 ? '' : 's'}`);
   }
   return { command: name, args, options, flags };
 }

@@ -4,8 +4,16 @@
  * command leaves the files byte for byte as they were.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -35,6 +43,8 @@ interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Sent on descriptor 3 with --passphrase-fd 3 (instead of PASSAGE_PASSPHRASE). */
   readonly fd3?: string;
+  /** Sent on stdin (else stdin is closed). */
+  readonly stdin?: string | Buffer;
 }
 
 function run(args: readonly string[], options: RunOptions = {}): Promise<Run> {
@@ -46,7 +56,7 @@ function run(args: readonly string[], options: RunOptions = {}): Promise<Run> {
       [MAIN, ...args, ...(options.fd3 === undefined ? [] : ['--passphrase-fd', '3'])],
       {
         env: { ...env, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
       },
     );
     let stdout = '';
@@ -54,6 +64,7 @@ function run(args: readonly string[], options: RunOptions = {}): Promise<Run> {
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const fd3 = child.stdio[3] as NodeJS.WritableStream;
+    if (options.stdin !== undefined) child.stdin!.end(options.stdin);
     if (options.fd3 !== undefined) fd3.end(options.fd3 + '\n');
     else fd3.end();
     child.on('error', reject);
@@ -98,6 +109,18 @@ function requestFile(code: string, label = 'laptop', now = Math.floor(Date.now()
   const file = join(root, `request-${toBase64url(p.random.bytes(6))}`);
   writeFileSync(file, toBase64url(request) + '\n');
   return { device, file };
+}
+
+/** A lock file as the tool writes it, naming `pid` on this host. */
+const lockNaming = (pid: number) => `${pid} ${hostname()} ${'ab'.repeat(16)}\n`;
+
+/** The pid of a process that has exited (a child that ran `true`). */
+function deadPid(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', () => resolve(child.pid!));
+  });
 }
 
 const inviteCode = (out: string) => out.split('\n').find((l) => l.startsWith('passage-invite:'))!;
@@ -298,5 +321,166 @@ describe('passage org (child process)', () => {
     expect(r.status).toBe(9);
     expect(r.stderr).toContain('publish_failed');
     expect((await run(['org', 'show', ...args])).stdout).toContain('published: version 1');
+  });
+
+  it('refuses to change the organization while another command holds its lock (exit 10, state_locked), changing nothing', async () => {
+    const { dir, args } = await initOrg();
+    const lock = join(dir, 'org-state.lock');
+    // This test's own process: a holder that is running.
+    writeFileSync(lock, lockNaming(process.pid), { mode: 0o600 });
+    const before = snapshot(dir);
+    for (const command of [
+      ['invite', '--coordinator', 'anna'],
+      ['remove', 'anna'],
+      ['approve', 'abcdef0123456789'],
+      ['publish', '--out', join(dir, 'p.bin')],
+      ['enrolments', '--relay', 'http://127.0.0.1:9'],
+    ]) {
+      const r = await run(['org', ...command, ...args]);
+      expect(r.status).toBe(10);
+      expect(r.stderr).toContain(
+        `another passage command (process ${process.pid}) is changing this organization`,
+      );
+      expect(r.stderr).toContain('(state_locked)');
+    }
+    // Left as it was: the lock is not the refused command's to remove.
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('still shows the organization while its lock is held (show writes nothing)', async () => {
+    const { dir, args } = await initOrg();
+    writeFileSync(join(dir, 'org-state.lock'), lockNaming(process.pid));
+    const r = await run(['org', 'show', ...args]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('organization: Rainbow Shelter');
+  });
+
+  it('reports a lock left by a process that no longer runs (exit 10, state_lock_stale) with the file to remove, and never removes it', async () => {
+    const { dir, args } = await initOrg();
+    const lock = join(dir, 'org-state.lock');
+    const pid = await deadPid();
+    writeFileSync(lock, lockNaming(pid));
+    const before = snapshot(dir);
+    const r = await run(['org', 'invite', '--coordinator', 'anna', ...args]);
+    expect(r.status).toBe(10);
+    expect(r.stderr).toContain(`locked by process ${pid}, which is no longer running`);
+    expect(r.stderr).toContain(`remove ${lock} and run this one again`);
+    expect(r.stderr).toContain('(state_lock_stale)');
+    expect(snapshot(dir)).toEqual(before);
+    // Once the admin has removed it, the command runs.
+    rmSync(lock);
+    expect((await run(['org', 'invite', '--coordinator', 'anna', ...args])).status).toBe(0);
+  });
+
+  it('reports a lock file that names no process as stale (exit 10), and one of another host as held', async () => {
+    const { dir, args } = await initOrg();
+    const lock = join(dir, 'org-state.lock');
+    writeFileSync(lock, '');
+    const empty = await run(['org', 'remove', 'anna', ...args]);
+    expect(empty.status).toBe(10);
+    expect(empty.stderr).toContain('a lock file that names no process');
+    expect(empty.stderr).toContain('(state_lock_stale)');
+    writeFileSync(lock, `1 elsewhere.example ${'cd'.repeat(16)}\n`);
+    const remote = await run(['org', 'remove', 'anna', ...args]);
+    expect(remote.status).toBe(10);
+    expect(remote.stderr).toContain('(process 1 on elsewhere.example)');
+    expect(remote.stderr).toContain('(state_locked)');
+    expect(readFileSync(lock, 'utf8')).toBe(`1 elsewhere.example ${'cd'.repeat(16)}\n`);
+  });
+
+  it('refuses a second init while the first holds the lock, writing nothing', async () => {
+    const dir = freshDir();
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'org-state.lock'), lockNaming(process.pid));
+    const r = await run(['org', 'init', '--name', 'X', '--dir', dir]);
+    expect(r.status).toBe(10);
+    expect(readdirSync(dir)).toEqual(['org-state.lock']);
+  });
+
+  it('releases the lock after a command that succeeded and after one that was refused', async () => {
+    const { dir, args } = await initOrg();
+    expect((await run(['org', 'invite', '--coordinator', 'anna', ...args])).status).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['org-key', 'org-state']);
+    expect((await run(['org', 'remove', 'nobody', ...args])).status).toBe(7);
+    expect(readdirSync(dir).sort()).toEqual(['org-key', 'org-state']);
+    const wrong = await run(['org', 'remove', 'nobody', ...args], {
+      env: { PASSAGE_PASSPHRASE: 'not the passphrase at all' },
+    });
+    expect(wrong.status).toBe(4);
+    expect(readdirSync(dir).sort()).toEqual(['org-key', 'org-state']);
+  });
+
+  it('org invite --out writes the code to a new 0600 file and prints no code', async () => {
+    const { dir, args } = await initOrg();
+    const out = join(root, `code-${dirs}.txt`);
+    const r = await run(['org', 'invite', '--coordinator', 'anna', '--out', out, ...args]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('passage-invite:');
+    expect(r.stdout).toContain(`written to ${out}`);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const code = readFileSync(out, 'utf8');
+    expect(code).toMatch(/^passage-invite:[A-Za-z0-9_-]+\n$/);
+    // The code in the file is the invite the organization keeps: it enrols.
+    const { file } = requestFile(code.trim());
+    expect((await run(['org', 'enrolments', '--import', file, ...args])).status).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['org-key', 'org-state']);
+  });
+
+  it('org invite --out refuses an existing file (exit 2), changing nothing', async () => {
+    const { dir, args } = await initOrg();
+    const out = join(root, `taken-${dirs}.txt`);
+    writeFileSync(out, 'something else\n');
+    const before = snapshot(dir);
+    const r = await run(['org', 'invite', '--coordinator', 'anna', '--out', out, ...args]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('exists already');
+    expect(readFileSync(out, 'utf8')).toBe('something else\n');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('device enrol --invite - reads the code from stdin (then tries the relay: exit 9 when it is down)', async () => {
+    const { args } = await initOrg();
+    const out = join(root, `code-${dirs}.txt`);
+    await run(['org', 'invite', '--coordinator', 'anna', '--out', out, ...args]);
+    const port = await freePort();
+    const r = await run(
+      ['device', 'enrol', '--relay', `http://127.0.0.1:${port}`, '--invite', '-'],
+      { stdin: readFileSync(out) },
+    );
+    expect(r.stderr).toContain('relay_failed');
+    expect(r.status).toBe(9);
+  });
+
+  it('device enrol refuses what is not an invite code on stdin or in --invite-file (exit 6), and both options at once (exit 2)', async () => {
+    const port = await freePort();
+    const relay = ['--relay', `http://127.0.0.1:${port}`];
+    const garbage = await run(['device', 'enrol', ...relay, '--invite', '-'], {
+      stdin: 'not a code\n',
+    });
+    expect(garbage.status).toBe(6);
+    expect(garbage.stderr).toContain('invite_malformed');
+    const empty = await run(['device', 'enrol', ...relay, '--invite', '-'], { stdin: '' });
+    expect(empty.status).toBe(6);
+    expect(empty.stderr).toContain('invite_malformed');
+    const huge = await run(['device', 'enrol', ...relay, '--invite', '-'], {
+      stdin: 'passage-invite:' + 'A'.repeat(5000),
+    });
+    expect(huge.status).toBe(6);
+    expect(huge.stderr).toContain('too long (invite_malformed)');
+    const file = join(root, 'not-a-code.txt');
+    writeFileSync(file, 'passage-invite:AQAA\n');
+    const fromFile = await run(['device', 'enrol', ...relay, '--invite-file', file]);
+    expect(fromFile.status).toBe(6);
+    const missing = await run([
+      'device',
+      'enrol',
+      ...relay,
+      '--invite-file',
+      join(root, 'no-such-file'),
+    ]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('cannot read');
+    const both = await run(['device', 'enrol', ...relay, '--invite', '-', '--invite-file', file]);
+    expect(both.status).toBe(2);
   });
 });

@@ -4,6 +4,7 @@
  * `out` (stdout), diagnostics to `err` (stderr); nothing secret is printed except the invite
  * code, which is the point of `org invite`.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatSafetyNumber } from '@passage/shared/crypto/safety-number';
 import { fingerprintDigits, fingerprintWords } from '@passage/shared/crypto/safety-number';
@@ -32,18 +33,23 @@ import {
   STATE_KEY_BYTES,
   type OrgSecrets,
 } from './keyfile.js';
+import { DEVICE_COMMANDS, runDeviceCommand } from './device.js';
 import {
   DEFAULT_INVITE_VALIDITY_SECONDS,
   MAX_INVITE_VALIDITY_SECONDS,
   SHORT_ID_CHARS,
   approveEnrolment,
   createInvite,
+  enrolmentMailbox,
   identityOf,
   initialState,
   publishProfile,
   receiveEnrolment,
+  receiveEnrolmentEnvelope,
   removeMember,
 } from './organization.js';
+import { lockState } from './lock.js';
+import { readMailboxOnce, relayAddress } from './relay.js';
 import { readPassphrase, type PassphraseSource } from './passphrase.js';
 import { coordinatorName, openState, sealState, type OrgState } from './state.js';
 
@@ -53,8 +59,8 @@ const COMMON = ['dir', 'passphrase-fd'];
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   init: { options: [...COMMON, 'name'], args: 0 },
   show: { options: COMMON, args: 0 },
-  invite: { options: [...COMMON, 'coordinator', 'valid-hours'], args: 0 },
-  enrolments: { options: [...COMMON, 'import'], args: 0 },
+  invite: { options: [...COMMON, 'coordinator', 'valid-hours', 'out'], args: 0 },
+  enrolments: { options: [...COMMON, 'import', 'relay'], args: 0 },
   approve: { options: COMMON, args: 1 },
   remove: { options: COMMON, args: 1 },
   publish: { options: [...COMMON, 'profile', 'out', 'relay', 'valid-days'], args: 0 },
@@ -63,14 +69,23 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
 export const USAGE = `usage: passage org <command> [options]
   init --name <display name>        a new organization key and state (asks for a passphrase)
   show                              fingerprint, roster, invites, enrolments, last publish
-  invite --coordinator <name> [--valid-hours <n>]
-                                    a one-time enrolment code for a new device
-  enrolments [--import <file>]      list pending requests (or take one in from a file)
+  invite --coordinator <name> [--valid-hours <n>] [--out <file>]
+                                    a one-time enrolment code for a new device (printed, or
+                                    written to a new 0600 file to hand over)
+  enrolments [--relay <url> | --import <file>]
+                                    read the enrolment mailbox on the relay (or take one request
+                                    in from a file), then list the pending requests
   approve <device id>               add a pending device; signs a new roster
   remove <device id | coordinator>  remove a device or a whole coordinator; signs a new roster
   publish [--profile <file.json>] [--out <file>] [--relay <url>] [--valid-days <n>]
                                     sign the next profile (with a fresh roster) and publish it
 options of every command: --dir <organization directory> --passphrase-fd <n>
+
+usage: passage device enrol --relay <url> (--invite-file <file> | --invite -)
+                            [--label <name>] [--out <identity file>]
+  a new coordinator device: sends its enrolment over the relay and prints its fingerprint;
+  the code comes from a file or stdin (--invite <code> works too, a demo shortcut: the code
+  would show in ps and the shell's history)
 `;
 
 /** What a command runs with: the environment, the clock, output and a terminal prompt. */
@@ -79,6 +94,8 @@ export interface CommandContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly nowSeconds: () => number;
   readonly out: (line: string) => void;
+  /** Diagnostics that do not end the command (an enrolment envelope refused). */
+  readonly err: (line: string) => void;
   readonly prompt: PassphraseSource['prompt'];
   readonly fetch: typeof fetch;
 }
@@ -102,11 +119,49 @@ function passphraseSource(ctx: CommandContext, parsed: ParsedCommand): Passphras
   return { fd: fd === undefined ? undefined : Number(fd), env: ctx.env, prompt: ctx.prompt };
 }
 
-/** Opens the key file (asking for the passphrase) and the state file. */
+/** An opened organization: its secrets and state, and for a command that changes it, `save`. */
+interface Unlocked {
+  readonly paths: Paths;
+  readonly secrets: OrgSecrets;
+  readonly state: OrgState;
+  /**
+   * Writes `state` to the state file (atomically), after checking that the file is still the
+   * one this command read or last wrote (`state_locked` if not: a writer that ignored the lock,
+   * or a lock removed by hand while this command ran; nothing is written then).
+   */
+  save(state: OrgState): void;
+  /** Releases the state file's lock (idempotent; nothing for a read-only command). */
+  release(): void;
+}
+
+/**
+ * Opens the key file (asking for the passphrase) and the state file. With `forChange`, it takes
+ * the state file's lock (lock.ts) before it reads the state, and holds it until `release`: a
+ * command that changes the organization always starts from the latest state and nobody writes
+ * between its read and its writes.
+ */
+/**
+ * Runs `work` on the organization unlocked for a change: the state lock is held from before the
+ * state is read until `work` has finished (saved, or failed), and released whatever happens.
+ */
+async function withChange<T>(
+  ctx: CommandContext,
+  parsed: ParsedCommand,
+  work: (org: Unlocked) => T | Promise<T>,
+): Promise<T> {
+  const org = await unlock(ctx, parsed, { forChange: true });
+  try {
+    return await work(org);
+  } finally {
+    org.release();
+  }
+}
+
 async function unlock(
   ctx: CommandContext,
   parsed: ParsedCommand,
-): Promise<{ paths: Paths; secrets: OrgSecrets; state: OrgState }> {
+  { forChange }: { readonly forChange: boolean },
+): Promise<Unlocked> {
   const paths = pathsOf(parsed);
   if (!fileExists(paths.key)) {
     throw new CliError(
@@ -120,15 +175,35 @@ async function unlock(
       `the state file is missing in ${paths.dir}`,
     );
   }
-  const keyFile = readBytes(paths.key);
   const passphrase = await readPassphrase(passphraseSource(ctx, parsed));
-  const secrets = openKeyFile(ctx.p, keyFile, passphrase);
-  const state = openState(ctx.p, secrets.stateKey, secrets.publicKey, readBytes(paths.state));
-  return { paths, secrets, state };
-}
-
-function save(ctx: CommandContext, paths: Paths, secrets: OrgSecrets, state: OrgState): void {
-  writeFileAtomic(paths.state, sealState(ctx.p, secrets.stateKey, secrets.publicKey, state));
+  // Taken after the passphrase, so that a prompt left open holds nothing up.
+  const lock = forChange ? lockState(paths.dir) : undefined;
+  try {
+    const secrets = openKeyFile(ctx.p, readBytes(paths.key), passphrase);
+    let onDisk = readBytes(paths.state);
+    const state = openState(ctx.p, secrets.stateKey, secrets.publicKey, onDisk);
+    return {
+      paths,
+      secrets,
+      state,
+      save: (next) => {
+        if (lock === undefined) throw new Error('a read-only command cannot save');
+        if (!fileExists(paths.state) || !Buffer.from(readBytes(paths.state)).equals(onDisk)) {
+          throw new CliError(
+            CliErrorCode.STATE_LOCKED,
+            'the state file was changed by another command while this one ran; this one wrote nothing: run it again',
+          );
+        }
+        const sealed = sealState(ctx.p, secrets.stateKey, secrets.publicKey, next);
+        writeFileAtomic(paths.state, sealed);
+        onDisk = sealed;
+      },
+      release: () => lock?.release(),
+    };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
 }
 
 function printFingerprint(ctx: CommandContext, publicKey: Uint8Array): void {
@@ -182,10 +257,23 @@ async function init(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
     publicKey: asEd25519PublicKey(ctx.p.ed25519KeyPairFromSeed(seed).publicKey),
     stateKey: ctx.p.random.bytes(STATE_KEY_BYTES),
   };
+  const keyFile = sealKeyFile(ctx.p, secrets, passphrase);
   ensureDirectory(paths.dir);
-  // The state first: a key file without its state would look like a finished set-up.
-  save(ctx, paths, secrets, state);
-  writeFileAtomic(paths.key, sealKeyFile(ctx.p, secrets, passphrase));
+  const lock = lockState(paths.dir);
+  try {
+    // Checked again under the lock: another init may have run while the passphrase was asked.
+    if (fileExists(paths.key) || fileExists(paths.state)) {
+      throw new CliError(
+        CliErrorCode.ALREADY_INITIALISED,
+        `${paths.dir} holds an organization already; nothing was changed`,
+      );
+    }
+    // The state first: a key file without its state would look like a finished set-up.
+    writeFileAtomic(paths.state, sealState(ctx.p, secrets.stateKey, secrets.publicKey, state));
+    writeFileAtomic(paths.key, keyFile);
+  } finally {
+    lock.release();
+  }
   ctx.out(`organization created in ${paths.dir}`);
   printFingerprint(ctx, secrets.publicKey);
   ctx.out('Publish the fingerprint on your website and cards; keep the passphrase and a copy of');
@@ -193,7 +281,7 @@ async function init(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
 }
 
 async function show(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
-  const { state, secrets } = await unlock(ctx, parsed);
+  const { state, secrets } = await unlock(ctx, parsed, { forChange: false });
   const profile = state.profile as { displayName?: string };
   ctx.out(`organization: ${profile.displayName ?? '?'}`);
   printFingerprint(ctx, secrets.publicKey);
@@ -232,22 +320,49 @@ async function invite(ctx: CommandContext, parsed: ParsedCommand): Promise<void>
     1,
     MAX_INVITE_VALIDITY_SECONDS / 3600,
   );
-  const { paths, secrets, state } = await unlock(ctx, parsed);
-  const result = createInvite(
-    ctx.p,
-    secrets,
-    state,
-    coordinator.data,
-    hours * 3600,
-    ctx.nowSeconds(),
-  );
-  save(ctx, paths, secrets, result.state);
-  ctx.out(`invite for ${coordinator.data}, valid until ${iso(result.expiresAtSeconds)}, once:`);
-  ctx.out(result.code);
+  // With --out the code goes to a file (0600) to hand over, not to the terminal's scrollback.
+  const out = parsed.options.get('out');
+  if (out !== undefined && fileExists(out)) {
+    throw new CliError(CliErrorCode.USAGE, `${out} exists already; nothing was changed`);
+  }
+  const result = await withChange(ctx, parsed, (org) => {
+    const invite = createInvite(
+      ctx.p,
+      org.secrets,
+      org.state,
+      coordinator.data,
+      hours * 3600,
+      ctx.nowSeconds(),
+    );
+    // The code first: a failed save then leaves a code to no invite, never an invite whose
+    // code was lost.
+    if (out !== undefined) writeFileAtomic(out, new TextEncoder().encode(invite.code + '\n'));
+    try {
+      org.save(invite.state);
+    } catch (error) {
+      if (out !== undefined) rmSync(out, { force: true });
+      throw error;
+    }
+    return invite;
+  });
+  if (out === undefined) {
+    ctx.out(`invite for ${coordinator.data}, valid until ${iso(result.expiresAtSeconds)}, once:`);
+    ctx.out(result.code);
+  } else {
+    ctx.out(
+      `invite for ${coordinator.data}, valid until ${iso(result.expiresAtSeconds)}, once, written to ${out}`,
+    );
+    ctx.out('Hand the file over as you would a key; the device reads it with --invite-file.');
+  }
 }
 
 async function enrolments(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
   const file = parsed.options.get('import');
+  const relayText = parsed.options.get('relay');
+  if (file !== undefined && relayText !== undefined) {
+    throw new CliError(CliErrorCode.USAGE, 'org enrolments takes --relay or --import, not both');
+  }
+  const relay = relayText === undefined ? undefined : relayAddress(relayText);
   let request: Uint8Array | undefined;
   if (file !== undefined) {
     const text = new TextDecoder().decode(readBytes(file)).trim();
@@ -259,13 +374,66 @@ async function enrolments(ctx: CommandContext, parsed: ParsedCommand): Promise<v
       );
     }
   }
-  const { paths, secrets, state } = await unlock(ctx, parsed);
-  let current = state;
-  if (request !== undefined) {
-    const result = receiveEnrolment(ctx.p, secrets, state, request, ctx.nowSeconds());
-    save(ctx, paths, secrets, result.state);
-    current = result.state;
-    ctx.out(`enrolment received for ${result.enrolment.coordinator}`);
+  const org = await unlock(ctx, parsed, {
+    forChange: request !== undefined || relay !== undefined,
+  });
+  const { secrets } = org;
+  let current = org.state;
+  let refusals = 0;
+  try {
+    if (request !== undefined) {
+      const result = receiveEnrolment(ctx.p, secrets, current, request, ctx.nowSeconds());
+      org.save(result.state);
+      current = result.state;
+      ctx.out(`enrolment received for ${result.enrolment.coordinator}`);
+    }
+    if (relay !== undefined) {
+      let fatal: Error | undefined;
+      let received = 0;
+      await readMailboxOnce(ctx.p, relay, enrolmentMailbox(ctx.p, current), (envelope) => {
+        if (fatal !== undefined) return { kind: 'later', reason: 'stopped' };
+        try {
+          const result = receiveEnrolmentEnvelope(
+            ctx.p,
+            secrets,
+            current,
+            envelope,
+            ctx.nowSeconds(),
+          );
+          if (result.outcome.kind === 'repeat') {
+            ctx.err('passage: a repeat of an enrolment already received; ignored');
+            return { kind: 'accepted' };
+          }
+          // Committed before the ack (the handler returns, then the inbox acknowledges): a
+          // crash in between brings the envelope again, and it is then a repeat.
+          org.save(result.state);
+          current = result.state;
+          received += 1;
+          ctx.out(`enrolment received for ${result.outcome.enrolment.coordinator}`);
+          return { kind: 'accepted' };
+        } catch (error) {
+          if (error instanceof CliError && error.code === CliErrorCode.ENROLMENT_REFUSED) {
+            refusals += 1;
+            ctx.err(`passage: ${error.message}`);
+            return { kind: 'unreadable', reason: error.code };
+          }
+          if (error instanceof CliError && error.code === CliErrorCode.LIMIT_REACHED) {
+            // Left in the mailbox: it is read again once the admin has made room.
+            ctx.err(`passage: ${error.message}; the request stays on the relay`);
+            return { kind: 'later', reason: error.code };
+          }
+          // A failed write or a bug: stop taking envelopes in; they stay on the relay.
+          fatal = error instanceof Error ? error : new Error('unexpected failure');
+          return { kind: 'later', reason: 'failed' };
+        }
+      });
+      if (fatal !== undefined) throw fatal;
+      ctx.out(
+        `read the enrolment mailbox at ${relay.origin}: ${received} new, ${refusals} refused`,
+      );
+    }
+  } finally {
+    org.release();
   }
   if (current.enrolments.length === 0) ctx.out('no enrolment waiting');
   for (const e of current.enrolments) {
@@ -278,19 +446,27 @@ async function enrolments(ctx: CommandContext, parsed: ParsedCommand): Promise<v
     ctx.out('Compare each fingerprint with the one its device shows (in person or by phone), then');
     ctx.out('run passage org approve <id>.');
   }
+  if (refusals > 0) {
+    throw new CliError(
+      CliErrorCode.ENROLMENT_REFUSED,
+      `${refusals} enrolment envelope(s) refused (each said above); the others were taken in`,
+    );
+  }
 }
 
 async function approve(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
-  const { paths, secrets, state } = await unlock(ctx, parsed);
-  const result = approveEnrolment(
-    ctx.p,
-    secrets,
-    state,
-    parsed.args[0]!,
-    ctx.nowSeconds(),
-    DEFAULT_PROFILE_VALIDITY_SECONDS,
-  );
-  save(ctx, paths, secrets, result.state);
+  const result = await withChange(ctx, parsed, (org) => {
+    const approved = approveEnrolment(
+      ctx.p,
+      org.secrets,
+      org.state,
+      parsed.args[0]!,
+      ctx.nowSeconds(),
+      DEFAULT_PROFILE_VALIDITY_SECONDS,
+    );
+    org.save(approved.state);
+    return approved;
+  });
   ctx.out(
     `approved ${shortId(ctx, result.device.identity)} (${result.device.coordinator}); roster version ${result.state.roster!.serial}`,
   );
@@ -298,16 +474,18 @@ async function approve(ctx: CommandContext, parsed: ParsedCommand): Promise<void
 }
 
 async function remove(ctx: CommandContext, parsed: ParsedCommand): Promise<void> {
-  const { paths, secrets, state } = await unlock(ctx, parsed);
-  const result = removeMember(
-    ctx.p,
-    secrets,
-    state,
-    parsed.args[0]!,
-    ctx.nowSeconds(),
-    DEFAULT_PROFILE_VALIDITY_SECONDS,
-  );
-  save(ctx, paths, secrets, result.state);
+  const result = await withChange(ctx, parsed, (org) => {
+    const removed = removeMember(
+      ctx.p,
+      org.secrets,
+      org.state,
+      parsed.args[0]!,
+      ctx.nowSeconds(),
+      DEFAULT_PROFILE_VALIDITY_SECONDS,
+    );
+    org.save(removed.state);
+    return removed;
+  });
   ctx.out(
     `removed ${result.removed} device(s); roster version ${result.state.roster?.serial ?? 0}`,
   );
@@ -350,41 +528,53 @@ async function publish(ctx: CommandContext, parsed: ParsedCommand): Promise<void
       });
     }
   }
-  const { paths, secrets, state } = await unlock(ctx, parsed);
-  const result = publishProfile(ctx.p, secrets, state, content, ctx.nowSeconds(), days * 86_400);
-  // Saved before it leaves: the version is spent even if the relay is down, so that a retry
-  // signs the next one instead of a second, different profile under the same version.
-  save(ctx, paths, secrets, result.state);
-  ctx.out(
-    `signed profile version ${result.version} with roster version ${result.state.roster!.serial}`,
-  );
-  if (out !== undefined) {
-    writeFileAtomic(out, result.profile);
-    ctx.out(`written to ${out}`);
-  }
-  if (relayUrl !== undefined) {
-    let response: Response;
-    try {
-      response = await ctx.fetch(relayUrl, {
-        method: 'PUT',
-        headers: { 'Content-Type': 'application/octet-stream' },
-        body: result.profile,
-      });
-    } catch (cause) {
-      throw new CliError(
-        CliErrorCode.PUBLISH_FAILED,
-        `cannot reach the relay at ${relayUrl.origin}`,
-        {
-          cause,
-        },
-      );
+  const org = await unlock(ctx, parsed, { forChange: true });
+  // Held until the relay has answered, so that two publishes reach it in version order.
+  try {
+    const result = publishProfile(
+      ctx.p,
+      org.secrets,
+      org.state,
+      content,
+      ctx.nowSeconds(),
+      days * 86_400,
+    );
+    // Saved before it leaves: the version is spent even if the relay is down, so that a retry
+    // signs the next one instead of a second, different profile under the same version.
+    org.save(result.state);
+    ctx.out(
+      `signed profile version ${result.version} with roster version ${result.state.roster!.serial}`,
+    );
+    if (out !== undefined) {
+      writeFileAtomic(out, result.profile);
+      ctx.out(`written to ${out}`);
     }
-    const body = (await response.json().catch(() => ({}))) as { code?: unknown };
-    if (!response.ok) {
-      const code = typeof body.code === 'string' ? body.code : `HTTP ${response.status}`;
-      throw new CliError(CliErrorCode.PUBLISH_FAILED, `the relay refused the profile (${code})`);
+    if (relayUrl !== undefined) {
+      let response: Response;
+      try {
+        response = await ctx.fetch(relayUrl, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/octet-stream' },
+          body: result.profile,
+        });
+      } catch (cause) {
+        throw new CliError(
+          CliErrorCode.PUBLISH_FAILED,
+          `cannot reach the relay at ${relayUrl.origin}`,
+          {
+            cause,
+          },
+        );
+      }
+      const body = (await response.json().catch(() => ({}))) as { code?: unknown };
+      if (!response.ok) {
+        const code = typeof body.code === 'string' ? body.code : `HTTP ${response.status}`;
+        throw new CliError(CliErrorCode.PUBLISH_FAILED, `the relay refused the profile (${code})`);
+      }
+      ctx.out(`published to ${relayUrl.origin}`);
     }
-    ctx.out(`published to ${relayUrl.origin}`);
+  } finally {
+    org.release();
   }
 }
 
@@ -401,6 +591,10 @@ const RUN: Readonly<Record<string, (ctx: CommandContext, parsed: ParsedCommand) 
 
 /** Runs one command line; throws CliError for everything the admin can act on. */
 export async function runCommand(ctx: CommandContext, argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'device') {
+    await runDeviceCommand(ctx, parseArgv(argv, DEVICE_COMMANDS, 'device'));
+    return;
+  }
   const parsed = parseArgv(argv, COMMANDS);
   await RUN[parsed.command]!(ctx, parsed);
 }

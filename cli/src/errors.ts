@@ -8,7 +8,10 @@
  *   already · 4 wrong passphrase, or none available · 5 a damaged or unsupported key or state
  *   file · 6 an enrolment refused (invite unknown, expired or used, request not authentic) ·
  *   7 an unknown device, coordinator or enrolment · 8 the organization cannot do that now (an
- *   empty roster, too many invites) · 9 the relay refused or could not be reached
+ *   empty roster, too many invites) · 9 the relay refused or could not be reached (publish,
+ *   reading the enrolment mailbox, a device's enrolment), or a device's enrolment whose outcome
+ *   is unknown · 10 another command is changing the organization (its state file is locked), or
+ *   a lock was left by one that no longer runs
  */
 export const CliErrorCode = {
   /** Unknown command or option, a missing or malformed argument. */
@@ -40,6 +43,19 @@ export const CliErrorCode = {
   PROFILE_INVALID: 'profile_invalid',
   /** The relay answered a publish with an error, or could not be reached. */
   PUBLISH_FAILED: 'publish_failed',
+  /** The relay's WebSocket could not be reached or used in time (reading the enrolment
+   * mailbox, sending a device's enrolment), or it refused the envelope. */
+  RELAY_FAILED: 'relay_failed',
+  /** A device's enrolment was sent but the relay did not say whether it stored it (no answer
+   * in time, the connection lost): the identity file is kept, since the request may be in the
+   * enrolment mailbox. */
+  ENROLMENT_OUTCOME_UNKNOWN: 'enrolment_outcome_unknown',
+  /** Another command holds the state file's lock (lock.ts), or changed the state file while
+   * this one ran; nothing was written. */
+  STATE_LOCKED: 'state_locked',
+  /** The state file's lock was left by a process that no longer runs (or names none): never
+   * cleared by the tool; the message says which file to remove once no command is running. */
+  STATE_LOCK_STALE: 'state_lock_stale',
 } as const;
 
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
@@ -60,6 +76,10 @@ export const EXIT_STATUS: Readonly<Record<CliErrorCode, number>> = {
   limit_reached: 8,
   profile_invalid: 2,
   publish_failed: 9,
+  relay_failed: 9,
+  enrolment_outcome_unknown: 9,
+  state_locked: 10,
+  state_lock_stale: 10,
 };
 
 /** A failure the admin can act on. */

@@ -29,6 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
         env: process.env,
         nowSeconds,
         out: (line) => process.stdout.write(line + '\n'),
+        err: (line) => process.stderr.write(line + '\n'),
         prompt: terminalPrompt(),
         fetch,
       },

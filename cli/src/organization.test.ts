@@ -4,7 +4,12 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { FIXED_NOW_SECONDS as NOW } from '@passage/testing/crypto-fixtures';
-import { createEnrolmentRequest, decodeInvite } from '@passage/shared/crypto/enrolment';
+import {
+  createEnrolmentEnvelope,
+  createEnrolmentRequest,
+  decodeInvite,
+  EnrolmentError,
+} from '@passage/shared/crypto/enrolment';
 import { DeviceIdentity } from '@passage/shared/crypto/identity';
 import { asEd25519PublicKey, asEd25519Seed } from '@passage/shared/crypto/keys';
 import { verifyOrgProfile } from '@passage/shared/crypto/org-profile';
@@ -21,9 +26,10 @@ import {
   initialState,
   publishProfile,
   receiveEnrolment,
+  receiveEnrolmentEnvelope,
   removeMember,
 } from './organization.js';
-import { MAX_KEPT_INVITES, type OrgState } from './state.js';
+import { MAX_KEPT_INVITES, MAX_PENDING_ENROLMENTS, type OrgState } from './state.js';
 
 const DAY = 86_400;
 let p: Primitives;
@@ -218,5 +224,109 @@ describe('organization operations', () => {
     );
     const later = NOW + DAY + 7 * DAY;
     expect(createInvite(p, secrets, state, 'x', DAY, later).state.invites).toHaveLength(1);
+  });
+});
+
+/** The EnrolmentError code inside a refusal (`enrolment_refused`), or the CliError's code. */
+function refusalOf(run: () => unknown): string | undefined {
+  try {
+    run();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    return error.cause instanceof EnrolmentError ? error.cause.code : error.code;
+  }
+}
+
+describe('enrolment envelopes: repeats and refusals', () => {
+  /** An invite valid for a day from NOW, and a device's envelope for it. */
+  function sent(state: OrgState, coordinator = 'anna', over: { secret?: Uint8Array } = {}) {
+    const invited = createInvite(p, secrets, state, coordinator, DAY, NOW);
+    const invite = decodeInvite(p, invited.code);
+    const device = DeviceIdentity.generate(p);
+    const { envelope } = createEnrolmentEnvelope(p, {
+      invite: over.secret === undefined ? invite : { ...invite, secret: over.secret },
+      device,
+      label: 'phone',
+      nowSeconds: NOW,
+    });
+    return { state: invited.state, device, envelope };
+  }
+
+  it('takes a redelivered request of a pending device as a repeat after its invite expired (was refused as invite_expired)', () => {
+    const a = sent(initialState(p, 'Org'));
+    const received = receiveEnrolmentEnvelope(p, secrets, a.state, a.envelope, NOW);
+    expect(received.outcome.kind).toBe('received');
+    const again = receiveEnrolmentEnvelope(p, secrets, received.state, a.envelope, NOW + DAY);
+    expect(again.outcome).toEqual({ kind: 'repeat' });
+    expect(again.state).toBe(received.state);
+  });
+
+  it('takes a redelivered request of an approved device as a repeat after its invite expired', () => {
+    const a = sent(initialState(p, 'Org'));
+    const received = receiveEnrolmentEnvelope(p, secrets, a.state, a.envelope, NOW).state;
+    const id = a.device.publicIdentity.id.slice(0, 16);
+    const approved = approveEnrolment(p, secrets, received, id, NOW, DAY).state;
+    expect(
+      receiveEnrolmentEnvelope(p, secrets, approved, a.envelope, NOW + 2 * DAY).outcome,
+    ).toEqual({ kind: 'repeat' });
+  });
+
+  it('takes a repeat of a pending device as a repeat while the pending list is full (was limit_reached)', () => {
+    let state = initialState(p, 'Org');
+    const first = sent(state);
+    state = receiveEnrolmentEnvelope(p, secrets, first.state, first.envelope, NOW).state;
+    for (let i = 1; i < MAX_PENDING_ENROLMENTS; i++) {
+      const other = sent(state, `c${i}`);
+      state = receiveEnrolmentEnvelope(p, secrets, other.state, other.envelope, NOW).state;
+    }
+    expect(state.enrolments).toHaveLength(MAX_PENDING_ENROLMENTS);
+    expect(receiveEnrolmentEnvelope(p, secrets, state, first.envelope, NOW).outcome).toEqual({
+      kind: 'repeat',
+    });
+  });
+
+  it('refuses a request of an unknown device after its invite expired (invite_expired)', () => {
+    const a = sent(initialState(p, 'Org'));
+    expect(
+      refusalOf(() => receiveEnrolmentEnvelope(p, secrets, a.state, a.envelope, NOW + DAY)),
+    ).toBe('invite_expired');
+  });
+
+  it('refuses the redelivered request of a removed enrolment after its invite expired', () => {
+    const a = sent(initialState(p, 'Org'));
+    const received = receiveEnrolmentEnvelope(p, secrets, a.state, a.envelope, NOW).state;
+    const removed = removeMember(
+      p,
+      secrets,
+      received,
+      a.device.publicIdentity.id.slice(0, 16),
+      NOW,
+      DAY,
+    ).state;
+    expect(refusalOf(() => receiveEnrolmentEnvelope(p, secrets, removed, a.envelope, NOW))).toBe(
+      'invite_used',
+    );
+    expect(
+      refusalOf(() => receiveEnrolmentEnvelope(p, secrets, removed, a.envelope, NOW + DAY)),
+    ).toBe('invite_expired');
+  });
+
+  it("refuses a known device's request without the invite secret (enrolment_bad_mac), never a repeat", () => {
+    const a = sent(initialState(p, 'Org'));
+    const received = receiveEnrolmentEnvelope(p, secrets, a.state, a.envelope, NOW).state;
+    // The same device seals a request made with a wrong secret for a second, open invite.
+    const invited = createInvite(p, secrets, received, 'anna', DAY, NOW);
+    const forged = createEnrolmentEnvelope(p, {
+      invite: { ...decodeInvite(p, invited.code), secret: p.random.bytes(32) },
+      device: a.device,
+      label: 'phone',
+      nowSeconds: NOW,
+    });
+    for (const now of [NOW, NOW + DAY]) {
+      expect(
+        refusalOf(() => receiveEnrolmentEnvelope(p, secrets, invited.state, forged.envelope, now)),
+      ).toBe('enrolment_bad_mac');
+    }
   });
 });

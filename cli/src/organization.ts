@@ -5,9 +5,12 @@
  */
 import {
   EnrolmentError,
+  EnrolmentErrorCode,
+  type EnrolmentCheck,
   encodeInvite,
   inviteIdHex,
   newInvite,
+  openEnrolmentEnvelope,
   verifyEnrolmentRequest,
 } from '@passage/shared/crypto/enrolment';
 import { DeviceIdentity, PublicIdentity } from '@passage/shared/crypto/identity';
@@ -177,6 +180,45 @@ export function createInvite(
   };
 }
 
+/** What `verifyEnrolmentRequest` checks a request against: this organization's state. */
+function enrolmentCheck(
+  p: Primitives,
+  secrets: OrgSecrets,
+  state: OrgState,
+  nowSeconds: number,
+): EnrolmentCheck {
+  const known = new Set([
+    ...state.devices.map((d) => identityOf(p, d.identity).id),
+    ...state.enrolments.map((e) => identityOf(p, e.identity).id),
+  ]);
+  return {
+    organizationKey: secrets.publicKey,
+    nowSeconds,
+    findInvite: (id) => {
+      const invite = state.invites.find((i) => i.id === id);
+      return invite === undefined
+        ? undefined
+        : {
+            secret: bytesOf(invite.secret),
+            expiresAtSeconds: invite.expiresAtSeconds,
+            usedAtSeconds: invite.usedAtSeconds,
+          };
+    },
+    isKnownDevice: (id) => known.has(id),
+  };
+}
+
+/**
+ * What `verifyEnrolmentRequest` refuses only after the request's MAC (the invite's secret) and
+ * its device's signature have verified: the invite's state and the device's. From a device that
+ * is pending or enrolled, any of them makes a request a repeat.
+ */
+const REFUSALS_OF_AN_AUTHENTIC_REQUEST: ReadonlySet<string> = new Set([
+  EnrolmentErrorCode.INVITE_EXPIRED,
+  EnrolmentErrorCode.INVITE_USED,
+  EnrolmentErrorCode.DEVICE_KNOWN,
+]);
+
 /**
  * Verifies an enrolment request (as it will arrive in the enrolment mailbox) and keeps it for
  * `org approve`; the invite it used is spent, approved or not.
@@ -194,35 +236,11 @@ export function receiveEnrolment(
       `${MAX_PENDING_ENROLMENTS} enrolments are waiting already; approve or remove some first`,
     );
   }
-  const known = new Set([
-    ...state.devices.map((d) => identityOf(p, d.identity).id),
-    ...state.enrolments.map((e) => identityOf(p, e.identity).id),
-  ]);
   let verified;
   try {
-    verified = verifyEnrolmentRequest(p, request, {
-      organizationKey: secrets.publicKey,
-      nowSeconds,
-      findInvite: (id) => {
-        const invite = state.invites.find((i) => i.id === id);
-        return invite === undefined
-          ? undefined
-          : {
-              secret: bytesOf(invite.secret),
-              expiresAtSeconds: invite.expiresAtSeconds,
-              usedAtSeconds: invite.usedAtSeconds,
-            };
-      },
-      isKnownDevice: (id) => known.has(id),
-    });
+    verified = verifyEnrolmentRequest(p, request, enrolmentCheck(p, secrets, state, nowSeconds));
   } catch (error) {
-    if (error instanceof EnrolmentError) {
-      throw new CliError(
-        CliErrorCode.ENROLMENT_REFUSED,
-        `enrolment refused: ${error.message} (${error.code})`,
-        { cause: error },
-      );
-    }
+    if (error instanceof EnrolmentError) throw refused(error);
     throw error;
   }
   const invite = state.invites.find((i) => i.id === verified.inviteId)!;
@@ -243,6 +261,64 @@ export function receiveEnrolment(
     },
     enrolment,
   };
+}
+
+/** What one envelope of the enrolment mailbox came to. */
+export type EnvelopeOutcome =
+  | { readonly kind: 'received'; readonly enrolment: OrgState['enrolments'][number] }
+  /** An authentic request of a device that is pending or enrolled already: the relay's
+   * redelivery after a lost ack, or the device sending again. Nothing changes. */
+  | { readonly kind: 'repeat' };
+
+/**
+ * Takes in one envelope of the enrolment mailbox (delivered by the relay): opens it with the
+ * mailbox's key, then as `receiveEnrolment`. An authentic request (its MAC and signature
+ * verify) from a device that is pending or in the roster is a repeat (at-least-once delivery
+ * brings one after a lost ack, possibly after its invite expired), not a refusal: that is
+ * decided first, before the invite's expiry or the bound on pending enrolments, whose refusals
+ * would otherwise report, or leave on the relay, a request that was taken in already.
+ *
+ * @throws CliError `enrolment_refused` (with the EnrolmentError as cause), `limit_reached`.
+ */
+export function receiveEnrolmentEnvelope(
+  p: Primitives,
+  secrets: OrgSecrets,
+  state: OrgState,
+  envelope: Uint8Array,
+  nowSeconds: number,
+): { readonly state: OrgState; readonly outcome: EnvelopeOutcome } {
+  let opened;
+  try {
+    opened = openEnrolmentEnvelope(p, enrolmentMailbox(p, state), envelope);
+  } catch (error) {
+    if (error instanceof EnrolmentError) throw refused(error);
+    throw error;
+  }
+  const fromKnownDevice = [...state.devices, ...state.enrolments].some((d) =>
+    identityOf(p, d.identity).equals(opened.sender),
+  );
+  if (fromKnownDevice) {
+    try {
+      // A known device is refused as `device_already_known` at the latest: this never returns.
+      verifyEnrolmentRequest(p, opened.request, enrolmentCheck(p, secrets, state, nowSeconds));
+    } catch (error) {
+      if (error instanceof EnrolmentError && REFUSALS_OF_AN_AUTHENTIC_REQUEST.has(error.code)) {
+        return { state, outcome: { kind: 'repeat' } };
+      }
+      if (error instanceof EnrolmentError) throw refused(error);
+      throw error;
+    }
+  }
+  const result = receiveEnrolment(p, secrets, state, opened.request, nowSeconds);
+  return { state: result.state, outcome: { kind: 'received', enrolment: result.enrolment } };
+}
+
+function refused(error: EnrolmentError): CliError {
+  return new CliError(
+    CliErrorCode.ENROLMENT_REFUSED,
+    `enrolment refused: ${error.message} (${error.code})`,
+    { cause: error },
+  );
 }
 
 /** Finds the one entry whose device id starts with `prefix` (hex, at least 8 characters). */

@@ -64,9 +64,12 @@ export interface RelaySettings extends AdmissionSettings {
   readonly mailboxSendsPerSecond: number;
   /** `send` frames to one mailbox allowed in a burst above the sustained rate. */
   readonly mailboxSendBurst: number;
-  /** Sustained `prekeys.fetch` frames per second for one target mailbox, over all connections. */
+  /** Shares of a mailbox's send rate: one sender (connection) takes at most one (fair-share.ts). */
+  readonly mailboxSenderShares: number;
+  /** Sustained one-time prekeys handed out per second for one target mailbox, over all
+   * connections (a `prekeys.fetch` past it gets the bundle without one). */
   readonly prekeyFetchesPerSecond: number;
-  /** `prekeys.fetch` frames for one target mailbox allowed in a burst above the sustained rate. */
+  /** One-time prekeys for one target mailbox handed out in a burst above the sustained rate. */
   readonly prekeyFetchBurst: number;
   /** Sustained `prekeys.publish` frames per second over all connections of this relay. */
   readonly prekeyPublishesPerSecond: number;
@@ -292,16 +295,22 @@ const VARIABLES = {
     description: 'Messages to one mailbox allowed at once above the sustained rate.',
     schema: int(1, 1_000_000),
   },
+  MAILBOX_SENDER_SHARES: {
+    default: '4',
+    description:
+      "Shares the send rate and burst of one mailbox are cut into: one connection may take at most one share (by default a quarter: 25 a second, 50 at once), so one flooder cannot spend the rate of the others writing to that mailbox. When the mailbox's whole rate is spent, a sender that has written to it for at least a second and used under half its share still passes, by borrowing up to one burst. 1 = one connection may take the whole rate (docs/adr/0022-fair-shares-of-a-mailbox-send-rate.md).",
+    schema: int(1, 1_000),
+  },
   PREKEY_FETCHES_PER_MINUTE: {
     default: '6',
     description:
-      "Sustained prekey fetches per minute for one mailbox through this relay (a fetch spends one of the owner's one-time prekeys); more get rate_limited. Separate from the send rate. Trade-off: lower makes draining a device's one-time prekeys slower, but a device that many people contact at once makes some of them retry.",
+      "Sustained one-time prekeys handed out per minute for one mailbox (shared by all relays on one Redis). A fetch within the rate gets the bundle with one; a fetch past it gets the bundle without one (PQXDH works without), never rate_limited. Plain fetches are bounded by each connection's frame rate. Lower makes draining a device's one-time prekeys slower, but more first messages in a surge go without one (docs/adr/0023-withhold-one-time-prekeys-past-the-fetch-rate.md).",
     schema: int(1, 1_000_000),
   },
   PREKEY_FETCH_BURST: {
     default: '16',
     description:
-      'Prekey fetches for one mailbox allowed at once above the sustained rate; keep it well below MAX_ONE_TIME_PREKEYS so that one burst cannot empty a device.',
+      'One-time prekeys for one mailbox handed out at once above the sustained rate (fetches past it get the bundle without one); keep it well below MAX_ONE_TIME_PREKEYS so that one burst cannot empty a device.',
     schema: int(1, 1_000_000),
   },
   PREKEY_PUBLISHES_PER_MINUTE: {
@@ -531,6 +540,7 @@ export function loadConfig(
       connByteBurst: p.CONN_BYTE_BURST,
       mailboxSendsPerSecond: p.MAILBOX_SENDS_PER_SECOND,
       mailboxSendBurst: p.MAILBOX_SEND_BURST,
+      mailboxSenderShares: p.MAILBOX_SENDER_SHARES,
       prekeyFetchesPerSecond: p.PREKEY_FETCHES_PER_MINUTE / 60,
       prekeyFetchBurst: p.PREKEY_FETCH_BURST,
       prekeyPublishesPerSecond: p.PREKEY_PUBLISHES_PER_MINUTE / 60,

@@ -6,11 +6,9 @@
  * pinned key. Then a removal and a second publish: the removed device is in no served roster,
  * and the older profile cannot be put back.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createEnrolmentRequest, decodeInvite } from '@passage/shared/crypto/enrolment';
 import { DeviceIdentity } from '@passage/shared/crypto/identity';
@@ -20,28 +18,15 @@ import type { Primitives } from '@passage/shared/crypto/primitives';
 import { loadSodiumBackend } from '@passage/shared/crypto/sodium';
 import { fromBase64url, toBase64url } from '@passage/shared/protocol/base64url';
 import { keysWithoutTtl, startRedis, type RedisServer } from '@passage/testing/redis';
+import { runCli, type CliRun } from '@passage/testing/cli-process';
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 
 jest.setTimeout(180_000);
 
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 const PASSPHRASE = 'an organization passphrase';
 
-function cli(
-  args: readonly string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--dir', dir], {
-      env: { PATH: process.env['PATH'] ?? '', PASSAGE_PASSPHRASE: PASSPHRASE },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function cli(args: readonly string[]): Promise<CliRun> {
+  return runCli([...args, '--dir', dir], { PASSAGE_PASSPHRASE: PASSPHRASE });
 }
 
 let p: Primitives;

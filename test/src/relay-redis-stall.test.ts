@@ -42,7 +42,14 @@ async function sendAll(sender: TestClient, to: string, ids: readonly string[]): 
     const failed: string[] = [];
     for (let i = 0; i < byRid.size; i++) {
       const answer = await sender.nextOf(['stored', 'error'], 30_000);
-      if (answer.t === 'error') failed.push(byRid.get(answer.rid!)!);
+      if (answer.t === 'error') {
+        // Every refusal of a send names its request: one that does not is a relay defect, and
+        // resending `undefined` would only turn it into invalid frames (and a 4003 close).
+        const id = answer.rid === undefined ? undefined : byRid.get(answer.rid);
+        if (id === undefined)
+          throw new Error(`a send refused without its rid: ${JSON.stringify(answer)}`);
+        failed.push(id);
+      }
     }
     pending = failed;
     if (pending.length > 0) await sleep(200);
@@ -90,7 +97,10 @@ describe('relays through a frozen Redis (SIGSTOP, then SIGCONT)', () => {
   it('recovers after the freeze and delivers everything sent meanwhile, to a recipient online on the other relay and to one that authenticated meanwhile', async () => {
     const online = await clients.online(b);
     const later = identity();
-    const sender = await clients.connect(a);
+    // One sender connection per recipient: each `sendAll` numbers its own requests and reads its
+    // own answers, so two of them on one socket would reuse rids and take each other's answers.
+    const senderToOnline = await clients.connect(a);
+    const senderToLater = await clients.connect(a);
     const toOnline = Array.from({ length: MESSAGES }, () => messageId());
     const toLater = Array.from({ length: MESSAGES }, () => messageId());
 
@@ -98,8 +108,8 @@ describe('relays through a frozen Redis (SIGSTOP, then SIGCONT)', () => {
     let thawed = false;
     try {
       const sending = Promise.all([
-        sendAll(sender, online.mailbox!, toOnline),
-        sendAll(sender, later.mailbox, toLater),
+        sendAll(senderToOnline, online.mailbox!, toOnline),
+        sendAll(senderToLater, later.mailbox, toLater),
       ]);
       const authenticating = authenticateWhenReachable(b, later);
       // Longer than the store's stall timeout: both relays give up on their connections.

@@ -47,6 +47,8 @@ export interface FloodOptions {
   readonly envelopeBytes?: number;
   /** How long to wait for the last deliveries after the last send, in ms. */
   readonly drainTimeoutMs?: number;
+  /** Starts the flooder; by default on this thread. */
+  readonly startFlooder?: (task: FlooderTask) => FlooderHandle;
 }
 
 export interface FloodResult {
@@ -62,12 +64,7 @@ export interface FloodResult {
   readonly refused: Readonly<Record<string, number>>;
   /** Send-to-first-delivery latencies in ms, sorted. */
   readonly latenciesMs: readonly number[];
-  readonly flooder: {
-    readonly connections: number;
-    readonly sent: number;
-    readonly stored: number;
-    readonly admissions: number;
-    readonly refused: Readonly<Record<string, number>>;
+  readonly flooder: FlooderStats & {
     /** Bytes of envelopes the relay stored for the flooder, per second of the run. */
     readonly storedBytesPerSecond: number;
   };
@@ -200,6 +197,145 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+/** What the flooder got, for the report. */
+export interface FlooderStats {
+  readonly connections: number;
+  readonly sent: number;
+  readonly stored: number;
+  readonly admissions: number;
+  /** Time spent solving proofs-of-work, in ms (synchronous: it blocks the flooder's thread). */
+  readonly solveMs: number;
+  readonly refused: Readonly<Record<string, number>>;
+}
+
+/** Where the flooder writes to and with what. */
+export interface FlooderTask {
+  readonly wsUrl: string;
+  /** The legitimate recipients' mailboxes; random ones are added. */
+  readonly targets: readonly string[];
+  readonly envelopeBytes: number;
+}
+
+/** A running flooder; `stop` ends it and resolves with what it got. */
+export interface FlooderHandle {
+  stop(): Promise<FlooderStats>;
+}
+
+/**
+ * Floods until `flooding()` turns false: one client at a time, reconnecting whenever the relay
+ * closes it (see the module comment). Runs on whatever thread calls it: the bench runs it in a
+ * worker thread (bench/src/flood-worker.ts), because its proofs-of-work are synchronous and on the
+ * legitimate clients' thread they would delay them by the flooder's CPU, not the relay's.
+ */
+export async function flood(task: FlooderTask, flooding: () => boolean): Promise<FlooderStats> {
+  const env = toBase64url(randomBytes(task.envelopeBytes));
+  const flooder = {
+    connections: 0,
+    sent: 0,
+    stored: 0,
+    admissions: 0,
+    solveMs: 0,
+    refused: {} as Record<string, number>,
+  };
+  const targets = [
+    ...task.targets,
+    ...Array.from({ length: FLOOD_RANDOM_TARGETS }, () => toBase64url(randomBytes(32))),
+  ];
+  while (flooding()) {
+    let raw: Raw;
+    try {
+      raw = await Raw.open(task.wsUrl);
+    } catch {
+      await sleep(50);
+      continue;
+    }
+    flooder.connections++;
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    /** Mailboxes this connection is admitted to, and the target of each send in flight. */
+    const admitted: string[] = [];
+    const targetOf = new Map<number, string>();
+    let lostAdmissions = 0;
+    raw.onOther = (frame) => {
+      if (frame.rid === undefined) return;
+      const to = targetOf.get(frame.rid);
+      if (to === undefined) return;
+      targetOf.delete(frame.rid);
+      if (frame.t === 'stored') {
+        flooder.stored++;
+      } else if (frame.code !== undefined) {
+        bump(flooder.refused, frame.code);
+        const i = admitted.indexOf(to);
+        if (frame.code === 'pow_required' && i >= 0) {
+          admitted.splice(i, 1);
+          lostAdmissions++;
+        }
+      }
+      inFlight--;
+      wake?.();
+    };
+    let open = true;
+    raw.ws.once('close', () => {
+      open = false;
+      wake?.();
+    });
+    let cursor = 0;
+    const admitNext = async () => {
+      const to = targets[cursor++ % targets.length]!;
+      const solveStart = performance.now();
+      const isAdmitted = await raw.admit(to);
+      flooder.solveMs += performance.now() - solveStart;
+      if (isAdmitted) {
+        admitted.push(to);
+        flooder.admissions++;
+      }
+    };
+    try {
+      // A few admissions (the relay keeps at most four open challenges), then flood them;
+      // every spent share is replaced by an admission to the next target.
+      for (let i = 0; i < 4 && open && flooding(); i++) await admitNext();
+      let next = 0;
+      while (open && flooding()) {
+        while (inFlight < FLOOD_WINDOW && open && admitted.length > 0) {
+          const to = admitted[next++ % admitted.length]!;
+          const rid = raw.nextRid();
+          targetOf.set(rid, to);
+          inFlight++;
+          flooder.sent++;
+          raw.ws.send(
+            `{"v":${V},"t":"send","rid":${rid},"to":"${to}","id":"${toBase64url(randomBytes(16))}","env":"${env}"}`,
+          );
+        }
+        if (lostAdmissions > 0 || admitted.length === 0) {
+          lostAdmissions = Math.max(0, lostAdmissions - 1);
+          await admitNext();
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } catch {
+      // Closed under us: reconnect.
+    }
+    raw.close();
+  }
+  return flooder;
+}
+
+/** The flooder on this thread (what the tests use). */
+function startInlineFlooder(task: FlooderTask): FlooderHandle {
+  let flooding = true;
+  const running = flood(task, () => flooding);
+  return {
+    stop() {
+      flooding = false;
+      return running;
+    },
+  };
+}
+
 /** Runs the scenario once and returns what happened. */
 export async function runFlood(options: FloodOptions): Promise<FloodResult> {
   const envBytes = options.envelopeBytes ?? 2048;
@@ -236,98 +372,14 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
     }),
   );
   // The flooder, once everyone is set up.
-  let flooding = options.flood;
-  const flooder = {
-    connections: 0,
-    sent: 0,
-    stored: 0,
-    admissions: 0,
-    refused: {} as Record<string, number>,
-  };
   const floodStart = performance.now();
-  const floodLoop = (async () => {
-    const targets = [
-      ...mailboxes,
-      ...Array.from({ length: FLOOD_RANDOM_TARGETS }, () => toBase64url(randomBytes(32))),
-    ];
-    while (flooding) {
-      let raw: Raw;
-      try {
-        raw = await Raw.open(options.wsUrl);
-      } catch {
-        await sleep(50);
-        continue;
-      }
-      flooder.connections++;
-      let inFlight = 0;
-      let wake: (() => void) | undefined;
-      /** Mailboxes this connection is admitted to, and the target of each send in flight. */
-      const admitted: string[] = [];
-      const targetOf = new Map<number, string>();
-      let lostAdmissions = 0;
-      raw.onOther = (frame) => {
-        if (frame.rid === undefined) return;
-        const to = targetOf.get(frame.rid);
-        if (to === undefined) return;
-        targetOf.delete(frame.rid);
-        if (frame.t === 'stored') {
-          flooder.stored++;
-        } else if (frame.code !== undefined) {
-          bump(flooder.refused, frame.code);
-          const i = admitted.indexOf(to);
-          if (frame.code === 'pow_required' && i >= 0) {
-            admitted.splice(i, 1);
-            lostAdmissions++;
-          }
-        }
-        inFlight--;
-        wake?.();
-      };
-      let open = true;
-      raw.ws.once('close', () => {
-        open = false;
-        wake?.();
-      });
-      let cursor = 0;
-      const admitNext = async () => {
-        const to = targets[cursor++ % targets.length]!;
-        if (await raw.admit(to)) {
-          admitted.push(to);
-          flooder.admissions++;
-        }
-      };
-      try {
-        // A few admissions (the relay keeps at most four open challenges), then flood them;
-        // every spent share is replaced by an admission to the next target.
-        for (let i = 0; i < 4 && open && flooding; i++) await admitNext();
-        let next = 0;
-        while (open && flooding) {
-          while (inFlight < FLOOD_WINDOW && open && admitted.length > 0) {
-            const to = admitted[next++ % admitted.length]!;
-            const rid = raw.nextRid();
-            targetOf.set(rid, to);
-            inFlight++;
-            flooder.sent++;
-            raw.ws.send(
-              `{"v":${V},"t":"send","rid":${rid},"to":"${to}","id":"${toBase64url(randomBytes(16))}","env":"${env}"}`,
-            );
-          }
-          if (lostAdmissions > 0 || admitted.length === 0) {
-            lostAdmissions = Math.max(0, lostAdmissions - 1);
-            await admitNext();
-            continue;
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-        }
-      } catch {
-        // Closed under us: reconnect.
-      }
-      raw.close();
-    }
-  })();
+  const flooderRun = options.flood
+    ? (options.startFlooder ?? startInlineFlooder)({
+        wsUrl: options.wsUrl,
+        targets: mailboxes,
+        envelopeBytes: envBytes,
+      })
+    : undefined;
 
   let sent = 0;
   let retries = 0;
@@ -369,8 +421,14 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
   const deadline = performance.now() + drainTimeoutMs;
   while (firstDelivery.size < sent && performance.now() < deadline) await sleep(50);
   const floodMs = performance.now() - floodStart;
-  flooding = false;
-  await floodLoop;
+  const flooder = (await flooderRun?.stop()) ?? {
+    connections: 0,
+    sent: 0,
+    stored: 0,
+    admissions: 0,
+    solveMs: 0,
+    refused: {},
+  };
   for (const r of recipients) r.raw.close();
 
   const latenciesMs: number[] = [];

@@ -320,3 +320,36 @@ describe("regression: the input budget dropped a connection for the unread input
     paused.socket.destroy();
   });
 });
+
+describe('regression: a flooder made the relay read and refuse every frame its socket carried', () => {
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: { CONN_FRAMES_PER_SECOND: '1', CONN_FRAME_BURST: '2', FLOOD_CLOSE_AFTER: '1000000' },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  it('reads nothing more from a connection past its frame rate until its hold ends', async () => {
+    const client = await clients.connect(relay);
+    let answers = 0;
+    let rid = 0;
+    let sending = true;
+    // One frame in flight at a time, the next as soon as the last is answered: without the
+    // hold the relay refuses one per round trip (thousands in the 600 ms below); with it, one
+    // per MAX_RATE_HOLD_MS (250 ms) once the burst of two is spent.
+    const loop = (async () => {
+      while (sending) {
+        client.send({ v: 1, t: 'ping', rid: ++rid });
+        await client.nextOf(['pong', 'error']);
+        answers++;
+      }
+    })();
+    await sleep(600);
+    sending = false;
+    expect(answers).toBeLessThanOrEqual(20);
+    expect(answers).toBeGreaterThanOrEqual(3); // the burst, then a refusal
+    await client.close();
+    await loop.catch(() => undefined);
+  });
+});

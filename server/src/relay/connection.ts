@@ -41,16 +41,19 @@ import {
   type EnqueueResult,
   type PeekBounds,
   type PeekPage,
+  type OneTimePrekeyMode,
   type Store,
 } from '../store/store.js';
 import type { Admission, Admittee } from './admission.js';
 import { FirstContact, type AdmissionGauge } from './first-contact.js';
+import { SenderShares, type MailboxSendLimiter } from './fair-share.js';
 import { newNonce, verifyChallenge } from './auth.js';
 import type { Backpressure, Pausable } from './backpressure.js';
 import { Delivery, type DeliveryStore } from './delivery.js';
 import type { Hub, Recipient } from './hub.js';
 import type { InputBudget, InputHolder, OutputBudget } from './io-budget.js';
 import { unfinishedInputBytes } from './ws-internals.js';
+import { peekRequestId } from './peek-rid.js';
 import { TokenBucket, type KeyedRateLimiter } from './rate-limit.js';
 import type { LoadCounters } from './load-report.js';
 import { OPEN, Outbox } from './outbox.js';
@@ -62,8 +65,8 @@ export interface RelayContext {
   readonly hub: Hub;
   readonly logger: Logger;
   readonly settings: RelaySettings;
-  /** Send rate per target mailbox, shared by all connections. */
-  readonly mailboxLimiter: KeyedRateLimiter;
+  /** Send rate per target mailbox, in fair shares of the connections writing to it. */
+  readonly mailboxLimiter: MailboxSendLimiter;
   /**
    * Prekey-fetch rate per target mailbox, shared by all connections; separate from the send
    * rate, with a burst well below the one-time prekeys a device keeps.
@@ -116,10 +119,24 @@ const CLOSED: Phase = { name: 'closed' };
  */
 export const MAX_PREKEY_PUBLISHES_PER_CONNECTION = 8;
 
+/** Where a socket (the WebSocket, and the Duplex under it) keeps its connection. */
+const CONNECTION = Symbol('connection');
+interface Tagged {
+  [CONNECTION]: Connection;
+}
+function connectionOf(socket: WebSocket | Duplex): Connection {
+  return (socket as unknown as Tagged)[CONNECTION];
+}
+
 /** Bytes of the random payload of each WebSocket ping, which the peer's pong must echo. */
 const PING_PAYLOAD_BYTES = 8;
 /** Most unanswered ping payloads remembered per connection; the oldest is forgotten first. */
 const MAX_UNANSWERED_PINGS = 16;
+/**
+ * Longest the relay stops reading from a connection past its frame or byte rate, in ms (see
+ * holdReading); it reads again then even if the rate has not refilled.
+ */
+export const MAX_RATE_HOLD_MS = 250;
 /** How long a connection closed by admission has to finish the close handshake, in ms. */
 const EVICT_CLOSE_MS = 2_000;
 
@@ -132,8 +149,13 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   readonly #frames: TokenBucket;
   /** Bytes of the messages this connection sends (`connBytesPerSecond`, `connByteBurst`). */
   readonly #bytes: TokenBucket;
-  /** Challenges issued and mailboxes admitted to on this connection (first contact). */
-  readonly #firstContact: FirstContact;
+  /**
+   * Challenges issued and mailboxes admitted to on this connection (first contact); made on the
+   * first `send` or `pow.request`, since most connections (recipients) never send.
+   */
+  #firstContact: FirstContact | undefined;
+  /** This connection's shares of the send rates of the mailboxes it writes to; from its first send. */
+  #shares: SenderShares | undefined;
 
   /** `prekeys.publish` frames accepted on this connection. */
   #publishes = 0;
@@ -146,6 +168,9 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   #limited = 0;
   #limitedSinceMs = 0;
 
+  /** When this connection opened, in performance.now() ms. */
+  readonly #openedMs: number;
+
   // Heartbeat and slow-consumer state.
   #lastPongMs: number;
   /** Payloads of the pings sent and not yet echoed, oldest first. */
@@ -156,6 +181,11 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   #stalledTicks = 0;
   /** True while backpressure has stopped reading from this socket (pongs are not read either). */
   #readingPaused = false;
+  /**
+   * Set while the relay does not read from this socket because the connection is past its frame
+   * or byte rate (see holdReading); the timer that reads again.
+   */
+  #rateHold: NodeJS.Timeout | undefined;
 
   /**
    * Ends the auth window (AUTH_TIMEOUT_MS); cleared by auth or close, and stopped while the relay
@@ -193,18 +223,22 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       ctx.settings.connByteBurst,
       nowMs,
     );
-    this.#firstContact = new FirstContact(ctx.firstContactGauge, ctx.settings);
+    this.#openedMs = nowMs;
     this.#lastPongMs = nowMs;
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    ws.on('pong', (data) => this.#onPong(data));
-    ws.on('ping', (data) => this.#onPing(data));
-    ws.on('close', () => this.#onClose());
+    // The listeners are shared functions that find this connection on the socket, rather than
+    // closures made per connection: an idle connection's memory is mostly what it holds for ever.
+    (ws as unknown as Tagged)[CONNECTION] = this;
+    (socket as unknown as Tagged)[CONNECTION] = this;
+    ws.on('message', Connection.#wsMessage);
+    ws.on('pong', Connection.#wsPong);
+    ws.on('ping', Connection.#wsPing);
+    ws.on('close', Connection.#wsClose);
     // ws reports protocol violations (bad UTF-8, oversized frames) here and then closes the
     // socket itself with the right code; without a listener the error would crash the process.
-    ws.on('error', (err) => ctx.logger.debug({ err }, 'websocket error'));
+    ws.on('error', Connection.#wsError);
     // Added after ws's own 'data' listener (ws took the socket before the 'connection'
     // callback), so it runs once ws has parsed the read.
-    socket.on('data', this.#onData);
+    socket.on('data', Connection.#socketData);
     const nonce = newNonce();
     this.#phase = { name: 'open', nonce };
     ctx.admission.opened(this);
@@ -234,13 +268,55 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     this.#ws.terminate();
   }
 
-  readonly #onData = (): void => {
-    this.#ctx.inputBudget.update(this, unfinishedInputBytes(this.#ws));
-  };
+  static #wsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    connectionOf(this).#onMessage(data, isBinary);
+  }
+
+  static #wsPong(this: WebSocket, data: Buffer): void {
+    connectionOf(this).#onPong(data);
+  }
+
+  static #wsPing(this: WebSocket, data: Buffer): void {
+    connectionOf(this).#onPing(data);
+  }
+
+  static #wsClose(this: WebSocket): void {
+    connectionOf(this).#onClose();
+  }
+
+  static #wsError(this: WebSocket, err: Error): void {
+    connectionOf(this).#ctx.logger.debug({ err }, 'websocket error');
+  }
+
+  static #socketData(this: Duplex): void {
+    const connection = connectionOf(this);
+    connection.#ctx.inputBudget.update(connection, unfinishedInputBytes(connection.#ws));
+  }
+
+  static #authWindowTimer(connection: Connection): void {
+    connection.#authTimer = undefined;
+    connection.#onAuthWindowEnded();
+  }
+
+  static #rateHoldTimer(connection: Connection): void {
+    connection.#rateHold = undefined;
+    // Backpressure may have paused reading meanwhile; it resumes it then.
+    if (!connection.#readingPaused && connection.#phase.name !== 'closed') connection.#ws.resume();
+  }
+
+  /** This connection's first-contact state, made on first use. */
+  #admissions(): FirstContact {
+    return (this.#firstContact ??= new FirstContact(this.#ctx.firstContactGauge, this.#settings));
+  }
+
+  /** See {@link FirstContact.paid}; a connection that never used first contact has not paid. */
+  get #paid(): boolean {
+    return this.#firstContact?.paid ?? !this.#ctx.firstContactGauge.enabled;
+  }
 
   #armAuthWindow(ms: number): void {
     this.#authDeadlineMs = performance.now() + ms;
-    this.#authTimer = setTimeout(this.#onAuthWindowEnded, ms);
+    this.#authTimer = setTimeout(Connection.#authWindowTimer, ms, this);
     this.#authTimer.unref();
   }
 
@@ -250,8 +326,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     this.#authRemainingMs = undefined;
   }
 
-  readonly #onAuthWindowEnded = (): void => {
-    this.#authTimer = undefined;
+  #onAuthWindowEnded(): void {
     const phase = this.#phase.name;
     if (phase === 'authenticating') {
       // Decided by the auth at the store: kept if it succeeds, closed below if it fails.
@@ -261,7 +336,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     if (phase !== 'open') return;
     if (this.#ctx.admission.authWindowEnded(this, this.#sentAnonymously)) return;
     this.evict(CloseCode.AUTH_TIMEOUT, 'auth timeout');
-  };
+  }
 
   /** True once authenticated (for tests and metrics). */
   get authenticated(): boolean {
@@ -284,6 +359,17 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       }
       // With ws's default binaryType ('nodebuffer') a message is always one Buffer.
       const bytes = (data as Buffer).length;
+      // Over the connection's rate a frame with a rid is refused whatever it says (a frame with
+      // a rid is never an ack, the one frame the rate exempts), so it is answered before it is
+      // parsed: most of a flood is these, and parsing them cost the event loop its others' time.
+      if (!this.#hasRate(now, bytes)) {
+        const early = peekRequestId(data as Buffer);
+        if (early !== undefined) {
+          this.#rateLimited(early, now);
+          this.#holdReading(now, bytes);
+          return;
+        }
+      }
       const parsed = parseClientFrame((data as Buffer).toString());
       if (!parsed.ok) {
         this.#take(now, bytes);
@@ -299,13 +385,14 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
         frame.t === 'ack' && phase.name === 'authenticated' && phase.delivery.firstAcks(frame.ids);
       if (!freeAck && !this.#take(now, bytes)) {
         this.#rateLimited(rid, now);
+        this.#holdReading(now, bytes);
         return;
       }
       switch (frame.t) {
         case 'send':
           // Admission first: a connection that has not paid for this mailbox must not spend
           // the mailbox's send rate, which everyone writing to it shares.
-          if (!this.#firstContact.takeSend(frame.to)) {
+          if (!this.#admissions().takeSend(frame.to)) {
             this.#error(ErrorCode.POW_REQUIRED, rid);
             return;
           }
@@ -313,8 +400,14 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
           // unpaid one must not earn a slot in MAX_ANONYMOUS_CONNECTIONS (that would let free
           // junk sends cycle the slots and displace contacts who paid).
           if (phase.name !== 'authenticated') this.#sentAnonymously = true;
-          if (!this.#ctx.mailboxLimiter.take(frame.to, now)) {
-            this.#firstContact.refund(frame.to);
+          if (
+            this.#ctx.mailboxLimiter.take(
+              frame.to,
+              (this.#shares ??= new SenderShares(this.#openedMs)),
+              now,
+            ) !== 'ok'
+          ) {
+            this.#firstContact?.refund(frame.to);
             this.#rateLimited(rid, now);
             return;
           }
@@ -322,11 +415,11 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
           return;
         case 'pow.request':
           this.#write(
-            encodePowChallengeFrame(frame.rid, this.#firstContact.request(frame.to, Date.now())),
+            encodePowChallengeFrame(frame.rid, this.#admissions().request(frame.to, Date.now())),
           );
           return;
         case 'pow.solve': {
-          const solved = this.#firstContact.solve(frame.nonce, frame.solution, Date.now());
+          const solved = this.#admissions().solve(frame.nonce, frame.solution, Date.now());
           if (!solved.ok) {
             this.#reject(ErrorCode.POW_FAILED, rid, now);
             return;
@@ -389,7 +482,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
           // Creating a state stores 64 KiB for the queue TTL, and any fresh key authenticates:
           // it needs a solved proof-of-work on this connection, checked before the store is
           // asked, so the answer says nothing about whether a state is held (ADR 0014).
-          if (frame.t === 'state.put' && frame.ifGeneration === 0 && !this.#firstContact.paid) {
+          if (frame.t === 'state.put' && frame.ifGeneration === 0 && !this.#paid) {
             this.#error(ErrorCode.POW_REQUIRED, rid);
             return;
           }
@@ -400,7 +493,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
             this.#reject(ErrorCode.NOT_AUTHENTICATED, rid, now);
             return;
           }
-          if (!this.#firstContact.paid) {
+          if (!this.#paid) {
             this.#error(ErrorCode.POW_REQUIRED, rid);
             return;
           }
@@ -412,13 +505,19 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
           void this.#guard(this.#reserveBlob(frame.rid), rid, frame.t);
           return;
         case 'prekeys.fetch':
-          // Each fetch spends one of the owner's one-time prekeys: a small rate and burst of
-          // its own, so no one can empty a device's prekeys at once or starve its messages.
-          if (!this.#ctx.prekeyFetchLimiter.take(frame.mailbox, now)) {
-            this.#rateLimited(rid, now);
-            return;
-          }
-          void this.#guard(this.#prekeysFetch(frame), rid, frame.t);
+          // A one-time prekey is handed out at a small rate and burst per target mailbox of
+          // its own, so no one can empty a device's one-time prekeys at once (nor starve its
+          // messages). A fetch past it is not refused: it gets the bundle without a one-time
+          // prekey, with which PQXDH still runs, so any number of new contacts can start
+          // sessions (ADR 0023). Plain fetches are bounded by this connection's frame rate.
+          void this.#guard(
+            this.#prekeysFetch(
+              frame,
+              this.#ctx.prekeyFetchLimiter.take(frame.mailbox, now) ? 'take' : 'withhold',
+            ),
+            rid,
+            frame.t,
+          );
           return;
       }
     } catch (err) {
@@ -443,10 +542,15 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
    * rate refuses spends from neither (a refusal for bytes must not also cost a frame).
    */
   #take(now: number, bytes: number): boolean {
-    if (!this.#frames.has(now) || !this.#bytes.has(now, bytes)) return false;
+    if (!this.#hasRate(now, bytes)) return false;
     this.#frames.take(now);
     this.#bytes.take(now, bytes);
     return true;
+  }
+
+  /** True when a frame of `bytes` bytes is within both the frame rate and the byte rate now. */
+  #hasRate(now: number, bytes: number): boolean {
+    return this.#frames.has(now) && this.#bytes.has(now, bytes);
   }
 
   /** Runs a handler; an exception it did not expect becomes an `internal` error frame. */
@@ -478,7 +582,9 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
-    const mailbox = mailboxIdFromPublicKey(pk, sha256);
+    // Kept for the connection's life, as the key of its hub, admission and delivery entries: one
+    // flat copy (the encoder's `+=` leaves V8 a tree of about ten string pieces, 256 bytes more).
+    const mailbox = Buffer.from(mailboxIdFromPublicKey(pk, sha256), 'latin1').toString('latin1');
     const authenticating: Phase = { name: 'authenticating', nonce };
     this.#phase = authenticating;
     this.#ctx.opStarted();
@@ -520,7 +626,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
   async #send(frame: ClientFrameOf<'send'>): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.shuttingDown) {
-      this.#firstContact.refund(frame.to);
+      this.#firstContact?.refund(frame.to);
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
       return;
     }
@@ -530,7 +636,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       result = await ctx.store.enqueue(frame.to, frame.id, frame.env);
     } catch (err) {
       ctx.opFinished();
-      this.#firstContact.refund(frame.to);
+      this.#firstContact?.refund(frame.to);
       this.#storeFailed(err, frame.rid, 'send');
       // Unreachable or a bug: the envelope may be stored all the same (the store's answer,
       // not the command, was lost). The sender's resend is then a 'duplicate', which is not
@@ -544,7 +650,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       // Only a newly stored envelope is new to the recipient; a duplicate was delivered (or is
       // queued) already. Delivery comes after the store confirmed, so an ack can always delete.
       if (result === 'stored') ctx.hub.deliver(frame.to, frame.id, frame.env);
-      else this.#firstContact.refund(frame.to);
+      else this.#firstContact?.refund(frame.to);
       this.#write(encodeStoredFrame(frame.rid, frame.id));
     } catch (err) {
       this.#internal(err, frame.rid, 'send');
@@ -580,7 +686,12 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     this.#write(encodePrekeysCountFrame(frame.rid, remaining));
   }
 
-  async #prekeysFetch(frame: ClientFrameOf<'prekeys.fetch'>): Promise<void> {
+  /** `prekeys.fetch`: with one of the owner's one-time prekeys if `mode` is 'take' and the
+   * shared rate (several relays on one store) has one for this mailbox too, else without. */
+  async #prekeysFetch(
+    frame: ClientFrameOf<'prekeys.fetch'>,
+    mode: OneTimePrekeyMode,
+  ): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.shuttingDown) {
       this.#error(ErrorCode.SHUTTING_DOWN, frame.rid);
@@ -589,19 +700,20 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     ctx.opStarted();
     let fetched;
     try {
-      // On a store shared by several relays the fetch rate holds across all of them (each
-      // relay's own limiter alone would let N relays hand out N times the owner's prekeys).
+      // On a store shared by several relays the one-time prekey rate holds across all of them
+      // (each relay's own limiter alone would let N relays hand out N times the owner's
+      // one-time prekeys). Past it the fetch still gets the bundle, without one.
       if (
+        mode === 'take' &&
         hasSharedRateLimits(ctx.store) &&
         !(await ctx.store.takeShared('prekey-fetch', frame.mailbox, {
           perSecond: this.#settings.prekeyFetchesPerSecond,
           burst: this.#settings.prekeyFetchBurst,
         }))
       ) {
-        this.#rateLimited(frame.rid, performance.now());
-        return;
+        mode = 'withhold';
       }
-      fetched = await ctx.store.fetchPrekeys(frame.mailbox);
+      fetched = await ctx.store.fetchPrekeys(frame.mailbox, mode);
     } catch (err) {
       this.#storeFailed(err, frame.rid, frame.t);
       return;
@@ -733,6 +845,27 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     this.#ws.pause();
   }
 
+  /**
+   * A frame past the connection's rate was refused: read nothing more from this socket until the
+   * rate has a token again (for a frame of `bytes` bytes), so that a flooder's refused frames
+   * cost the relay at most about one per token rather than all its socket can carry; the
+   * flooder's own TCP window then holds the rest. Frames `ws` has already read still arrive
+   * (each refused, without a second timer).
+   */
+  #holdReading(now: number, bytes: number): void {
+    if (this.#rateHold !== undefined || this.#phase.name === 'closed') return;
+    // Until the refused frame would pass, at most MAX_RATE_HOLD_MS: the next frame may be
+    // smaller than a frame refused for its bytes (or that one may be past the burst for ever).
+    const waitMs = Math.min(
+      MAX_RATE_HOLD_MS,
+      Math.max(this.#frames.msUntil(now), this.#bytes.msUntil(now, bytes)),
+    );
+    if (waitMs <= 0) return;
+    this.#ws.pause();
+    this.#rateHold = setTimeout(Connection.#rateHoldTimer, Math.ceil(waitMs), this);
+    this.#rateHold.unref();
+  }
+
   /** See {@link Pausable.resumeReading}. */
   resumeReading(): void {
     this.#readingPaused = false;
@@ -745,7 +878,8 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
       this.#authRemainingMs = undefined;
       this.#armAuthWindow(remaining);
     }
-    this.#ws.resume();
+    // A rate hold still running resumes reading when it ends.
+    if (this.#rateHold === undefined) this.#ws.resume();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -810,6 +944,7 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     const now = performance.now();
     if (!this.#frames.take(now)) {
       this.#strike(now);
+      this.#holdReading(now, 0);
       return;
     }
     this.#out.pong(data);
@@ -842,6 +977,8 @@ export class Connection implements Recipient, Admittee, InputHolder, Pausable {
     if (phase.name === 'closed') return;
     this.#phase = CLOSED;
     this.#clearAuthWindow();
+    clearTimeout(this.#rateHold);
+    this.#rateHold = undefined;
     this.#ctx.admission.closed(this);
     this.#ctx.inputBudget.update(this, 0);
     this.#out.release();

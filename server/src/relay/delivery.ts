@@ -93,14 +93,22 @@ export const MAX_ACK_ATTEMPTS = 6;
 /** Delay before the second attempt of a failed ack, in ms; doubles for each further one. */
 export const ACK_RETRY_MIN_MS = 100;
 
+/** What a delivery has in flight, and sent live, before its first delivery: shared, never written. */
+const NONE_IN_FLIGHT: ReadonlyMap<string, boolean> = new Map();
+const NONE_LIVE: ReadonlySet<string> = new Set();
+
 export class Delivery {
   /** The mailbox whose envelopes this delivers. */
   readonly mailbox: string;
   readonly #store: DeliveryStore;
   readonly #sink: DeliverySink;
   readonly #maxInflight: number;
-  /** Delivered, unacknowledged ids → whether an ack for it is already on its way to the store. */
-  readonly #inflight = new Map<string, boolean>();
+  /**
+   * Delivered, unacknowledged ids → whether an ack for it is already on its way to the store.
+   * The shared empty NONE_IN_FLIGHT until the first delivery (an idle connection holds no Map);
+   * written only through #writableInflight.
+   */
+  #inflight: ReadonlyMap<string, boolean> = NONE_IN_FLIGHT;
   /** The store may hold envelopes not sent here; true from the start (the queue after auth). */
   #backlog = true;
   #refilling = false;
@@ -114,19 +122,29 @@ export class Delivery {
    * must look past (its `scan`). Only an estimate: an id leaves it when acknowledged or passed
    * over by a peek; too few makes a refill take one more peek, never miss an envelope.
    */
-  readonly #live = new Set<string>();
+  #live: ReadonlySet<string> = NONE_LIVE;
   /** Envelope text read by refills so far, and how many envelopes: their mean size bounds
    * how many ids a peek lists when the socket has little room (see #refill). */
   #readBytes = 0;
   #readCount = 0;
-  /** Passed to the store as `skip`: what is in flight, or was acknowledged during the peek. */
-  readonly #held = (id: string): boolean => {
+  /** The store's `skip` of a refill: what is in flight, or was acknowledged during the peek. */
+  #held(id: string): boolean {
     if (this.#inflight.has(id)) {
-      this.#live.delete(id);
+      if (this.#live !== NONE_LIVE) this.#writableLive().delete(id);
       return true;
     }
     return this.#ackedDuringPeek?.has(id) === true;
-  };
+  }
+
+  #writableInflight(): Map<string, boolean> {
+    if (this.#inflight === NONE_IN_FLIGHT) this.#inflight = new Map();
+    return this.#inflight as Map<string, boolean>;
+  }
+
+  #writableLive(): Set<string> {
+    if (this.#live === NONE_LIVE) this.#live = new Set();
+    return this.#live as Set<string>;
+  }
   /** Acknowledged ids waiting for the end of this turn of the event loop (see queueAck). */
   #ackQueue: string[] | undefined;
   /** Ids acknowledged while a refill peek was outstanding: the peek may still list them. */
@@ -164,8 +182,8 @@ export class Delivery {
    * so that repeating the same ack (while the first is still on its way) is not free again.
    */
   firstAcks(ids: readonly string[]): boolean {
-    const inflight = this.#inflight;
-    for (const id of ids) if (inflight.get(id) !== false) return false;
+    for (const id of ids) if (this.#inflight.get(id) !== false) return false;
+    const inflight = this.#writableInflight();
     for (const id of ids) inflight.set(id, true);
     return true;
   }
@@ -224,7 +242,7 @@ export class Delivery {
           }
         }
       }
-      const inflight = this.#inflight;
+      const inflight = this.#writableInflight();
       // In flight is only left once the store has deleted: a refill peek issued before that
       // could otherwise list the envelope again and it would be sent twice. That holds for
       // every id the store deleted, also one this connection did not send (delivered on an
@@ -233,7 +251,7 @@ export class Delivery {
       const skip = this.#refilling && !failed ? (this.#ackedDuringPeek ??= new Set()) : undefined;
       for (const id of ids) {
         const sentHere = inflight.delete(id);
-        this.#live.delete(id);
+        if (this.#live !== NONE_LIVE) this.#writableLive().delete(id);
         if (skip !== undefined && (sentHere || skip.size < MAX_ACK_BATCH)) skip.add(id);
       }
       // A failed ack leaves the envelopes in the store; they go out again with the next refill,
@@ -281,8 +299,8 @@ export class Delivery {
       this.#backlog = true;
       return;
     }
-    inflight.set(id, false);
-    this.#live.add(id);
+    this.#writableInflight().set(id, false);
+    this.#writableLive().add(id);
     this.#sink.deliver(id, env);
   }
 
@@ -335,7 +353,8 @@ export class Delivery {
   }
 
   async #refill(): Promise<void> {
-    const inflight = this.#inflight;
+    // Re-read after the first delivery: it replaces NONE_IN_FLIGHT with this delivery's own Map.
+    let inflight = this.#inflight;
     const max = this.#maxInflight;
     const sink = this.#sink;
     this.#refilling = true;
@@ -365,7 +384,8 @@ export class Delivery {
             limit,
             scan: Math.min(max, limit + ahead),
             maxBytes: room,
-            skip: this.#held,
+            // A closure per refill rather than one held by every delivery for ever.
+            skip: (id) => this.#held(id),
           });
         } catch (err) {
           this.#scheduleRefillRetry(err);
@@ -387,7 +407,8 @@ export class Delivery {
               complete = false;
               break;
             }
-            inflight.set(message.id, false);
+            this.#writableInflight().set(message.id, false);
+            inflight = this.#inflight;
             sink.deliver(message.id, message.env);
           }
           cursor = message.cursor;

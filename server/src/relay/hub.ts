@@ -16,7 +16,12 @@ export interface Recipient {
 }
 
 interface Entry {
-  readonly recipients: Set<Recipient>;
+  /**
+   * An array, not a Set: a mailbox has at most MAX_CONNECTIONS_PER_MAILBOX recipients on a relay
+   * and nearly always one, and an idle connection's hub entry is held for its whole life (a Set
+   * costs about 250 bytes more).
+   */
+  readonly recipients: Recipient[];
   /** Settles when the store subscription is in place (or failed). */
   readonly subscribed: Promise<void>;
 }
@@ -42,10 +47,10 @@ export class Hub {
   async add(mailbox: string, recipient: Recipient): Promise<void> {
     let entry = this.#entries.get(mailbox);
     if (entry === undefined) {
-      entry = { recipients: new Set(), subscribed: this.#subscribe(mailbox) };
+      entry = { recipients: [], subscribed: this.#subscribe(mailbox) };
       this.#entries.set(mailbox, entry);
     }
-    entry.recipients.add(recipient);
+    if (!entry.recipients.includes(recipient)) entry.recipients.push(recipient);
     try {
       await entry.subscribed;
     } catch (err) {
@@ -57,8 +62,10 @@ export class Hub {
   /** Removes a recipient; the last one of a mailbox ends its subscription. Idempotent. */
   remove(mailbox: string, recipient: Recipient): void {
     const entry = this.#entries.get(mailbox);
-    if (entry === undefined || !entry.recipients.delete(recipient)) return;
-    if (entry.recipients.size > 0) return;
+    const i = entry?.recipients.indexOf(recipient) ?? -1;
+    if (entry === undefined || i < 0) return;
+    entry.recipients.splice(i, 1);
+    if (entry.recipients.length > 0) return;
     this.#entries.delete(mailbox);
     const leaving = this.#unsubscribe(mailbox, entry.subscribed);
     this.#leaving.set(mailbox, leaving);
@@ -71,7 +78,10 @@ export class Hub {
   deliver(mailbox: string, id: string, env: string): void {
     const entry = this.#entries.get(mailbox);
     if (entry === undefined) return;
-    for (const recipient of entry.recipients) {
+    // A copy when there are several: a recipient may leave while the others are handed it.
+    for (const recipient of entry.recipients.length === 1
+      ? entry.recipients
+      : entry.recipients.slice()) {
       try {
         recipient.deliverLive(id, env);
       } catch (err) {
@@ -88,7 +98,10 @@ export class Hub {
   resync(mailbox: string): void {
     const entry = this.#entries.get(mailbox);
     if (entry === undefined) return;
-    for (const recipient of entry.recipients) {
+    // A copy when there are several: a recipient may leave while the others are handed it.
+    for (const recipient of entry.recipients.length === 1
+      ? entry.recipients
+      : entry.recipients.slice()) {
       try {
         recipient.resync?.();
       } catch (err) {

@@ -99,7 +99,7 @@ export class Outbox implements DeliverySink {
     this.#released = true;
     this.#ctx.outputBudget.change(-this.#accounted);
     this.#accounted = 0;
-    this.#ctx.outputBudget.forget(this.#onBudget);
+    if (this.#onBudget !== undefined) this.#ctx.outputBudget.forget(this.#onBudget);
   }
 
   /** Answers a client's WebSocket ping; a client whose unsent bytes passed the bound is closed. */
@@ -161,7 +161,12 @@ export class Outbox implements DeliverySink {
     if (this.#ctx.outputBudget.over) {
       if (!this.#budgetArmed && !this.#released) {
         this.#budgetArmed = true;
-        this.#ctx.outputBudget.wait(this.#onBudget);
+        this.#ctx.outputBudget.wait(
+          (this.#onBudget ??= () => {
+            this.#budgetArmed = false;
+            this.drainListener?.resume();
+          }),
+        );
       }
       return false;
     }
@@ -169,7 +174,14 @@ export class Outbox implements DeliverySink {
     if (!this.#drainArmed) {
       this.#drainArmed = true;
       this.#ctx.logger.debug('socket backed up; deliveries wait in the store');
-      this.#socket.once('drain', this.#onDrain);
+      this.#socket.once(
+        'drain',
+        (this.#onDrain ??= () => {
+          this.#drainArmed = false;
+          this.account();
+          this.drainListener?.resume();
+        }),
+      );
     }
     return false;
   }
@@ -178,16 +190,12 @@ export class Outbox implements DeliverySink {
     return Math.max(0, this.#ctx.settings.maxBufferedBytes - this.#ws.bufferedAmount);
   }
 
-  readonly #onDrain = (): void => {
-    this.#drainArmed = false;
-    this.account();
-    this.drainListener?.resume();
-  };
-
-  readonly #onBudget = (): void => {
-    this.#budgetArmed = false;
-    this.drainListener?.resume();
-  };
+  /**
+   * The socket's 'drain' and the output budget's wake-up; made the first time either is needed
+   * (most sockets never back up), then reused.
+   */
+  #onDrain: (() => void) | undefined;
+  #onBudget: (() => void) | undefined;
 
   get stopping(): boolean {
     return this.#ctx.shuttingDown;

@@ -58,7 +58,48 @@ describe('TokenBucket', () => {
   });
 });
 
+describe('TokenBucket debt', () => {
+  it('goes into debt down to the floor it is given, and no further', () => {
+    const bucket = new TokenBucket(10, 2, 0);
+    expect([bucket.take(0), bucket.take(0)]).toEqual([true, true]);
+    expect(bucket.take(0)).toBe(false); // no floor: empty means refused
+    expect([bucket.take(0, 1, -2), bucket.take(0, 1, -2)]).toEqual([true, true]);
+    expect(bucket.take(0, 1, -2)).toBe(false); // at the floor
+  });
+
+  it('pays a debt back before it gives a token to a take without a floor', () => {
+    const bucket = new TokenBucket(10, 2, 0);
+    bucket.take(0, 2);
+    bucket.take(0, 2, -2); // two tokens of debt
+    expect(bucket.take(299)).toBe(false); // -2 + 2.99
+    expect(bucket.take(300)).toBe(true); // -2 + 3
+    expect(bucket.isFull(300)).toBe(false);
+  });
+});
+
 describe('KeyedRateLimiter', () => {
+  it('refuses a floor below its maxDebt, or above zero', () => {
+    const limiter = new KeyedRateLimiter(1, 2, 10, 2);
+    expect(() => limiter.take('a', 0, -3)).toThrow(RangeError);
+    expect(() => limiter.take('a', 0, 1)).toThrow(RangeError);
+    expect(() => new KeyedRateLimiter(1, 2, 10).take('a', 0, -1)).toThrow(RangeError);
+    expect(limiter.take('a', 0, -2)).toBe(true);
+  });
+
+  it('starts unknown keys empty for as long as a forgotten bucket in debt takes to refill', () => {
+    const inDebt = () => {
+      const limiter = new KeyedRateLimiter(1, 2, 1, 2);
+      limiter.take('a', 0);
+      limiter.take('a', 0);
+      limiter.take('a', 0, -2); // 'a' is one token in debt
+      expect(limiter.take('b', 0)).toBe(false); // 'a' forgotten
+      return limiter;
+    };
+    // Burst plus debt: 4 s at one a second.
+    expect(inDebt().take('c', 3_999)).toBe(false);
+    expect(inDebt().take('c', 4_000)).toBe(true);
+  });
+
   it('limits each key on its own', () => {
     const limiter = new KeyedRateLimiter(1, 1, 10);
     expect(limiter.take('a', 0)).toBe(true);

@@ -25,14 +25,16 @@ export class TokenBucket {
   /**
    * Takes `cost` tokens (one by default; bytes for a byte rate) if there are that many; false
    * means the caller is over its rate, and nothing is taken. A cost above `burst` never passes.
+   * With a negative `floor` the bucket may go into debt down to it (fair-share.ts lets a sender
+   * below its share borrow); refill pays the debt back before anyone else gets a token.
    */
-  take(nowMs: number, cost = 1): boolean {
+  take(nowMs: number, cost = 1, floor = 0): boolean {
     const elapsed = nowMs - this.#updatedMs;
     if (elapsed > 0) {
       this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000);
       this.#updatedMs = nowMs;
     }
-    if (this.#tokens < cost) return false;
+    if (this.#tokens - cost < floor) return false;
     this.#tokens -= cost;
     return true;
   }
@@ -44,6 +46,14 @@ export class TokenBucket {
   has(nowMs: number, cost = 1): boolean {
     const elapsed = Math.max(0, nowMs - this.#updatedMs);
     return Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000) >= cost;
+  }
+
+  /** Milliseconds until `cost` tokens could be taken (0 if they can now; Infinity past the burst). */
+  msUntil(nowMs: number, cost = 1): number {
+    if (cost > this.burst) return Infinity;
+    const elapsed = Math.max(0, nowMs - this.#updatedMs);
+    const tokens = Math.min(this.burst, this.#tokens + (elapsed * this.ratePerSecond) / 1000);
+    return tokens >= cost ? 0 : ((cost - tokens) * 1000) / this.ratePerSecond;
   }
 
   /** True when the bucket is full again, i.e. forgetting it changes nothing. */
@@ -73,19 +83,29 @@ export class KeyedRateLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
   /** Until when (ms) an unknown key starts empty, because a draining bucket was forgotten. */
   #startEmptyUntilMs = -Infinity;
-  /** How long an empty bucket takes to refill, in ms. */
+  /** How long a bucket at its deepest (`-maxDebt`) takes to refill, in ms. */
   readonly #refillMs: number;
 
+  /**
+   * `maxDebt` is the deepest any caller lets a bucket go (the `floor` of {@link take} is never
+   * below `-maxDebt`); a forgotten bucket may have been that deep, so it counts in how long
+   * unknown keys start empty.
+   */
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
     private readonly maxKeys: number,
+    private readonly maxDebt = 0,
   ) {
-    this.#refillMs = (burst / ratePerSecond) * 1000;
+    this.#refillMs = ((burst + maxDebt) / ratePerSecond) * 1000;
   }
 
-  /** Takes one token for `key`; false means the key is over its rate. */
-  take(key: string, nowMs: number): boolean {
+  /**
+   * Takes one token for `key`; false means the key is over its rate. `floor` (0 or negative,
+   * at least `-maxDebt`) lets this take put the bucket into debt down to it.
+   */
+  take(key: string, nowMs: number, floor = 0): boolean {
+    if (floor < -this.maxDebt || floor > 0) throw new RangeError('floor out of range');
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       if (this.#buckets.size >= this.maxKeys) this.#evict(nowMs);
@@ -95,7 +115,7 @@ export class KeyedRateLimiter {
       this.#buckets.delete(key);
     }
     this.#buckets.set(key, bucket);
-    return bucket.take(nowMs);
+    return bucket.take(nowMs, 1, floor);
   }
 
   /** Number of keys tracked now. */

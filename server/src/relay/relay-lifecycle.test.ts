@@ -482,7 +482,7 @@ describe('regression: a send whose store reply was lost', () => {
   });
 });
 
-describe('regression: one-time prekeys drained in one burst', () => {
+describe('one-time prekeys handed out at a rate per mailbox, bundles to everyone', () => {
   let relay: InProcessRelay;
   beforeAll(async () => {
     relay = await startInProcessRelay({
@@ -491,6 +491,8 @@ describe('regression: one-time prekeys drained in one burst', () => {
         PREKEY_FETCH_BURST: '3',
         MAILBOX_SENDS_PER_SECOND: '1',
         MAILBOX_SEND_BURST: '2',
+        // One sender spends the mailbox's whole send rate below.
+        MAILBOX_SENDER_SHARES: '1',
       },
     });
   });
@@ -513,46 +515,117 @@ describe('regression: one-time prekeys drained in one burst', () => {
     return { client, mailbox };
   }
 
-  it('refuses prekey fetches for one mailbox past PREKEY_FETCH_BURST, leaving the rest of its one-time prekeys', async () => {
-    const target = await owner(32);
+  /** An owner like {@link owner} with its bundle's parts, to compare answers with. */
+  async function ownerWithParts(
+    count: number,
+  ): Promise<{ client: TestClient; mailbox: string; identity: string; signedPrekey: string }> {
+    const client = await connect(relay);
+    const mailbox = await client.authenticate();
+    const parts = { identity: envelope(32), signedPrekey: envelope(96) };
+    const oneTime = Array.from({ length: count }, (_, i) => ({ id: i, key: envelope(32) }));
+    client.send({ v: 1, t: 'prekeys.publish', rid: 2, ...parts, oneTime });
+    expect(await client.next('prekeys.count')).toMatchObject({ rid: 2, remaining: count });
+    return { client, mailbox, ...parts };
+  }
+
+  it('regression: fetches past PREKEY_FETCH_BURST were refused rate_limited; they now get the bundle without a one-time prekey, and the rest stay', async () => {
+    const target = await ownerWithParts(32);
     const fetcher = await connect(relay);
     for (let rid = 1; rid <= 20; rid++) {
       fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
     }
     const answers = [];
     for (let i = 0; i < 20; i++) answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
-    const bundles = answers.filter((f) => f.t === 'prekeys.bundle');
-    const refused = answers.filter((f) => f.t === 'error');
-    expect(bundles).toHaveLength(3);
-    expect(refused).toHaveLength(17);
-    for (const f of refused) expect(f).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    expect(answers.filter((f) => f.t === 'error')).toEqual([]);
+    const bundles = answers.flatMap((f) => (f.t === 'prekeys.bundle' ? [f] : []));
+    expect(bundles.map((f) => f.rid).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    const withOneTime = bundles.filter((f) => f.bundle?.oneTime !== null);
+    const without = bundles.filter((f) => f.bundle?.oneTime === null);
+    expect(withOneTime).toHaveLength(3);
+    expect(without).toHaveLength(17);
+    for (const f of bundles) {
+      expect(f).toMatchObject({
+        mailbox: target.mailbox,
+        bundle: { identity: target.identity, signedPrekey: target.signedPrekey },
+      });
+    }
     target.client.send({ v: 1, t: 'prekeys.status', rid: 3 });
     expect(await target.client.next('prekeys.count')).toMatchObject({ rid: 3, remaining: 29 });
   });
 
   it('counts fetches from different connections against the same mailbox', async () => {
     const target = await owner(8);
-    const answers = [];
+    const oneTimes = [];
     for (let rid = 1; rid <= 4; rid++) {
       const fetcher = await connect(relay);
       fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
-      answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
+      const answer = await fetcher.next('prekeys.bundle');
+      oneTimes.push(answer.bundle?.oneTime === null ? 'without' : 'with');
     }
-    expect(answers.map((f) => f.t)).toEqual([
-      'prekeys.bundle',
-      'prekeys.bundle',
-      'prekeys.bundle',
-      'error',
-    ]);
+    expect(oneTimes).toEqual(['with', 'with', 'with', 'without']);
+    target.client.send({ v: 1, t: 'prekeys.status', rid: 3 });
+    expect(await target.client.next('prekeys.count')).toMatchObject({ rid: 3, remaining: 5 });
   });
 
-  it('does not refuse sends to a mailbox whose prekey fetches are used up', async () => {
+  it("keeps one mailbox's spent one-time prekey rate from withholding another's", async () => {
+    const drained = await owner(8);
+    const other = await owner(8);
+    const fetcher = await connect(relay);
+    for (let rid = 1; rid <= 4; rid++) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: drained.mailbox });
+      await fetcher.next('prekeys.bundle');
+    }
+    fetcher.send({ v: 1, t: 'prekeys.fetch', rid: 5, mailbox: other.mailbox });
+    expect((await fetcher.next('prekeys.bundle')).bundle?.oneTime).not.toBeNull();
+  });
+
+  it('answers a fetch past the rate for a mailbox without a bundle with null, not rate_limited', async () => {
+    const mailbox = await (await connect(relay)).authenticate(); // never publishes
+    const fetcher = await connect(relay);
+    // Three within the burst, then two past it: all get null, none rate_limited.
+    for (let rid = 1; rid <= 5; rid++) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox });
+      expect(await fetcher.next('prekeys.bundle')).toEqual({
+        v: 1,
+        t: 'prekeys.bundle',
+        rid,
+        mailbox,
+        bundle: null,
+      });
+    }
+  });
+
+  it('does not close a connection that keeps fetching far past the one-time prekey rate', async () => {
+    const target = await owner(4);
+    const fetcher = await connect(relay);
+    // Far past the burst of 3, yet well inside the connection's frame rate: nothing counts
+    // towards a flood close, since nothing is refused.
+    for (let rid = 1; rid <= 60; rid++) {
+      fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
+    }
+    const answers = [];
+    for (let i = 0; i < 60; i++) answers.push(await fetcher.nextOf(['prekeys.bundle', 'error']));
+    expect(answers.filter((f) => f.t === 'error')).toEqual([]);
+    expect(
+      answers.filter((f) => f.t === 'prekeys.bundle' && f.bundle?.oneTime !== null),
+    ).toHaveLength(3);
+    fetcher.send({ v: 1, t: 'ping', rid: 61 });
+    expect(await fetcher.next('pong')).toMatchObject({ rid: 61 });
+    target.client.send({ v: 1, t: 'prekeys.status', rid: 3 });
+    expect(await target.client.next('prekeys.count')).toMatchObject({ rid: 3, remaining: 1 });
+  });
+
+  it('does not refuse sends to a mailbox whose one-time prekey rate is used up', async () => {
     const target = await owner(4);
     const fetcher = await connect(relay);
     for (let rid = 1; rid <= 4; rid++) {
       fetcher.send({ v: 1, t: 'prekeys.fetch', rid, mailbox: target.mailbox });
     }
-    expect(await fetcher.next('error')).toMatchObject({ rid: 4, code: ErrorCode.RATE_LIMITED });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await fetcher.next('prekeys.bundle'));
+    expect(answers.filter((f) => f.bundle?.oneTime === null)).toHaveLength(1);
     // The send bucket (burst 2) is untouched by the fetches.
     const id1 = await sendStored(fetcher, target.mailbox, 5);
     const id2 = await sendStored(fetcher, target.mailbox, 6);

@@ -516,6 +516,8 @@ describe('abuse limits', () => {
         FLOOD_CLOSE_AFTER: '10',
         MAILBOX_SENDS_PER_SECOND: '1',
         MAILBOX_SEND_BURST: '2',
+        // One share: the mailbox's total is what the test below reaches (fair shares: next block).
+        MAILBOX_SENDER_SHARES: '1',
       },
     });
   });
@@ -535,6 +537,18 @@ describe('abuse limits', () => {
     expect(error).toMatchObject({ code: ErrorCode.RATE_LIMITED, retryable: true });
     expect(error.rid).toBeGreaterThanOrEqual(3);
     expect(await client.next('pong')).toMatchObject({ rid: 0 });
+  });
+
+  it('answers a frame over the rate rate_limited with its rid before parsing it', async () => {
+    const client = await connect(relay);
+    for (let i = 0; i < 3; i++) client.send({ v: 1, t: 'ping', rid: i });
+    for (let i = 0; i < 3; i++) expect(await client.next('pong')).toMatchObject({ rid: i });
+    // Over the rate: not parsed, so an unknown type is not what it is refused for.
+    client.sendRaw('{"v":1,"t":"no-such-type","rid":9}');
+    expect(await client.next('error')).toMatchObject({ rid: 9, code: ErrorCode.RATE_LIMITED });
+    // Without a readable rid it is parsed as before (and refused for what it is).
+    client.sendRaw('{"v":1,"t":"no-such-type","rid" : 10}');
+    expect(await client.next('error')).toMatchObject({ rid: 10, code: ErrorCode.UNKNOWN_TYPE });
   });
 
   it('closes a connection that keeps flooding with 4001, and others continue', async () => {
@@ -562,6 +576,66 @@ describe('abuse limits', () => {
     ]);
     send(b, 4, identity().mailbox);
     expect(await b.nextOf(['stored', 'error'])).toMatchObject({ t: 'stored', rid: 4 });
+  });
+});
+
+describe('regression: one flooder spent the send rate of everyone writing to that mailbox', () => {
+  // 20 a second and 20 at once per mailbox, four shares of 5 a second and 5 at once; a share is
+  // settled after 0.5 s. Connection limits out of the way: the mailbox's rate is under test.
+  let relay: InProcessRelay;
+  beforeAll(async () => {
+    relay = await startInProcessRelay({
+      env: {
+        ...NO_RATE_LIMITS,
+        FLOOD_CLOSE_AFTER: '100000',
+        MAILBOX_SENDS_PER_SECOND: '20',
+        MAILBOX_SEND_BURST: '20',
+        MAILBOX_SENDER_SHARES: '4',
+      },
+    });
+  });
+  afterAll(() => relay.stop());
+
+  /** Sends `n` envelopes to `to` at once and returns the answers (stored or error codes). */
+  async function blast(from: TestClient, to: string, n: number): Promise<string[]> {
+    for (let i = 0; i < n; i++) {
+      from.send({ v: 1, t: 'send', rid: ++rid, to, id: messageId(), env: envelope() });
+    }
+    // Refusals are answered at once, stored sends once the store has them: any order.
+    const answers: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const answer = await from.nextOf(['stored', 'error']);
+      answers.push(answer.t === 'stored' ? 'stored' : String(answer['code']));
+    }
+    return answers.sort();
+  }
+
+  const count = (answers: string[], what: string) => answers.filter((a) => a === what).length;
+
+  it('refuses a flooding connection past its share and stores every send of another sender', async () => {
+    const target = identity().mailbox;
+    const flooder = await connect(relay);
+    const contact = await connect(relay);
+    const flood = await blast(flooder, target, 40);
+    // Before shares, the flooder took the whole burst of 20 and the contact got rate_limited.
+    expect(count(flood, 'stored')).toBeLessThan(10);
+    expect(count(flood, ErrorCode.RATE_LIMITED)).toBeGreaterThan(30);
+    expect(await blast(contact, target, 5)).toEqual(Array(5).fill('stored'));
+  });
+
+  it('stores a settled sender’s sends while several flooding connections have spent the mailbox’s rate', async () => {
+    const target = identity().mailbox;
+    const contact = await connect(relay);
+    expect(await blast(contact, target, 1)).toEqual(['stored']);
+    await new Promise((resolve) => setTimeout(resolve, 600)); // the contact's share settles
+    const flooders = await Promise.all(Array.from({ length: 5 }, () => connect(relay)));
+    const floods = await Promise.all(flooders.map((f) => blast(f, target, 20)));
+    const flood = floods.flat();
+    // Five connections, at most one share each: the total (20, a few more by refill) is spent.
+    expect(count(flood, 'stored')).toBeLessThanOrEqual(25 + 5);
+    expect(count(flood, ErrorCode.RATE_LIMITED)).toBeGreaterThanOrEqual(100 - 30);
+    // Up to half its share (5) at once: it sends well below its share, so it borrows.
+    expect(await blast(contact, target, 3)).toEqual(Array(3).fill('stored'));
   });
 });
 

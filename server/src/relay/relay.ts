@@ -1,6 +1,6 @@
 /**
  * The WebSocket relay: accepts upgrades on `/v1/ws` (subprotocol `passage.v1` required), owns
- * the connections, the hub, the per-mailbox rate limits (sends, prekey fetches) and the
+ * the connections, the hub, the per-mailbox rate limits (sends in fair shares, prekey fetches) and the
  * periodic tick, and shuts down gracefully. It carries ciphertext and never decrypts.
  */
 import type { IncomingMessage } from 'node:http';
@@ -21,6 +21,7 @@ import { Admission } from './admission.js';
 import { Backpressure } from './backpressure.js';
 import { AdmissionGauge } from './first-contact.js';
 import { Connection, TrackedDeliveryStore, type RelayContext } from './connection.js';
+import { MailboxSendLimiter } from './fair-share.js';
 import { Hub } from './hub.js';
 import { InputBudget, OutputBudget } from './io-budget.js';
 import { LOAD_REPORT_INTERVAL_MS, LoadCounters } from './load-report.js';
@@ -44,6 +45,11 @@ function rejectUpgrade(socket: Duplex, status: number): void {
   socket.destroy();
 }
 
+/** A socket's 'error' listener (one function for all, not a closure per connection). */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 function offersSubprotocol(header: string | undefined): boolean {
   if (header === undefined) return false;
   for (const p of header.split(',')) if (p.trim() === WS_SUBPROTOCOL) return true;
@@ -55,7 +61,7 @@ export class Relay implements RelayContext {
   readonly hub: Hub;
   readonly logger: Logger;
   readonly settings: RelaySettings;
-  readonly mailboxLimiter: KeyedRateLimiter;
+  readonly mailboxLimiter: MailboxSendLimiter;
   readonly prekeyFetchLimiter: KeyedRateLimiter;
   readonly deliveryStore: TrackedDeliveryStore;
   readonly admission: Admission;
@@ -90,11 +96,7 @@ export class Relay implements RelayContext {
       },
       this.load,
     );
-    this.mailboxLimiter = new KeyedRateLimiter(
-      this.settings.mailboxSendsPerSecond,
-      this.settings.mailboxSendBurst,
-      this.settings.maxTrackedMailboxes,
-    );
+    this.mailboxLimiter = new MailboxSendLimiter(this.settings);
     // Its own buckets: fetches must neither share the send burst (which is larger than the
     // one-time prekeys a device keeps) nor use up the budget for messages to that mailbox.
     this.prekeyFetchLimiter = new KeyedRateLimiter(
@@ -169,7 +171,7 @@ export class Relay implements RelayContext {
   /** Handles an HTTP upgrade; give it every `upgrade` event of the HTTP server. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Errors on a socket that is not yet a WebSocket (reset mid-handshake) are nobody's bug.
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((q < 0 ? url : url.slice(0, q)) !== RELAY_PATH) {

@@ -47,6 +47,11 @@ export const KEY_SUFFIX = {
   queue: ':q',
   /** Followed by the message id. */
   envelope: ':m:',
+  /**
+   * Followed by `<origin>-<serial>-<index>` (see enqueueCall): an envelope written before the
+   * enqueue script decides on it.
+   */
+  stagedEnvelope: ':w:',
   prekeyBundle: ':pk',
   oneTimePrekeys: ':otk',
   /** Followed by the kind of the bucket. */

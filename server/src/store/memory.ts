@@ -18,6 +18,7 @@
  */
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
 import { MAX_PROFILE_VALIDITY_SECONDS } from '@passage/shared/org/limits';
+import { isBase64urlText } from '@passage/shared/protocol/base64url';
 import {
   MAX_PEEK_SCAN,
   StoreError,
@@ -36,6 +37,7 @@ import {
   type PeekPage,
   type PeekedEnvelope,
   type FetchedBundle,
+  type OneTimePrekeyMode,
   type PrekeyBundle,
   type QueuedEnvelope,
   type RemoteDeliveryListener,
@@ -369,12 +371,17 @@ export class MemoryStore implements Store {
     return Promise.resolve(held.size);
   }
 
-  fetchPrekeys(mailbox: string): Promise<FetchedBundle | null> {
+  fetchPrekeys(mailbox: string, mode: OneTimePrekeyMode = 'take'): Promise<FetchedBundle | null> {
     if (this.#closed) return closedError();
+    if (mode !== 'take' && mode !== 'withhold') {
+      return Promise.reject(new RangeError('fetchPrekeys: unknown one-time prekey mode'));
+    }
     const dir = this.#liveDirectory(mailbox, this.#clock());
     if (dir === undefined) return Promise.resolve(null);
     let lowest: number | undefined;
-    for (const id of dir.oneTime.keys()) if (lowest === undefined || id < lowest) lowest = id;
+    if (mode === 'take') {
+      for (const id of dir.oneTime.keys()) if (lowest === undefined || id < lowest) lowest = id;
+    }
     let oneTime: OneTimePrekey | null = null;
     if (lowest !== undefined) {
       oneTime = { id: lowest, key: dir.oneTime.get(lowest) as string };
@@ -472,6 +479,16 @@ export class MemoryStore implements Store {
       this.#states.delete(mailbox);
       this.#bytes -= stateBytes(mailbox, entry.value.blob);
     }
+    // What is queued for the mailbox goes too, live envelopes and remembered ids alike: a
+    // deleted conversation then looks like a codename never used (docs/protocol.md).
+    const box = this.#mailboxes.get(mailbox);
+    if (box !== undefined) {
+      for (const [id, queued] of box.queue) this.#bytes -= envelopeBytes(id, queued.env);
+      for (const id of box.acked.keys()) this.#bytes -= dedupBytes(id);
+      box.queue.clear();
+      box.acked.clear();
+      this.#dropIfEmpty(mailbox, box);
+    }
     return Promise.resolve();
   }
 
@@ -507,7 +524,8 @@ export class MemoryStore implements Store {
   putBlob(id: string, tokenHash: string, blob: string): Promise<PutBlobResult> {
     try {
       checkBlobId(id);
-      if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('blob: must be base64url');
+      if (blob.length === 0 || !isBase64urlText(blob))
+        throw new RangeError('blob: must be base64url');
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new RangeError('blob: bad input'));
     }

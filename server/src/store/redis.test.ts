@@ -9,9 +9,18 @@ import {
 } from '@passage/testing/redis';
 import { startTcpProxy, type TcpProxy } from '@passage/testing/tcp-proxy';
 import { within } from '@passage/testing/wait';
-import { envelopeKey, prekeyKeys, queueKey } from './keys.js';
+import { envelopeKey, prekeyKeys, queueKey, stateKey } from './keys.js';
 import { RedisStore, STALL_TIMEOUT_MS, SUBSCRIBE_TIMEOUT_MS, type StoreLogger } from './redis.js';
-import { ACK, COUNT_PREKEYS, ENQUEUE, FETCH_PREKEYS, PEEK, PUBLISH_PREKEYS } from './scripts.js';
+import {
+  ACK,
+  COUNT_PREKEYS,
+  ENQUEUE,
+  FETCH_PREKEYS,
+  READ_PREKEY_BUNDLE,
+  MAX_PEEK_LIMIT,
+  PEEK,
+  PUBLISH_PREKEYS,
+} from './scripts.js';
 import {
   CONTRACT_LIMITS,
   newEnvelope,
@@ -65,6 +74,51 @@ runStoreContract('RedisStore', async (limits) => {
       offset += ms;
     },
   };
+});
+
+describe('RedisStore deleteState', () => {
+  it('leaves no key of the mailbox: state, queue, envelopes and remembered ids are gone', async () => {
+    const store = await openStore();
+    try {
+      const mb = newMailbox();
+      const ids = [newMessageId(), newMessageId(), newMessageId()];
+      for (const id of ids) await store.enqueue(mb, id, newEnvelope());
+      await store.ack(mb, [ids[0]!]);
+      await store.putState(mb, newEnvelope(), 0, 7);
+      const keys = [queueKey(mb), stateKey(mb), ...ids.map((id) => envelopeKey(mb, id))];
+      expect(await existingKeys(redis.url, keys)).toBe(4);
+      await store.deleteState(mb);
+      expect(await existingKeys(redis.url, keys)).toBe(0);
+      const scan = (await redisCommand(redis.url, [
+        'SCAN',
+        '0',
+        'MATCH',
+        `*{${mb}}*`,
+        'COUNT',
+        '10000',
+      ])) as [string, string[]];
+      expect(scan[1]).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('deletes more ids than one round reads (MAX_PEEK_LIMIT)', async () => {
+    const limits = { ...CONTRACT_LIMITS, maxQueuedPerMailbox: MAX_PEEK_LIMIT + 5 };
+    const store = await openStore(limits);
+    try {
+      const mb = newMailbox();
+      const ids = Array.from({ length: MAX_PEEK_LIMIT + 5 }, newMessageId);
+      await Promise.all(ids.map((id) => store.enqueue(mb, id, newEnvelope(8))));
+      expect(await redisCommand(redis.url, ['ZCARD', queueKey(mb)])).toBe(MAX_PEEK_LIMIT + 5);
+      await store.deleteState(mb);
+      expect(
+        await existingKeys(redis.url, [queueKey(mb), ...ids.map((id) => envelopeKey(mb, id))]),
+      ).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('RedisStore shared rate limits', () => {
@@ -372,6 +426,7 @@ describe('RedisStore on one node', () => {
     await expect(store.enqueue('a}b', 'id', 'e')).rejects.toThrow(RangeError);
     await expect(store.peek('x:y', 1)).rejects.toThrow(RangeError);
     await expect(store.fetchPrekeys('')).rejects.toThrow(RangeError);
+    await expect(store.fetchPrekeys('a}b', 'withhold')).rejects.toThrow(RangeError);
     await expect(store.enqueue(newMailbox(), 'has space', 'e')).rejects.toThrow(RangeError);
     await store.close();
   });
@@ -379,9 +434,15 @@ describe('RedisStore on one node', () => {
   it('loads its scripts as soon as it connects to a Redis that has none', async () => {
     await redisCommand(redis.url, ['SCRIPT', 'FLUSH']);
     const store = await openStore();
-    const shas = [ENQUEUE, PEEK, ACK, PUBLISH_PREKEYS, FETCH_PREKEYS, COUNT_PREKEYS].map(
-      (s) => s.sha1,
-    );
+    const shas = [
+      ENQUEUE,
+      PEEK,
+      ACK,
+      PUBLISH_PREKEYS,
+      FETCH_PREKEYS,
+      READ_PREKEY_BUNDLE,
+      COUNT_PREKEYS,
+    ].map((s) => s.sha1);
     await until(async () => {
       const exists = (await redisCommand(redis.url, ['SCRIPT', 'EXISTS', ...shas])) as number[];
       return exists.every((x) => x === 1);

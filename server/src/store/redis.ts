@@ -42,6 +42,7 @@ import {
   COUNT_PREKEYS,
   ENQUEUE,
   FETCH_PREKEYS,
+  READ_PREKEY_BUNDLE,
   GET_UNEXPIRED,
   BLOB_RESERVED,
   DELETE_STATE,
@@ -61,7 +62,9 @@ import {
   ackCall,
   countPrekeysCall,
   enqueueCall,
+  type EnqueueCall,
   fetchPrekeysCall,
+  readPrekeyBundleCall,
   getProfileCall,
   blobReservedCall,
   deleteStateCall,
@@ -90,6 +93,7 @@ import {
   type PeekPage,
   type PeekedEnvelope,
   type FetchedBundle,
+  type OneTimePrekeyMode,
   type PrekeyBundle,
   type PutProfileResult,
   type HeldState,
@@ -116,6 +120,7 @@ const ALL_SCRIPTS = [
   ACK,
   PUBLISH_PREKEYS,
   FETCH_PREKEYS,
+  READ_PREKEY_BUNDLE,
   COUNT_PREKEYS,
   RATE_TAKE,
   PUT_PROFILE,
@@ -595,12 +600,23 @@ export class RedisStore implements Store, SharedRateLimits {
     return result;
   }
 
-  async fetchPrekeys(mailbox: string): Promise<FetchedBundle | null> {
-    const reply = (await this.#eval(fetchPrekeysCall(checkMailbox(mailbox), this.#offsetMs()))) as
-      string[] | null;
+  async fetchPrekeys(
+    mailbox: string,
+    mode: OneTimePrekeyMode = 'take',
+  ): Promise<FetchedBundle | null> {
+    const checked = checkMailbox(mailbox);
+    let call: ScriptCall;
+    if (mode === 'take') call = fetchPrekeysCall(checked, this.#offsetMs());
+    else if (mode === 'withhold') call = readPrekeyBundleCall(checked, this.#offsetMs());
+    else throw new RangeError('fetchPrekeys: unknown one-time prekey mode');
+    const reply = (await this.#eval(call)) as string[] | null;
     if (reply === null) return null;
     const [identity, signedPrekey, member] = reply;
-    if (identity === undefined || signedPrekey === undefined) {
+    if (
+      identity === undefined ||
+      signedPrekey === undefined ||
+      (mode === 'withhold' && member !== undefined)
+    ) {
       throw new Error('fetchPrekeys: unexpected script reply');
     }
     let oneTime: OneTimePrekey | null = null;
@@ -689,7 +705,33 @@ export class RedisStore implements Store, SharedRateLimits {
   }
 
   async deleteState(mailbox: string): Promise<void> {
-    await this.#eval(deleteStateCall(checkMailbox(mailbox), this.#offsetMs()));
+    const q = queueKey(checkMailbox(mailbox));
+    // Rounds of: read up to MAX_PEEK_LIMIT ids of the queue (live and remembered), then one
+    // script that deletes their envelopes and queue entries (and, in the first, the state). A
+    // script may only touch the keys it declares, and only the queue knows the ids; every key
+    // has the mailbox's hash tag, one slot on a Cluster. Bounded: the queue holds at most
+    // maxQueued + maxDedupIds ids; what a sender queues during the delete may stay (it arrived
+    // after the conversation was deleted, as it could a minute later).
+    const rounds =
+      Math.ceil(
+        (this.#limits.maxQueuedPerMailbox + this.#limits.maxDedupIdsPerMailbox) / MAX_PEEK_LIMIT,
+      ) + 1;
+    for (let round = 0; round < rounds; round++) {
+      this.#admit();
+      let left: unknown;
+      try {
+        const ids = await this.#command(q, true, ['ZRANGE', q, '0', String(MAX_PEEK_LIMIT - 1)]);
+        if (!Array.isArray(ids)) throw new Error('deleteState: unexpected reply');
+        const keySafe = (ids as unknown[]).filter(
+          (id): id is string => typeof id === 'string' && isKeySafeId(id),
+        );
+        left = await this.#run(deleteStateCall(mailbox, this.#offsetMs(), round === 0, keySafe));
+        if (keySafe.length === 0) return;
+      } finally {
+        this.#release(1);
+      }
+      if (left === 0) return;
+    }
   }
 
   async reserveBlob(id: string, tokenHash: string, ttlMs: number): Promise<boolean> {
@@ -866,10 +908,13 @@ export class RedisStore implements Store, SharedRateLimits {
     }
   }
 
+  /** Names the staged envelope keys of each ENQUEUE call (see EnqueueSettings). */
+  #stagingSerial = 0;
+
   /** One ENQUEUE call for the batch (layout: enqueueCall in scripts.ts). */
   #flushEnqueues(batch: readonly PendingEnqueue[]): void {
     const n = batch.length;
-    let call: ScriptCall;
+    let call: EnqueueCall;
     try {
       call = enqueueCall(
         {
@@ -877,6 +922,7 @@ export class RedisStore implements Store, SharedRateLimits {
           queueTtlMs: this.#limits.queueTtlSeconds * 1000,
           maxQueued: this.#limits.maxQueuedPerMailbox,
           payloadPrefix: this.#payloadPrefix,
+          stagingSerial: this.#stagingSerial++,
         },
         batch.map((op) => ({
           mailbox: op.mailbox,
@@ -891,8 +937,16 @@ export class RedisStore implements Store, SharedRateLimits {
       for (const op of batch) op.reject(err);
       return;
     }
-    this.#run(call).then(
-      (results) => {
+    // The envelope writes go first, on the same connection (see ENQUEUE); a failed one only
+    // shows in the script's answer (-2), so its error is kept to say why.
+    const writes = call.writes.map((command) =>
+      this.#command(command[1] as string, false, command).then(
+        () => undefined,
+        (err: unknown) => err,
+      ),
+    );
+    Promise.all([Promise.all(writes), this.#run(call)]).then(
+      ([written, results]) => {
         this.#release(n);
         const list = Array.isArray(results) ? (results as unknown[]) : [];
         for (let i = 0; i < n; i += 1) {
@@ -901,6 +955,7 @@ export class RedisStore implements Store, SharedRateLimits {
           if (result === 1) op.resolve('stored');
           else if (result === 0) op.resolve('duplicate');
           else if (result === -1) op.reject(new StoreError('mailbox_full'));
+          else if (result === -2) op.reject(written[i] ?? new StoreError('unavailable'));
           else op.reject(new Error('enqueue: unexpected script reply'));
         }
       },

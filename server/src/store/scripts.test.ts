@@ -11,6 +11,7 @@ import {
   COUNT_PREKEYS,
   ENQUEUE,
   FETCH_PREKEYS,
+  READ_PREKEY_BUNDLE,
   MAX_BATCH_ACK_IDS,
   MAX_BATCH_OPERATIONS,
   MAX_PEEK_LIMIT,
@@ -38,6 +39,7 @@ import {
   countPrekeysCall,
   enqueueCall,
   fetchPrekeysCall,
+  readPrekeyBundleCall,
   peekAfterCall,
   peekCall,
   publishPrekeysCall,
@@ -54,6 +56,7 @@ const SETTINGS: EnqueueSettings = {
   queueTtlMs: 60_000,
   maxQueued: 5,
   payloadPrefix: 'origin ',
+  stagingSerial: 41,
 };
 const item = (mailbox: string, id: string, originSubscribed = false): EnqueueItem => ({
   mailbox,
@@ -64,29 +67,60 @@ const item = (mailbox: string, id: string, originSubscribed = false): EnqueueIte
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `id${i}`);
 
 describe('enqueueCall', () => {
-  it('lays out two keys and four arguments per envelope, in batch order', () => {
+  it('lays out three keys and three arguments per envelope, and one write per envelope, in batch order', () => {
     const call = enqueueCall({ ...SETTINGS, offsetMs: 7 }, [item(A, 'x', true), item(B, 'y')]);
     expect(call.script).toBe(ENQUEUE);
-    expect(call.keys).toEqual([queueKey(A), envelopeKey(A, 'x'), queueKey(B), envelopeKey(B, 'y')]);
+    const staged = (mailbox: string, index: number) =>
+      `passage:v1:{${mailbox}}:w:origin-15-${index}`;
+    expect(call.keys).toEqual([
+      queueKey(A),
+      envelopeKey(A, 'x'),
+      staged(A, 0),
+      queueKey(B),
+      envelopeKey(B, 'y'),
+      staged(B, 1),
+    ]);
     expect(call.args).toEqual([
       '7',
       '60000',
       '5',
       'origin ',
       'x',
-      'env-x',
       mailboxChannel(A),
       '1',
       'y',
-      'env-y',
       mailboxChannel(B),
       '0',
     ]);
+    // The envelopes go to Redis as writes of their own, never through the script.
+    expect(call.args.some((arg) => arg.startsWith('env-'))).toBe(false);
+    expect(call.writes).toEqual([
+      ['SET', staged(A, 0), 'env-x', 'PX', '60000'],
+      ['SET', staged(B, 1), 'env-y', 'PX', '60000'],
+    ]);
+  });
+
+  it('names a staged key per call and per place in the batch, never per id', () => {
+    const stagedKeys = (call: { keys: readonly string[] }) =>
+      call.keys.filter((k) => k.includes(':w:'));
+    const twice = enqueueCall(SETTINGS, [item(A, 'x'), item(A, 'x')]);
+    const [first, second] = stagedKeys(twice);
+    expect(first).not.toBe(second);
+    const next = enqueueCall({ ...SETTINGS, stagingSerial: 42 }, [item(A, 'x')]);
+    expect(stagedKeys(next)[0]).not.toBe(first);
+    const otherOrigin = enqueueCall({ ...SETTINGS, payloadPrefix: 'other ' }, [item(A, 'x')]);
+    expect(stagedKeys(otherOrigin)[0]).not.toBe(first);
+  });
+
+  it('refuses a staging serial that is negative, fractional or past the safe integers', () => {
+    for (const stagingSerial of [-1, 0.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN]) {
+      expect(() => enqueueCall({ ...SETTINGS, stagingSerial }, [item(A, 'x')])).toThrow(RangeError);
+    }
   });
 
   it('takes a full batch of MAX_BATCH_OPERATIONS envelopes', () => {
     const batch = ids(MAX_BATCH_OPERATIONS).map((id) => item(A, id));
-    expect(enqueueCall(SETTINGS, batch).keys).toHaveLength(2 * MAX_BATCH_OPERATIONS);
+    expect(enqueueCall(SETTINGS, batch).keys).toHaveLength(3 * MAX_BATCH_OPERATIONS);
   });
 
   it('refuses an empty batch and one past MAX_BATCH_OPERATIONS', () => {
@@ -296,7 +330,25 @@ describe('publishPrekeysCall', () => {
   });
 });
 
-describe('fetchPrekeysCall and countPrekeysCall', () => {
+describe('fetchPrekeysCall, readPrekeyBundleCall and countPrekeysCall', () => {
+  it('declare the bundle key alone for the read that withholds one-time prekeys, a no-writes script', () => {
+    expect(readPrekeyBundleCall(A, 7)).toEqual({
+      script: READ_PREKEY_BUNDLE,
+      keys: [prekeyKeys(A)[0]],
+      args: ['7'],
+    });
+    expect(READ_PREKEY_BUNDLE.readOnly).toBe(true);
+    expect(READ_PREKEY_BUNDLE.source).not.toMatch(/ZPOP|ZREM|DEL|HSET|EXPIRE/);
+    expect(FETCH_PREKEYS.readOnly).toBe(false);
+  });
+
+  it('refuse a key-unsafe mailbox and a negative or fractional offset for the read', () => {
+    expect(() => readPrekeyBundleCall('', 0)).toThrow(RangeError);
+    expect(() => readPrekeyBundleCall('a}b', 0)).toThrow(RangeError);
+    expect(() => readPrekeyBundleCall(A, -1)).toThrow(RangeError);
+    expect(() => readPrekeyBundleCall(A, 0.5)).toThrow(RangeError);
+  });
+
   it('declare the two prekey keys and pass the clock offset', () => {
     expect(fetchPrekeysCall(A, 9)).toEqual({
       script: FETCH_PREKEYS,
@@ -346,7 +398,7 @@ describe('rateTakeCall', () => {
 
 describe('script sources', () => {
   it('build notification payloads and one-time prekey members with the separators of keys.ts', () => {
-    expect(ENQUEUE.source).toContain("prefix .. id .. ' ' .. ARGV[a + 1]");
+    expect(ENQUEUE.source).toContain("prefix .. id .. ' ' .. redis.call('GET', m)");
     expect(PUBLISH_PREKEYS.source).toContain("ARGV[i] .. '.' .. ARGV[i + 1]");
   });
 });
@@ -361,14 +413,32 @@ describe('state script builders', () => {
     expect(call.args).toEqual(['0', '0', '9007199254740991', 'blob', '60000']);
   });
 
-  it('getStateCall and deleteStateCall declare the state key only', () => {
+  it('getStateCall declares the state key only', () => {
     expect(getStateCall(A, 5)).toEqual({ script: GET_STATE, keys: [stateKey(A)], args: ['5'] });
+    expect(GET_STATE.readOnly).toBe(true);
+  });
+
+  it('deleteStateCall declares the state, the queue and the envelope of each id (one hash tag)', () => {
     expect(deleteStateCall(B, 0)).toEqual({
       script: DELETE_STATE,
-      keys: [stateKey(B)],
-      args: ['0'],
+      keys: [stateKey(B), queueKey(B)],
+      args: ['0', '1'],
     });
-    expect(GET_STATE.readOnly).toBe(true);
+    expect(deleteStateCall(B, 7, false, ['id1', 'id2'])).toEqual({
+      script: DELETE_STATE,
+      keys: [stateKey(B), queueKey(B), envelopeKey(B, 'id1'), envelopeKey(B, 'id2')],
+      args: ['7', '0', 'id1', 'id2'],
+    });
+    expect(DELETE_STATE.readOnly).toBe(false);
+  });
+
+  it('deleteStateCall refuses a key-unsafe id and more ids than MAX_PEEK_LIMIT', () => {
+    expect(() => deleteStateCall(B, 0, true, ['a:b'])).toThrow(RangeError);
+    expect(() => deleteStateCall(B, 0, true, ['a{b}'])).toThrow(RangeError);
+    expect(() => deleteStateCall(B, 0, true, [''])).toThrow(RangeError);
+    const many = Array.from({ length: MAX_PEEK_LIMIT + 1 }, (_, i) => `i${i}`);
+    expect(() => deleteStateCall(B, 0, true, many)).toThrow(RangeError);
+    expect(deleteStateCall(B, 0, true, many.slice(1)).keys).toHaveLength(MAX_PEEK_LIMIT + 2);
   });
 
   it('refuse a key-unsafe mailbox, a blob that is not base64url, generations out of range', () => {

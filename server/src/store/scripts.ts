@@ -29,12 +29,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { isBase64urlText } from '@passage/shared/protocol/base64url';
 import { MAX_PREKEY_ID } from '@passage/shared/protocol/limits';
 import {
   FIELD_SEPARATOR,
   KEY_SUFFIX,
   PREKEY_MEMBER_SEPARATOR,
   blobKeys,
+  envelopeKey,
   isKeySafeId,
   mailboxTag,
   prekeyKeys,
@@ -97,10 +99,23 @@ end
 
 /**
  * Enqueues a batch of envelopes (for one or many mailboxes) in one round trip, in order.
- * KEYS (built by {@link enqueueCall}): two per envelope: its mailbox's queue, its envelope key.
- * ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "), then four per envelope:
- * id, env, channel, and '1' if the origin instance is subscribed to that channel itself, else
- * '0'. Returns one result per envelope: 1 stored, 0 duplicate, -1 full (nothing stored for it).
+ * KEYS (built by {@link enqueueCall}): three per envelope: its mailbox's queue, its envelope key,
+ * its staged envelope key. ARGV: offsetMs, queueTtlMs, maxQueued, payload prefix ("<origin> "),
+ * then three per envelope: id, channel, and '1' if the origin instance is subscribed to that
+ * channel itself, else '0'. Returns one result per envelope: 1 stored, 0 duplicate, -1 full,
+ * -2 its staged envelope is missing (nothing stored for it in those three cases).
+ *
+ * The envelopes themselves are not arguments: the caller first writes each one to its staged key,
+ * on the same connection (`SET <staged key> <env> PX <queueTtlMs>`, {@link EnqueueCall.writes}),
+ * and this script RENAMEs the staged key onto the envelope key of an envelope it stores (RENAME
+ * moves the value, it copies nothing) and deletes it otherwise, so a duplicate never replaces
+ * the envelope of an id still queued. Passing 2 KiB envelopes through Lua cost redis-server
+ * more than the SET itself (measured: about 5 µs a message to copy them into Lua strings and
+ * collect them, and 3 µs more for a SET called from Lua). A staged key whose script never ran
+ * (the connection lost between the two) is named by no queue: nothing reads it, it expires with
+ * its PX, and a resend of the id writes it again. A staged key that is missing when the script
+ * runs (its write failed: Redis out of memory, say) stores nothing: -2,
+ * and the caller refuses the envelope as retryable, so the sender resends it.
  *
  * The queue ZSET holds both what is queued and what was acknowledged (see ACK), told apart by
  * the sign of the score: a queued id scores its expiry (> now while it lives), an acknowledged
@@ -139,9 +154,9 @@ local out = {}
 local queues = {}
 local order = {}
 local listenersOf = {}
-for k = 0, #KEYS / 2 - 1 do
-  local q, m = KEYS[2 * k + 1], KEYS[2 * k + 2]
-  local a = 5 + 4 * k
+for k = 0, #KEYS / 3 - 1 do
+  local q, m, w = KEYS[3 * k + 1], KEYS[3 * k + 2], KEYS[3 * k + 3]
+  local a = 5 + 3 * k
   local id = ARGV[a]
   local st = queues[q]
   if st == nil then
@@ -166,22 +181,29 @@ for k = 0, #KEYS / 2 - 1 do
     result = redis.call('ZADD', q, 'NX', fmt(score), id)
   end
   if result == 1 then
+    local moved = redis.pcall('RENAME', w, m)
+    if type(moved) == 'table' and moved.err then
+      redis.call('ZREM', q, id)
+      result = -2
+    end
+  else
+    redis.call('DEL', w)
+  end
+  if result == 1 then
     st.last = score
     st.count = st.count + 1
-    local px = math.ceil((score - now) / 1000)
-    st.px = px
-    redis.call('SET', m, ARGV[a + 1], 'PX', px)
-    local channel = ARGV[a + 2]
+    st.px = math.ceil((score - now) / 1000)
+    local channel = ARGV[a + 1]
     local listeners = listenersOf[channel]
     if listeners == nil then
       listeners = redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2]
-      if ARGV[a + 3] == '1' then
+      if ARGV[a + 2] == '1' then
         listeners = listeners - 1
       end
       listenersOf[channel] = listeners
     end
     if listeners > 0 then
-      redis.call('SPUBLISH', channel, prefix .. id .. '${FIELD_SEPARATOR}' .. ARGV[a + 1])
+      redis.call('SPUBLISH', channel, prefix .. id .. '${FIELD_SEPARATOR}' .. redis.call('GET', m))
     end
   end
   out[k + 1] = result
@@ -397,6 +419,24 @@ return { b[1], b[2], p[1] }
   'allow',
 );
 
+/**
+ * KEYS: pk. ARGV: offsetMs. The bundle alone for a fetch past the per-mailbox rate: nil when no
+ * live bundle, else [identity, signedPrekey], and the one-time prekeys are not touched (a read:
+ * no-writes, so it also runs on a full Redis and cannot spend one).
+ */
+export const READ_PREKEY_BUNDLE = script(
+  'readPrekeyBundle',
+  `
+local now = now_us()
+local b = redis.call('HMGET', KEYS[1], 'i', 's', 'x')
+if not b[1] or not b[2] or not b[3] or tonumber(b[3]) <= now then
+  return false
+end
+return { b[1], b[2] }
+`,
+  'read',
+);
+
 /** KEYS: pk otk. ARGV: offsetMs. One-time prekeys left (0 when the bundle expired). */
 export const COUNT_PREKEYS = script(
   'countPrekeys',
@@ -544,12 +584,25 @@ return {h[1], h[2]}
   'read',
 );
 
-/** KEYS: the state HASH. ARGV: offsetMs. Deletes it; returns 1. Only shrinks memory. */
+/**
+ * "Delete my conversation": the mailbox's state and what is queued for it. KEYS: the state
+ * HASH, the queue ZSET, then the envelope key of each of n ids (all with the mailbox's hash tag,
+ * one slot on a Cluster). ARGV: offsetMs, '1' to delete the state (the first call of a delete)
+ * or '0', then the n ids (read from the queue just before: a script may only touch the keys it
+ * declares). Deletes each envelope and takes each id out of the queue, live or remembered; ids
+ * queued since the read stay. Returns how many ids the queue still holds. Only shrinks memory.
+ */
 export const DELETE_STATE = script(
   'deleteState',
   `
-redis.call('DEL', KEYS[1])
-return 1
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[1])
+end
+for i = 3, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+return redis.call('ZCARD', KEYS[2])
 `,
   'allow',
 );
@@ -659,6 +712,12 @@ export interface EnqueueSettings {
   readonly maxQueued: number;
   /** `<origin instance id><FIELD_SEPARATOR>`, which starts every notification payload. */
   readonly payloadPrefix: string;
+  /**
+   * A number this origin instance never uses for another ENQUEUE call (a counter): it names the
+   * staged envelope keys of this call, so that two enqueues of one id (in one batch, or from two
+   * relays at once) never write the same staged key and the first one stored keeps its envelope.
+   */
+  readonly stagingSerial: number;
 }
 
 /** One envelope to enqueue. */
@@ -670,15 +729,28 @@ export interface EnqueueItem {
   readonly originSubscribed: boolean;
 }
 
-/** KEYS and ARGV of {@link ENQUEUE} for 1 to {@link MAX_BATCH_OPERATIONS} envelopes, in order. */
-export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueItem[]): ScriptCall {
+/** An {@link ENQUEUE} call and the envelope writes that go before it. */
+export interface EnqueueCall extends ScriptCall {
+  /** One `SET <staged envelope key> <env> PX <queueTtlMs>` per envelope, in batch order. */
+  readonly writes: readonly string[][];
+}
+
+/**
+ * KEYS and ARGV of {@link ENQUEUE} for 1 to {@link MAX_BATCH_OPERATIONS} envelopes, in order,
+ * and the envelope writes to send before it on the same connection.
+ */
+export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueItem[]): EnqueueCall {
   integerIn('batch size', batch.length, 1, MAX_BATCH_OPERATIONS);
   const prefix = settings.payloadPrefix;
   if (prefix.indexOf(FIELD_SEPARATOR) !== prefix.length - 1 || !isKeySafeId(prefix.slice(0, -1))) {
     throw new RangeError('script argument payloadPrefix must be an id and one separator');
   }
-  const keys = new Array<string>(2 * batch.length);
-  const args = new Array<string>(4 + 4 * batch.length);
+  integerIn('stagingSerial', settings.stagingSerial, 0, Number.MAX_SAFE_INTEGER);
+  // <origin>-<serial>-<index>: the last two fields hold no '-', so no two calls share a name.
+  const staging = `${prefix.slice(0, -1)}-${settings.stagingSerial.toString(36)}-`;
+  const keys = new Array<string>(3 * batch.length);
+  const args = new Array<string>(4 + 3 * batch.length);
+  const writes = new Array<string[]>(batch.length);
   args[0] = offsetArg(settings.offsetMs);
   args[1] = integerIn('queueTtlMs', settings.queueTtlMs, 1, MAX_SCRIPT_TTL_MS);
   args[2] = integerIn('maxQueued', settings.maxQueued, 1, Number.MAX_SAFE_INTEGER);
@@ -687,14 +759,16 @@ export function enqueueCall(settings: EnqueueSettings, batch: readonly EnqueueIt
     const op = batch[i] as EnqueueItem;
     const id = keySafe('message id', op.id);
     const tag = mailboxTag(keySafe('mailbox', op.mailbox));
-    keys[2 * i] = tag + KEY_SUFFIX.queue;
-    keys[2 * i + 1] = tag + KEY_SUFFIX.envelope + id;
-    args[4 + 4 * i] = id;
-    args[5 + 4 * i] = op.env;
-    args[6 + 4 * i] = tag + KEY_SUFFIX.channel;
-    args[7 + 4 * i] = op.originSubscribed ? '1' : '0';
+    const staged = tag + KEY_SUFFIX.stagedEnvelope + staging + i.toString(36);
+    keys[3 * i] = tag + KEY_SUFFIX.queue;
+    keys[3 * i + 1] = tag + KEY_SUFFIX.envelope + id;
+    keys[3 * i + 2] = staged;
+    args[4 + 3 * i] = id;
+    args[5 + 3 * i] = tag + KEY_SUFFIX.channel;
+    args[6 + 3 * i] = op.originSubscribed ? '1' : '0';
+    writes[i] = ['SET', staged, op.env, 'PX', args[1]];
   }
-  return { script: ENQUEUE, keys, args };
+  return { script: ENQUEUE, keys, args, writes };
 }
 
 /** KEYS and ARGV of {@link PEEK}: up to `limit` (1 to {@link MAX_PEEK_LIMIT}) live ids. */
@@ -828,6 +902,15 @@ export function fetchPrekeysCall(mailbox: string, offsetMs: number): ScriptCall 
   };
 }
 
+/** KEYS and ARGV of {@link READ_PREKEY_BUNDLE}: the bundle key only, under the mailbox's tag. */
+export function readPrekeyBundleCall(mailbox: string, offsetMs: number): ScriptCall {
+  return {
+    script: READ_PREKEY_BUNDLE,
+    keys: [prekeyKeys(keySafe('mailbox', mailbox))[0]],
+    args: [offsetArg(offsetMs)],
+  };
+}
+
 /** Kinds and their key-name parts, fixed so a kind can never spell another key. */
 const RATE_KIND_KEY: Readonly<Record<SharedRateKind, string>> = { 'prekey-fetch': 'pf' };
 
@@ -935,12 +1018,24 @@ export function getStateCall(mailbox: string, offsetMs: number): ScriptCall {
   };
 }
 
-/** KEYS and ARGV of {@link DELETE_STATE}. */
-export function deleteStateCall(mailbox: string, offsetMs: number): ScriptCall {
+/**
+ * KEYS and ARGV of {@link DELETE_STATE}: the state too when `withState`, and the envelopes and
+ * queue entries of `ids` (at most {@link MAX_PEEK_LIMIT}, each key-safe).
+ */
+export function deleteStateCall(
+  mailbox: string,
+  offsetMs: number,
+  withState = true,
+  ids: readonly string[] = [],
+): ScriptCall {
+  integerIn('ids', ids.length, 0, MAX_PEEK_LIMIT);
+  const safe = keySafe('mailbox', mailbox);
+  const keys = [stateKey(safe), queueKey(safe)];
+  for (const id of ids) keys.push(envelopeKey(safe, keySafe('message id', id)));
   return {
     script: DELETE_STATE,
-    keys: [stateKey(keySafe('mailbox', mailbox))],
-    args: [offsetArg(offsetMs)],
+    keys,
+    args: [offsetArg(offsetMs), withState ? '1' : '0', ...ids],
   };
 }
 
@@ -988,7 +1083,11 @@ export function putBlobCall(
   settings: StateSettings,
 ): ScriptCall {
   checkBlobId(id);
-  if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('script argument blob is not base64url');
+  // A loop, not a regular expression: a blob is up to ~11 MB of text, and a regular expression
+  // over it can exhaust the stack when called deep in a busy process.
+  if (blob.length === 0 || !isBase64urlText(blob)) {
+    throw new RangeError('script argument blob is not base64url');
+  }
   return {
     script: PUT_BLOB,
     keys: blobKeys(id),

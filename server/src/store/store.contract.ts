@@ -11,6 +11,7 @@ import {
   MAX_PEEK_SCAN,
   StoreError,
   isPeekCursor,
+  type OneTimePrekeyMode,
   type PeekPage,
   type Store,
   type StoreErrorCode,
@@ -602,6 +603,82 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         expect(fetched.filter((f) => f !== null && f.oneTime === null)).toHaveLength(15);
       });
 
+      it("withholds the one-time prekey when asked, leaving the owner's count as it was", async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 3));
+        for (let i = 0; i < 5; i++) {
+          expect(await store.fetchPrekeys(mb, 'withhold')).toEqual({ ...bundle, oneTime: null });
+        }
+        expect(await store.countPrekeys(mb)).toBe(3);
+        // The withheld one is still the next handed out.
+        expect(await store.fetchPrekeys(mb, 'take')).toEqual({
+          ...bundle,
+          oneTime: { id: 1, key: 'k1' },
+        });
+        expect(await store.countPrekeys(mb)).toBe(2);
+      });
+
+      it('answers a withholding fetch with the newest bundle after a republish', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 1));
+        const next = { identity: 'IDENTITY', signedPrekey: 'SIGNED2' };
+        await store.publishPrekeys(mb, next, []);
+        expect(await store.fetchPrekeys(mb, 'withhold')).toEqual({ ...next, oneTime: null });
+      });
+
+      it('returns null to a withholding fetch for a mailbox that never published', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        expect(await store.fetchPrekeys(mb, 'withhold')).toBeNull();
+        expect(await store.countPrekeys(mb)).toBe(0);
+      });
+
+      it('returns null to a withholding fetch once the bundle expired', async () => {
+        const { store, advance } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 2));
+        advance(CONTRACT_LIMITS.prekeyTtlSeconds * 1000 + 1);
+        expect(await store.fetchPrekeys(mb, 'withhold')).toBeNull();
+      });
+
+      it('withholds also when the one-time prekeys are used up', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, []);
+        expect(await store.fetchPrekeys(mb, 'withhold')).toEqual({ ...bundle, oneTime: null });
+        expect(await store.countPrekeys(mb)).toBe(0);
+      });
+
+      it('never hands a one-time prekey to a withholding fetch under concurrent taking ones', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(100, 6));
+        const modes = Array.from({ length: 20 }, (_, i): OneTimePrekeyMode =>
+          i % 2 === 0 ? 'take' : 'withhold',
+        );
+        const fetched = await Promise.all(modes.map((mode) => store.fetchPrekeys(mb, mode)));
+        for (const [i, f] of fetched.entries()) {
+          if (modes[i] === 'withhold') expect(f).toEqual({ ...bundle, oneTime: null });
+        }
+        const ids = fetched.map((f) => f?.oneTime?.id).filter((id) => id !== undefined);
+        expect(new Set(ids).size).toBe(6);
+        expect(await store.countPrekeys(mb)).toBe(0);
+      });
+
+      it('rejects an unknown one-time prekey mode with RangeError and takes nothing', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        await store.publishPrekeys(mb, bundle, keys(1, 2));
+        for (const mode of ['peek', '', 'TAKE', 'withheld']) {
+          await expect(store.fetchPrekeys(mb, mode as OneTimePrekeyMode)).rejects.toThrow(
+            RangeError,
+          );
+        }
+        expect(await store.countPrekeys(mb)).toBe(2);
+      });
+
       it('keeps exactly maxOneTimePrekeys', async () => {
         const { store } = await make();
         const mb = newMailbox();
@@ -848,6 +925,57 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         expect(await store.putState(mb, newEnvelope(), 21, 22)).toBe('conflict');
         expect(await store.putState(mb, newEnvelope(), 0, 23)).toEqual({ generation: 23 });
         await store.deleteState(newMailbox()); // deleting none is harmless
+      });
+
+      it('deletes with it what is queued and remembered: the mailbox looks never used', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const ids = [newMessageId(), newMessageId(), newMessageId()];
+        for (const id of ids) expect(await store.enqueue(mb, id, newEnvelope())).toBe('stored');
+        await store.ack(mb, [ids[0]!]); // remembered for deduplication
+        await store.putState(mb, newEnvelope(), 0, 41);
+        await store.deleteState(mb);
+        expect(await store.getState(mb)).toBeNull();
+        expect(await store.peek(mb, 10)).toEqual([]);
+        // The acknowledged id is forgotten too: a resend is queued as for a fresh mailbox.
+        const env = newEnvelope();
+        expect(await store.enqueue(mb, ids[0]!, env)).toBe('stored');
+        expect(await store.peek(mb, 10)).toEqual([{ id: ids[0], env }]);
+      });
+
+      it('deletes a full queue and every remembered id, with no state held', async () => {
+        const { store } = await make();
+        const mb = newMailbox();
+        const { maxDedupIdsPerMailbox: remembered, maxQueuedPerMailbox: queued } = CONTRACT_LIMITS;
+        const acked = Array.from({ length: remembered }, newMessageId);
+        for (let i = 0; i < remembered; i += queued) {
+          const round = acked.slice(i, i + queued);
+          for (const id of round) expect(await store.enqueue(mb, id, newEnvelope())).toBe('stored');
+          await store.ack(mb, round);
+        }
+        for (let i = 0; i < queued; i++) await store.enqueue(mb, newMessageId(), newEnvelope());
+        await store.deleteState(mb);
+        expect(await store.peek(mb, 10)).toEqual([]);
+        // Room for a full queue again, and none of the remembered ids is a duplicate any more.
+        for (const id of acked.slice(-queued)) {
+          expect(await store.enqueue(mb, id, newEnvelope())).toBe('stored');
+        }
+      });
+
+      it('leaves the queue and state of every other mailbox alone', async () => {
+        const { store } = await make();
+        const [a, b] = [newMailbox(), newMailbox()];
+        const kept = { id: newMessageId(), env: newEnvelope() };
+        const ackedB = newMessageId();
+        await store.enqueue(a, newMessageId(), newEnvelope());
+        await store.enqueue(b, kept.id, kept.env);
+        await store.enqueue(b, ackedB, newEnvelope());
+        await store.ack(b, [ackedB]);
+        await store.putState(b, 'Yg', 0, 51);
+        await store.deleteState(a);
+        expect(await store.peek(b, 10)).toEqual([kept]);
+        expect(await store.enqueue(b, ackedB, newEnvelope())).toBe('duplicate');
+        expect(await store.getState(b)).toEqual({ blob: 'Yg', generation: 51 });
       });
 
       it('expires it after queueTtlSeconds from the last put, which refreshes it', async () => {

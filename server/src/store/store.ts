@@ -7,6 +7,7 @@
  * relay never decodes or re-encodes them on the hot path.
  */
 import type { OneTimePrekey } from '@passage/shared/protocol/frames';
+import { isBase64urlText } from '@passage/shared/protocol/base64url';
 
 /** A queued envelope as the relay delivers it. */
 export interface QueuedEnvelope {
@@ -80,7 +81,7 @@ export function checkStoredProfile(organizationKey: string, profile: StoredProfi
       throw new RangeError('profile: version and expiry must be 32-bit unsigned integers');
     }
   }
-  if (!/^[A-Za-z0-9_-]+$/.test(profile.profile)) {
+  if (profile.profile.length === 0 || !isBase64urlText(profile.profile)) {
     throw new RangeError('profile: the profile must be base64url');
   }
 }
@@ -116,9 +117,16 @@ export interface PrekeyBundle {
 }
 
 export interface FetchedBundle extends PrekeyBundle {
-  /** One one-time prekey, removed from the directory by this fetch; null when none is left. */
+  /** One one-time prekey, removed from the directory by this fetch; null when none is left or
+   * the fetch withheld it. */
   readonly oneTime: OneTimePrekey | null;
 }
+
+/**
+ * Whether a prekey fetch takes one of the owner's one-time prekeys ('take') or leaves them all
+ * and answers the bundle alone ('withhold': signed prekey and KEM prekey, enough for PQXDH).
+ */
+export type OneTimePrekeyMode = 'take' | 'withhold';
 
 /** Stable codes of store failures; the relay maps each to a protocol error code. */
 export type StoreErrorCode =
@@ -264,7 +272,9 @@ export function checkStatePut(
   generation: number,
 ): void {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(mailbox)) throw new RangeError('state: bad mailbox');
-  if (!/^[A-Za-z0-9_-]+$/.test(blob)) throw new RangeError('state: the blob must be base64url');
+  if (blob.length === 0 || !isBase64urlText(blob)) {
+    throw new RangeError('state: the blob must be base64url');
+  }
   if (!Number.isSafeInteger(ifGeneration) || ifGeneration < 0) {
     throw new RangeError('state: ifGeneration must be a non-negative safe integer');
   }
@@ -329,8 +339,13 @@ export interface Store {
     bundle: PrekeyBundle,
     oneTime: readonly OneTimePrekey[],
   ): Promise<number>;
-  /** The bundle with one one-time prekey taken atomically (never handed out twice), or null. */
-  fetchPrekeys(mailbox: string): Promise<FetchedBundle | null>;
+  /**
+   * The bundle, or null. With 'take' (the default) one one-time prekey is taken with it
+   * atomically (never handed out twice; `oneTime: null` when none is left); with 'withhold' the
+   * bundle comes with `oneTime: null` and the one-time prekeys are left as they are (a fetch past
+   * the per-mailbox rate, docs/adr/0023-withhold-one-time-prekeys-past-the-fetch-rate.md).
+   */
+  fetchPrekeys(mailbox: string, oneTime?: OneTimePrekeyMode): Promise<FetchedBundle | null>;
   /** One-time prekeys left for `mailbox`. */
   countPrekeys(mailbox: string): Promise<number>;
 
@@ -358,7 +373,11 @@ export interface Store {
   ): Promise<PutStateResult>;
   /** The unexpired state blob of `mailbox`, or null (never stored, deleted, expired alike). */
   getState(mailbox: string): Promise<HeldState | null>;
-  /** Deletes `mailbox`'s state blob, if any. */
+  /**
+   * "Delete my conversation": deletes `mailbox`'s state blob, if any, and everything queued for
+   * it — the unacknowledged envelopes and the acknowledged ids remembered for deduplication — so
+   * that the mailbox looks like one never used. What a sender queues while it runs may stay.
+   */
   deleteState(mailbox: string): Promise<void>;
 
   /**

@@ -6,15 +6,19 @@
  * application passes in as the inbox handler and calls before `send`.
  */
 import type { Primitives } from '../crypto/primitives.js';
+import { fromBase64url, toBase64url } from '../protocol/base64url.js';
+import { PROTOCOL_VERSION } from '../protocol/limits.js';
+import type { FrameOf, ServerFrameType } from '../protocol/frames.js';
 import {
   Connection,
   type ConnectionStatus,
   type ConnectionTiming,
+  type RequestFrame,
   type Signer,
 } from './connection.js';
-import { ClientError, ClientErrorCode } from './errors.js';
+import { ClientError, ClientErrorCode, RelayError } from './errors.js';
 import { Emitter, type Listener } from './events.js';
-import type { PowProgress, PowSolver } from './first-contact.js';
+import { admit, type PowProgress, type PowSolver } from './first-contact.js';
 import { Inbox, type EnvelopeHandler, type InboxLimits, type InboxStats } from './inbox.js';
 import {
   Outbox,
@@ -79,6 +83,7 @@ export class PassageClient {
   readonly #connection: Connection;
   readonly #outbox: Outbox;
   readonly #inbox: Inbox | undefined;
+  readonly #solvePow: PowSolver | undefined;
   #started: Promise<void> | undefined;
 
   constructor(options: PassageClientOptions) {
@@ -94,6 +99,7 @@ export class PassageClient {
       ...(options.identity === undefined ? {} : { signer: options.identity }),
       ...(options.timing === undefined ? {} : { timing: options.timing }),
     });
+    this.#solvePow = options.solvePow;
     this.#outbox = new Outbox({
       connection: this.#connection,
       clock,
@@ -136,6 +142,15 @@ export class PassageClient {
     return this.#outbox.enqueue(to, envelope);
   }
 
+  /**
+   * One request to the relay over the ready connection (the session layer's prekey directory
+   * frames): resolves with the answer of type `expect`, or rejects with a `RelayError` or a
+   * `ClientError` (`not_connected`, `connection_lost`, `timeout`, `closed`). Not retried.
+   */
+  request<T extends ServerFrameType>(frame: RequestFrame, expect: T): Promise<FrameOf<T>> {
+    return this.#connection.request(frame, expect);
+  }
+
   /** A receipt from a recipient device: the message was delivered. */
   markDelivered(id: string): Promise<boolean> {
     return this.#outbox.markDelivered(id);
@@ -149,6 +164,57 @@ export class PassageClient {
   /** One outgoing message, while the outbox holds it. */
   message(id: string): OutgoingRecord | undefined {
     return this.#outbox.get(id);
+  }
+
+  /**
+   * This mailbox's state blob (docs/protocol.md, "The mailbox's state blob"): the bytes and their
+   * generation, or `{ blob: null, generation: 0 }` when none is held. Needs an identity.
+   *
+   * @throws ClientError('not_connected' | 'connection_lost' | 'timeout' | 'unexpected_reply' |
+   *   'closed'), RelayError from the relay
+   */
+  async getState(): Promise<{ readonly blob: Uint8Array | null; readonly generation: number }> {
+    const answer = await this.#connection.request(
+      { v: PROTOCOL_VERSION, t: 'state.get' },
+      'state.blob',
+    );
+    if (answer.blob === null) return { blob: null, generation: 0 };
+    const blob = fromBase64url(answer.blob);
+    if (blob === undefined) throw new ClientError(ClientErrorCode.UNEXPECTED_REPLY);
+    return { blob, generation: answer.generation };
+  }
+
+  /**
+   * Replaces this mailbox's state blob if the generation held is `ifGeneration` (0: none held)
+   * and resolves with the new generation. A put that creates a state needs a proof-of-work on
+   * this connection: on `pow_required` the connection is admitted (to its own mailbox, with the
+   * `solvePow` solver) and the put sent once more.
+   *
+   * @throws RelayError('state_conflict') when another writer came first (read, merge, put
+   *   again), RelayError('state_too_large'), and as `getState`
+   */
+  async putState(blob: Uint8Array, ifGeneration: number): Promise<number> {
+    const put = () =>
+      this.#connection.request(
+        { v: PROTOCOL_VERSION, t: 'state.put', blob: toBase64url(blob), ifGeneration },
+        'state.stored',
+      );
+    try {
+      return (await put()).generation;
+    } catch (error) {
+      const mailbox = this.#connection.status.mailbox;
+      if (!(error instanceof RelayError) || error.code !== 'pow_required') throw error;
+      if (this.#solvePow === undefined || mailbox === undefined) throw error;
+      await admit(this.#connection, mailbox, this.#solvePow, (p) =>
+        this.#events.emit('pow-progress', p),
+      );
+      return (await put()).generation;
+    }
+  }
+
+  /** Deletes this mailbox's state blob ("delete my conversation"); resolves whether or not one was held. */
+  async deleteState(): Promise<void> {
+    await this.#connection.request({ v: PROTOCOL_VERSION, t: 'state.delete' }, 'state.deleted');
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */

@@ -27,6 +27,29 @@ export const ClientErrorCode = {
   BAD_RECIPIENT: 'bad_recipient',
   /** The relay's proof-of-work challenge could not be solved (bad, expired, too hard). */
   POW_UNSOLVED: 'pow_unsolved',
+
+  // The session layer (sessions.ts, org-trust.ts, routing.ts, conversation-client.ts).
+  /** No verified organization profile is held: it could not be fetched, or none was accepted
+   * yet. (A profile that was fetched and refused throws its own `OrgError` instead.) */
+  NO_PROFILE: 'no_profile',
+  /** This coordinator device is not on the roster it holds (it was removed): it sends nothing. */
+  NOT_IN_ROSTER: 'not_in_roster',
+  /** A team device was asked to write to a case whose contact it has never heard from. */
+  UNKNOWN_CASE: 'unknown_case',
+  /** None of a message's recipient devices can be reached (no session and no published
+   * prekeys); nothing was sent. */
+  NO_RECIPIENTS: 'no_recipients',
+  /** The relay's prekey bundle for a device is not that device's, or does not verify. */
+  BAD_BUNDLE: 'bad_bundle',
+  /** A message type this side may not send (a contact's case event, a team device's intake):
+   * a bug of the caller. */
+  WRONG_ROLE: 'wrong_role',
+  /** A contact's conversation without a state (`ContactOptions.state`) was asked to delete it. */
+  NO_STATE: 'no_state',
+  /** A contact's state could not be saved: the envelope is left for a later delivery. */
+  STATE_NOT_SAVED: 'state_not_saved',
+  /** A restoring contact's state is not back yet: the envelope is left for later. */
+  STATE_NOT_READY: 'state_not_ready',
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
@@ -36,6 +59,8 @@ const RETRYABLE_CLIENT_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientError
   ClientErrorCode.TIMEOUT,
   ClientErrorCode.UNEXPECTED_REPLY,
   ClientErrorCode.POW_UNSOLVED,
+  ClientErrorCode.NO_PROFILE,
+  ClientErrorCode.NO_RECIPIENTS,
 ]);
 
 /** A failure on the client's side; `retryable` says whether the same request may succeed later. */

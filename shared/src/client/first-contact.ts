@@ -71,6 +71,40 @@ export function inlinePowSolver(options: {
   };
 }
 
+/**
+ * Most admissions one connection runs at once. The relay keeps a few challenges open per
+ * connection (`MAX_OPEN_POW_CHALLENGES`, 4) and forgets the oldest past them, so a client that
+ * asked for more at once (a coordinator's device answering many contacts after a reconnect)
+ * would get `pow_failed` for the forgotten ones, and enough of those close the connection
+ * (4003). The rest wait their turn.
+ */
+export const MAX_CONCURRENT_ADMISSIONS = 2;
+
+/** Admissions running and waiting, per connection. */
+const slots = new WeakMap<Connection, { running: number; waiting: (() => void)[] }>();
+
+async function acquire(connection: Connection): Promise<() => void> {
+  let s = slots.get(connection);
+  if (s === undefined) {
+    s = { running: 0, waiting: [] };
+    slots.set(connection, s);
+  }
+  const state = s;
+  if (state.running >= MAX_CONCURRENT_ADMISSIONS) {
+    await new Promise<void>((resolve) => state.waiting.push(resolve));
+  } else {
+    state.running++;
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const next = state.waiting.shift();
+    if (next !== undefined) next();
+    else state.running--;
+  };
+}
+
 /** Progress of one admission, for a UI. */
 export interface PowProgress {
   readonly to: string;
@@ -91,6 +125,21 @@ export async function admit(
   solver: PowSolver,
   onProgress: (progress: PowProgress) => void,
   attempts = 3,
+): Promise<FrameOf<'pow.admitted'>> {
+  const release = await acquire(connection);
+  try {
+    return await admitNow(connection, to, solver, onProgress, attempts);
+  } finally {
+    release();
+  }
+}
+
+async function admitNow(
+  connection: Connection,
+  to: string,
+  solver: PowSolver,
+  onProgress: (progress: PowProgress) => void,
+  attempts: number,
 ): Promise<FrameOf<'pow.admitted'>> {
   for (let attempt = 1; ; attempt++) {
     const offered = await connection.request(

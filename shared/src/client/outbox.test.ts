@@ -503,3 +503,43 @@ describe('first contact', () => {
     expect(next.last('pow.request')).toBeUndefined();
   });
 });
+
+describe('pacing under the relay’s frame rate', () => {
+  const TOS = Array.from({ length: 8 }, () => toBase64url(randomBytes(32)));
+
+  it('writes at most sendBurst at once, then sendsPerSecond', async () => {
+    const s = setup({ limits: { sendsPerSecond: 10, sendBurst: 5, window: 1_000 } });
+    await s.outbox.start();
+    const socket = await s.online();
+    for (let i = 0; i < 20; i++) await s.outbox.enqueue(TO, ENV);
+    await flush();
+    expect(sends(socket)).toHaveLength(5);
+    await s.clock.advance(1_000);
+    await flush();
+    expect(sends(socket)).toHaveLength(15);
+  });
+
+  it('does not hold back a send while the bucket has a token', async () => {
+    const s = setup({ limits: { sendsPerSecond: 10, sendBurst: 5 } });
+    await s.outbox.start();
+    const socket = await s.online();
+    for (let i = 0; i < 5; i++) await s.outbox.enqueue(TO, ENV);
+    await flush();
+    expect(sends(socket)).toHaveLength(5);
+  });
+
+  it('at most two admissions at once on one connection; the others wait their turn', async () => {
+    const s = setup({ solvePow: () => new Promise(() => undefined) });
+    await s.outbox.start();
+    const socket = await s.online();
+    for (const to of TOS) await s.outbox.enqueue(to, ENV);
+    await flush();
+    for (const f of sends(socket)) {
+      socket.receive(encodeErrorFrame(ErrorCode.POW_REQUIRED, f['rid'] as number));
+    }
+    await flush();
+    const requests = socket.frames().filter((f) => f['t'] === 'pow.request');
+    // The relay keeps four challenges open per connection and forgets the oldest past them.
+    expect(requests).toHaveLength(2);
+  });
+});

@@ -87,6 +87,15 @@ export interface OutboxLimits {
   readonly retryMaxMs: number;
   /** Most messages held (settled ones are forgotten oldest first to make room). */
   readonly maxMessages: number;
+  /**
+   * Sends per second this outbox writes at most, sustained, and at once above that. Below the
+   * relay's per-connection frame rate (CONN_FRAMES_PER_SECOND 100, CONN_FRAME_BURST 200 by
+   * default), with room for the connection's other frames (proof-of-work, prekeys, pings): a
+   * frame over the relay's rate is refused and the relay stops reading the socket for a while,
+   * which also holds back the acks of what the device is reading.
+   */
+  readonly sendsPerSecond: number;
+  readonly sendBurst: number;
 }
 
 export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
@@ -96,6 +105,8 @@ export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
   retryInitialMs: 1_000,
   retryMaxMs: 60_000,
   maxMessages: 10_000,
+  sendsPerSecond: 70,
+  sendBurst: 140,
 };
 
 export interface OutboxOptions {
@@ -317,6 +328,23 @@ export class Outbox {
     );
   }
 
+  /** The send-rate bucket: tokens and when it was last filled. */
+  #tokens = Number.NaN;
+  #tokensAt = 0;
+
+  #takeToken(now: number): boolean {
+    const { sendsPerSecond, sendBurst } = this.#limits;
+    if (Number.isNaN(this.#tokens)) this.#tokens = sendBurst;
+    this.#tokens = Math.min(
+      sendBurst,
+      this.#tokens + ((now - this.#tokensAt) * sendsPerSecond) / 1000,
+    );
+    this.#tokensAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
   #pump(): void {
     if (!this.#started || this.#connection.state !== 'ready') return;
     const now = this.#clock.now();
@@ -336,6 +364,10 @@ export class Outbox {
       if (this.#inFlight.size >= this.#limits.window) return; // an answer pumps again
       if (this.#connection.bufferedAmount > this.#limits.maxBufferedBytes) {
         this.#wakeAt(now + this.#limits.bufferPollMs);
+        return;
+      }
+      if (!this.#takeToken(now)) {
+        this.#wakeAt(now + Math.ceil(1000 / this.#limits.sendsPerSecond));
         return;
       }
       this.#send(record);

@@ -75,7 +75,7 @@ describe('codename generation', () => {
   });
 
   it('refuses to generate fewer than seven words', () => {
-    expect(() => generateCodename(sodium, 6)).toThrow(
+    expect(() => generateCodename(sodium, { wordCount: 6 })).toThrow(
       expect.objectContaining({ code: 'limit_exceeded' }),
     );
   });
@@ -238,7 +238,7 @@ describe('codename key derivation', () => {
       expect.objectContaining({ code: 'bad_encoding' }),
     );
     expect(() =>
-      decodeCodenameKdfParams(Uint8Array.from(bytes, (b, i) => (i === 0 ? 2 : b))),
+      decodeCodenameKdfParams(Uint8Array.from(bytes, (b, i) => (i === 0 ? 3 : b))),
     ).toThrow(expect.objectContaining({ code: 'unsupported_version' }));
   });
 });

@@ -11,9 +11,14 @@ import {
 } from '@passage/testing/crypto-fixtures';
 import { fromBase64url, toBase64url } from '../protocol/base64url.js';
 import { DeviceIdentity } from './identity.js';
+import { mailboxIdFromPublicKey } from '../protocol/mailbox.js';
+import { ENVELOPE_SIZES_BYTES, sealEnvelope } from './envelope.js';
 import {
+  createEnrolmentEnvelope,
   createEnrolmentRequest,
   decodeInvite,
+  enrolmentMailboxId,
+  openEnrolmentEnvelope,
   EnrolmentError,
   EnrolmentErrorCode,
   encodeInvite,
@@ -315,6 +320,98 @@ describe('enrolment requests: refused', () => {
         expect(() => verifyEnrolmentRequest(p, bytes, checkWith())).toThrow(EnrolmentError);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('enrolment envelopes', () => {
+  const sealed = (over: Partial<{ device: DeviceIdentity; invite: Invite }> = {}) =>
+    createEnrolmentEnvelope(p, {
+      invite: over.invite ?? invite,
+      device: over.device ?? device,
+      label: "Anna's laptop",
+      nowSeconds: NOW,
+    });
+
+  it('seals the request to the mailbox of the invite, as the smallest envelope size', () => {
+    const { envelope, to } = sealed();
+    expect(envelope.length).toBe(ENVELOPE_SIZES_BYTES[0]);
+    expect(to).toBe(mailboxIdFromPublicKey(mailbox.publicIdentity.signingKey, (d) => p.sha256(d)));
+    expect(enrolmentMailboxId(p, invite)).toBe(to);
+    const opened = openEnrolmentEnvelope(p, mailbox, envelope);
+    expect(opened.sender.equals(device.publicIdentity)).toBe(true);
+    const verified = verifyEnrolmentRequest(p, opened.request, checkWith());
+    expect(verified.identity.equals(device.publicIdentity)).toBe(true);
+  });
+
+  it('gives a different envelope every time (a fresh ephemeral key)', () => {
+    expect(sealed().envelope).not.toEqual(sealed().envelope);
+  });
+
+  it('refuses garbage: random bytes of an envelope size, and of no envelope size', () => {
+    for (const n of [0, 1, 100, ENVELOPE_SIZES_BYTES[0]!, ENVELOPE_SIZES_BYTES[0]! + 1]) {
+      const garbage = p.random.bytes(n);
+      if (n > 0) garbage[0] = 1;
+      expect(codeOf(() => openEnrolmentEnvelope(p, mailbox, garbage))).toBe(
+        EnrolmentErrorCode.ENVELOPE_UNREADABLE,
+      );
+    }
+  });
+
+  it('refuses an envelope sealed to another mailbox', () => {
+    const other = newInvite(p, org.publicKey, DeviceIdentity.generate(p).publicIdentity, NOW + 60);
+    expect(
+      codeOf(() => openEnrolmentEnvelope(p, mailbox, sealed({ invite: other }).envelope)),
+    ).toBe(EnrolmentErrorCode.ENVELOPE_UNREADABLE);
+  });
+
+  it('refuses an envelope with one bit flipped', () => {
+    const { envelope } = sealed();
+    for (const at of [1, 40, envelope.length - 1]) {
+      const bad = envelope.slice();
+      bad[at]! ^= 1;
+      expect(codeOf(() => openEnrolmentEnvelope(p, mailbox, bad))).toBe(
+        EnrolmentErrorCode.ENVELOPE_UNREADABLE,
+      );
+    }
+  });
+
+  it('refuses an envelope whose sender is not the identity the request names', () => {
+    const stranger = DeviceIdentity.generate(p);
+    const envelope = sealEnvelope(p, mailbox.publicIdentity, {
+      sender: stranger.publicIdentity,
+      initial: null,
+      message: request(),
+    });
+    expect(codeOf(() => openEnrolmentEnvelope(p, mailbox, envelope))).toBe(
+      EnrolmentErrorCode.ENVELOPE_UNREADABLE,
+    );
+  });
+
+  it('refuses an envelope that holds no request (an empty message, a long one)', () => {
+    for (const message of [new Uint8Array(0), new Uint8Array(MAX_ENROLMENT_REQUEST_BYTES + 1)]) {
+      const envelope = sealEnvelope(p, mailbox.publicIdentity, {
+        sender: device.publicIdentity,
+        initial: null,
+        message,
+      });
+      expect(codeOf(() => openEnrolmentEnvelope(p, mailbox, envelope))).toBe(
+        EnrolmentErrorCode.ENVELOPE_UNREADABLE,
+      );
+    }
+  });
+
+  it('passes a sealed request with a changed byte on to the verifier, which refuses it', () => {
+    const bytes = request();
+    bytes[bytes.length - 70]! ^= 1; // inside the MAC
+    const envelope = sealEnvelope(p, mailbox.publicIdentity, {
+      sender: device.publicIdentity,
+      initial: null,
+      message: bytes,
+    });
+    const opened = openEnrolmentEnvelope(p, mailbox, envelope);
+    expect(codeOf(() => verifyEnrolmentRequest(p, opened.request, checkWith()))).toBe(
+      EnrolmentErrorCode.BAD_MAC,
     );
   });
 });

@@ -23,8 +23,15 @@
  * The MAC proves the sender had the invite; the signature that it holds the identity's key (an
  * invite holder cannot enrol someone else's identity); the org key in both binds the request to
  * this organization.
+ *
+ * Over the relay (ADR 0019), the request travels as an ordinary sealed envelope (envelope.ts,
+ * kind 1) to the enrolment mailbox named in the invite: the sender field is the device's
+ * identity, the message is the request. The relay sees a 2,048-byte envelope to a mailbox id,
+ * like any short message; only the holder of the mailbox's X25519 secret (the admin's tool)
+ * opens it. The mailbox receives nothing else, so what is inside is always a request.
  */
 import { fromBase64url, toBase64url } from '../protocol/base64url.js';
+import { mailboxIdFromPublicKey } from '../protocol/mailbox.js';
 import { hasForbiddenCharacters } from '../org/profile.js';
 import { utf8Decode, utf8Encode } from '../org/utf8.js';
 import {
@@ -39,6 +46,7 @@ import {
 } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { PUBLIC_IDENTITY_BYTES, PublicIdentity, type DeviceIdentity } from './identity.js';
+import { openEnvelope, sealEnvelope } from './envelope.js';
 import { KDF_LABELS } from './kdf.js';
 import { asEd25519PublicKey, type Ed25519PublicKey } from './keys.js';
 import type { Primitives } from './primitives.js';
@@ -92,6 +100,10 @@ export const EnrolmentErrorCode = {
   INVITE_USED: 'invite_used',
   /** The device is in the roster or waiting for approval already. */
   DEVICE_KNOWN: 'device_already_known',
+  /** An envelope in the enrolment mailbox that does not open with the mailbox's key, or that
+   * opens but holds no enrolment request of the device that sealed it (garbage, or sealed to
+   * another mailbox). */
+  ENVELOPE_UNREADABLE: 'enrolment_envelope_unreadable',
 } as const;
 
 export type EnrolmentErrorCode = (typeof EnrolmentErrorCode)[keyof typeof EnrolmentErrorCode];
@@ -108,6 +120,7 @@ const ENROLMENT_ERROR_MESSAGES: Readonly<Record<EnrolmentErrorCode, string>> = {
   invite_expired: 'The invite has expired.',
   invite_used: 'The invite has been used already.',
   device_already_known: 'The device is enrolled or waiting for approval already.',
+  enrolment_envelope_unreadable: 'The envelope holds no readable enrolment request.',
 };
 
 export class EnrolmentError extends Error {
@@ -359,4 +372,82 @@ export function verifyEnrolmentRequest(
   if (invite.usedAtSeconds !== null) throw new EnrolmentError(EnrolmentErrorCode.INVITE_USED);
   if (check.isKnownDevice(identity.id)) throw new EnrolmentError(EnrolmentErrorCode.DEVICE_KNOWN);
   return { inviteId: idHex, identity, label, createdAtSeconds };
+}
+
+/** Where a device sends its request: the mailbox id of the invite's enrolment mailbox. */
+export function enrolmentMailboxId(p: Primitives, invite: Invite): string {
+  return mailboxIdFromPublicKey(invite.mailbox.signingKey, (data) => p.sha256(data));
+}
+
+/** A request sealed for the relay, and the mailbox to send it to. */
+export interface EnrolmentEnvelope {
+  /** The sealed envelope (2,048 bytes: the smallest envelope size). */
+  readonly envelope: Uint8Array;
+  /** The enrolment mailbox's id (base64url), the `to` of the `send`. */
+  readonly to: string;
+}
+
+/**
+ * The device side, whole: builds and authenticates the request (`createEnrolmentRequest`) and
+ * seals it to the invite's enrolment mailbox. The client core sends the result
+ * (`sendEnrolment` in shared/src/client).
+ */
+export function createEnrolmentEnvelope(
+  p: Primitives,
+  input: EnrolmentRequestInput,
+): EnrolmentEnvelope {
+  const request = createEnrolmentRequest(p, input);
+  return {
+    envelope: sealEnvelope(p, input.invite.mailbox, {
+      sender: input.device.publicIdentity,
+      initial: null,
+      message: request,
+    }),
+    to: enrolmentMailboxId(p, input.invite),
+  };
+}
+
+/** What the enrolment mailbox's envelope held. */
+export interface OpenedEnrolment {
+  /** The request's bytes, for `verifyEnrolmentRequest`. */
+  readonly request: Uint8Array;
+  /** The device that sealed it (self-signed; the same identity the request names). */
+  readonly sender: PublicIdentity;
+}
+
+/** Offset of the device identity inside a request: after the version and the invite id. */
+const REQUEST_IDENTITY_OFFSET = 1 + INVITE_ID_BYTES;
+
+/**
+ * The tool side, first step: opens an envelope of the enrolment mailbox `mailbox`. Anything but
+ * a kind-1 envelope that opens, from a self-signed identity, holding a message that names that
+ * same identity where a request does, is `enrolment_envelope_unreadable`: the request inside is
+ * then checked in full by `verifyEnrolmentRequest`.
+ */
+export function openEnrolmentEnvelope(
+  p: Primitives,
+  mailbox: DeviceIdentity,
+  envelope: Uint8Array,
+): OpenedEnrolment {
+  let opened;
+  try {
+    opened = openEnvelope(p, mailbox, envelope);
+  } catch (cause) {
+    if (cause instanceof CryptoError) {
+      throw new EnrolmentError(EnrolmentErrorCode.ENVELOPE_UNREADABLE, { cause });
+    }
+    throw cause;
+  }
+  const named = opened.message.subarray(
+    REQUEST_IDENTITY_OFFSET,
+    REQUEST_IDENTITY_OFFSET + PUBLIC_IDENTITY_BYTES,
+  );
+  if (
+    opened.initial !== null ||
+    opened.message.length > MAX_ENROLMENT_REQUEST_BYTES ||
+    !bytesEqual(named, opened.sender.encode())
+  ) {
+    throw new EnrolmentError(EnrolmentErrorCode.ENVELOPE_UNREADABLE);
+  }
+  return { request: opened.message, sender: opened.sender };
 }

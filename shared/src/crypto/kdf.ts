@@ -56,6 +56,10 @@ export const KDF_LABELS = {
   codenameSigningSeed: 'passage/v1/codename/ed25519-seed',
   codenameX25519Seed: 'passage/v1/codename/x25519-seed',
   codenameMailboxKey: 'passage/v1/codename/mailbox-key',
+  /** Codename's mailbox/storage key → the AEAD key of the contact's state blob (contact-state.ts). */
+  contactStateKey: 'passage/v1/contact-state/key',
+  /** Associated data of the contact's state blob: this label ‖ 0 ‖ version ‖ mailbox id. */
+  contactStateAd: 'passage/v1/contact-state/ad',
   /** Safety numbers (fingerprints). */
   safetyNumber: 'passage/v1/safety-number',
   /** Signatures of an organization over its profile (the label lives with the container, which

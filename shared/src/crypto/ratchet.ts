@@ -246,6 +246,17 @@ export class Ratchet {
     return next;
   }
 
+  /**
+   * A copy that cannot send: its sending chain key is gone (a restored copy of a state that may
+   * have sent since it was saved must never derive a sending message key again; ADR 0017). It
+   * still receives, and a message under a new ratchet key from the peer gives it a new sending
+   * chain from a fresh key pair, which no other copy of the state can derive.
+   */
+  withoutSendingChain(): Ratchet {
+    if (this.state.sendChainKey === null) return this;
+    return new Ratchet(this.p, { ...this.state, sendChainKey: null }, this.skippedIndex);
+  }
+
   /** True once this side can send (the responder can only after its first received message). */
   get canSend(): boolean {
     return this.state.sendChainKey !== null;

@@ -107,6 +107,62 @@ export class SessionRecord {
     return new SessionRecord(this.peer, pick(this.current), this.archived.map(pick), this.written);
   }
 
+  /**
+   * This record with no session able to send (`Session.withoutSendingChain`, current and
+   * archived alike, since an archived session becomes current when it reads a message): what a
+   * saved copy of the state may hold (ADR 0017).
+   */
+  withoutSendingChains(): SessionRecord {
+    const strip = (s: Session): Session => s.withoutSendingChain();
+    return new SessionRecord(
+      this.peer,
+      strip(this.current),
+      this.archived.map(strip),
+      this.written,
+    );
+  }
+
+  /**
+   * This record with another copy's `sessions` (current first, then archived newest first, as
+   * `sessions` gives them) merged in, except those it holds (same base key), within
+   * `maxArchived` and `MAX_SKIPPED_KEYS_PER_PEER`: how two copies of one device's state are
+   * merged, the current session staying this record's. The archive is ordered by recency in
+   * each copy, the two interleaved (ours, theirs at each rank): the other copy's current
+   * session comes right after ours, ahead of our archived ones, and the oldest of either copy
+   * are dropped first. The other copy's current session is the one the peer answers it on, so
+   * it must survive a full archive (the archive fills after a few restores, each adding a
+   * fresh session, ADR 0017).
+   *
+   * @throws CryptoError('internal') for a session with another peer (a caller's bug).
+   */
+  withArchived(sessions: readonly Session[]): SessionRecord {
+    for (const s of sessions) {
+      if (!s.remote.equals(this.peer)) throw new CryptoError(CryptoErrorCode.INTERNAL);
+    }
+    const ours = this.sessions;
+    const held: Session[] = [];
+    const add = (s: Session | undefined): void => {
+      if (s !== undefined && !held.some((h) => bytesEqual(h.baseKey, s.baseKey))) held.push(s);
+    };
+    for (let i = 0; i < Math.max(ours.length, sessions.length); i++) {
+      add(ours[i]);
+      add(sessions[i]);
+    }
+    return new SessionRecord(
+      this.peer,
+      this.current,
+      held.slice(1, 1 + this.maxArchived),
+      this.written,
+    ).withSkippedAtMost(MAX_SKIPPED_KEYS_PER_PEER);
+  }
+
+  /** True when `other` holds the same sessions (by base key) in the same order. */
+  holdsSameSessionsAs(other: SessionRecord): boolean {
+    const a = this.sessions;
+    const b = other.sessions;
+    return a.length === b.length && a.every((s, i) => bytesEqual(s.baseKey, b[i]!.baseKey));
+  }
+
   /** This record, marked as one this device has written to. */
   asWritten(): SessionRecord {
     return this.written ? this : new SessionRecord(this.peer, this.current, this.archived, true);

@@ -134,6 +134,22 @@ export class Session {
     );
   }
 
+  /**
+   * A copy that cannot send (`Ratchet.withoutSendingChain`), without the pending initial message
+   * either: that only ever travels with a message this copy will not encrypt, and if a message
+   * from the peer gives the copy a sending chain again, the peer has the session already.
+   */
+  withoutSendingChain(): Session {
+    if (!this.canSend && this.pendingInitial === null) return this;
+    return new Session(
+      this.remote,
+      this.associatedData,
+      this.baseKey,
+      this.ratchet.withoutSendingChain(),
+      null,
+    );
+  }
+
   /** True when `message` carries this session's early tag (see `Ratchet.authenticates`). */
   authenticates(message: Uint8Array): boolean {
     return this.ratchet.authenticates(message, this.associatedData);

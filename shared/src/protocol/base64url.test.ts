@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   base64urlDecodedLength,
   fromBase64url,
+  isBase64urlText,
   isCanonicalBase64url,
   toBase64url,
 } from './base64url.js';
@@ -84,5 +85,40 @@ describe('base64url', () => {
         },
       ),
     );
+  });
+});
+
+describe('isBase64urlText', () => {
+  it('accepts every base64url character, and the empty string', () => {
+    expect(isBase64urlText('ABCXYZabcxyz0189-_')).toBe(true);
+    expect(isBase64urlText('')).toBe(true);
+  });
+
+  it('takes a text longer than the largest blob without exhausting a stack (the 8 MiB upload failed on one regexp)', () => {
+    expect(isBase64urlText('A'.repeat(16 * 1024 * 1024))).toBe(true);
+    expect(isBase64urlText(`${'A'.repeat(16 * 1024 * 1024)}=`)).toBe(false);
+  });
+
+  it('refuses standard base64, padding, white space, separators and non-ASCII letters', () => {
+    for (const text of [
+      'ab+c',
+      'ab/c',
+      'abc=',
+      'ab c',
+      'ab\nc',
+      'a:b',
+      'a{b}',
+      'аб',
+      'a\u0000b',
+      'ÿ',
+    ]) {
+      expect(isBase64urlText(text)).toBe(false);
+    }
+  });
+
+  it('refuses the characters on either side of each range', () => {
+    for (const c of ['@', '[', '`', '{', '/', ':', ',', '.', '^']) {
+      expect(isBase64urlText(`A${c}`)).toBe(false);
+    }
   });
 });

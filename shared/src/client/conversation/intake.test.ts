@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { sampleProfileContent } from '@passage/testing/org-fixtures';
-import { checkIntake, intakeIssues, intakeUrgency, type IntakeIssue } from './intake.js';
+import {
+  askedFields,
+  checkIntake,
+  intakeIssues,
+  intakeUrgency,
+  type IntakeIssue,
+} from './intake.js';
 import type { IntakeAnswer } from './messages.js';
 
 const q = sampleProfileContent().questionnaire;
@@ -140,5 +146,52 @@ describe('intake answers', () => {
     expect(intakeIssues(chain, [...base, { field: 'where', choices: ['city'] }])).toEqual([
       { field: 'where', code: 'not_asked' },
     ]);
+  });
+});
+
+describe('askedFields', () => {
+  const ids = (answers: IntakeAnswer[]) => askedFields(q, answers).map((f) => f.id);
+
+  it('asks the unconditional fields before any answer', () => {
+    expect(ids([])).toEqual(['safe_now', 'needs']);
+  });
+
+  it('opens a conditional field when its condition holds', () => {
+    expect(ids([{ field: 'safe_now', choices: ['no'] }])).toEqual(['safe_now', 'needs', 'danger']);
+  });
+
+  it('keeps a conditional field closed when another choice is picked', () => {
+    expect(ids([{ field: 'safe_now', choices: ['yes'] }])).toEqual(['safe_now', 'needs']);
+  });
+
+  it('keeps it closed for a text answer to the condition field', () => {
+    expect(ids([{ field: 'safe_now', text: 'no' }])).toEqual(['safe_now', 'needs']);
+  });
+
+  it('keeps it closed for an answer to an unknown field', () => {
+    expect(ids([{ field: 'other', choices: ['no'] }])).toEqual(['safe_now', 'needs']);
+  });
+
+  it('lets no answer to an unasked field open a later one', () => {
+    const chained = {
+      ...q,
+      fields: [
+        ...q.fields,
+        {
+          id: 'after',
+          kind: 'text' as const,
+          label: { en: 'After' },
+          required: false,
+          when: [{ field: 'danger', anyOf: ['x'] }],
+          maxLength: 10,
+        },
+      ],
+    };
+    // `danger` is not asked (safe_now is yes), so its "answer" opens nothing.
+    const answers: IntakeAnswer[] = [
+      { field: 'safe_now', choices: ['yes'] },
+      { field: 'danger', choices: ['x'] },
+    ];
+    expect(askedFields(chained, answers).map((f) => f.id)).toEqual(['safe_now', 'needs']);
   });
 });

@@ -104,6 +104,26 @@ export function intakeIssues(
   return issues;
 }
 
+/**
+ * The fields asked, given the answers so far, in questionnaire order: what a page shows. An
+ * answer to a field that is not asked opens nothing (as in {@link intakeIssues}).
+ */
+export function askedFields(
+  questionnaire: Questionnaire,
+  answers: readonly IntakeAnswer[],
+): QuestionnaireField[] {
+  const given = byField(answers);
+  const counted = new Map<string, IntakeAnswer>();
+  const asked: QuestionnaireField[] = [];
+  for (const field of questionnaire.fields) {
+    if (!isAsked(field, counted)) continue;
+    asked.push(field);
+    const answer = given.get(field.id);
+    if (answer !== undefined) counted.set(field.id, answer);
+  }
+  return asked;
+}
+
 /** `intake_invalid` when the answers break a rule of the questionnaire; null when they fit. */
 export function checkIntake(
   questionnaire: Questionnaire,

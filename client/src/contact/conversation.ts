@@ -1,0 +1,176 @@
+/**
+ * The contact's live conversation, as the page runs it: a new codename (Russian words for a
+ * Russian page), its keys stretched in the codename worker, and a `ContactConversation` of the
+ * client core over the page's WebSocket, with first-contact proof-of-work in its own worker.
+ * The page keeps nothing: every key and message lives in this object and goes with `close()`
+ * (the quick exit calls it).
+ */
+import { signal } from '@preact/signals';
+import {
+  ContactConversation,
+  webSocketTransport,
+  type IntakeAnswer,
+  type MessageState,
+} from '@passage/shared/client/index';
+import { generateCodename } from '@passage/shared/crypto/codename';
+import { identityFromCodename, type CodenameKeys } from '@passage/shared/crypto/codename';
+import type { OrgProfile } from '@passage/shared/crypto/org-profile';
+import type { Primitives } from '@passage/shared/crypto/primitives';
+import { deriveInWorker } from '../codename/derive-in-worker.js';
+import { solveInWorker } from '../pow/solve-in-worker.js';
+import type { Language } from '../i18n/catalogue.js';
+import { PROFILE_PATH } from './profile.js';
+
+export interface ShownMessage {
+  readonly id: string;
+  readonly mine: boolean;
+  readonly body: string;
+  readonly ts: number;
+  readonly state?: MessageState;
+}
+
+export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+function endpoint(
+  p: Primitives,
+  profile: OrgProfile,
+  keys: CodenameKeys,
+  mode: 'new' | 'restore',
+): ContactConversation {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return new ContactConversation({
+    p,
+    organizationKey: profile.organizationKey,
+    lastAcceptedProfile: profile,
+    identity: identityFromCodename(p, keys),
+    // The conversation is kept on the relay, encrypted under the codename (ADR 0017): saved
+    // before each message leaves and before each one read is acknowledged.
+    state: { mailboxKey: keys.mailboxKey, mode },
+    fetchProfile: async () => {
+      const res = await fetch(PROFILE_PATH, { cache: 'no-store', credentials: 'omit' });
+      if (!res.ok) throw new Error(`profile: HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    relay: {
+      url: () => `${scheme}//${location.host}/v1/ws`,
+      transport: webSocketTransport(),
+      solvePow: (challenge, onProgress) => solveInWorker(challenge, onProgress),
+    },
+  });
+}
+
+export class LiveConversation {
+  readonly messages = signal<readonly ShownMessage[]>([]);
+  readonly link = signal<LinkState>('connecting');
+  readonly #contact: ContactConversation;
+
+  private constructor(contact: ContactConversation) {
+    this.#contact = contact;
+    contact.on('state', (s) => {
+      this.link.value =
+        s.state === 'ready' ? 'ready' : s.state === 'closed' ? 'closed' : 'reconnecting';
+    });
+    contact.on('message', (m) => {
+      if (m.message.type !== 'text') return;
+      this.#add({ id: m.message.id, mine: false, body: m.message.body, ts: m.message.ts });
+      void contact.markRead([m.message.id]).catch(() => undefined);
+    });
+    contact.on('message-state', (c) => {
+      this.messages.value = this.messages.value.map((x) =>
+        x.id === c.id ? { ...x, state: c.state } : x,
+      );
+    });
+  }
+
+  /**
+   * Starts a new conversation: a codename, its keys, the profile checked against the key the
+   * page showed, the intake and the first message sent. Resolves with the codename to show.
+   */
+  static async start(options: {
+    readonly p: Primitives;
+    readonly profile: OrgProfile;
+    readonly language: Language;
+    readonly answers: readonly IntakeAnswer[];
+    readonly text: string;
+  }): Promise<{ conversation: LiveConversation; codename: string }> {
+    const { p, profile } = options;
+    const list =
+      options.language === 'ru'
+        ? (await import('@passage/shared/crypto/codename-ru')).RUSSIAN_CODENAME_LIST
+        : undefined;
+    const codename = generateCodename(p, list === undefined ? {} : { list });
+    const { keys } = await deriveInWorker(codename);
+    const contact = endpoint(p, profile, keys, 'new');
+    const conversation = new LiveConversation(contact);
+    let sent;
+    try {
+      await contact.start();
+      if (options.answers.length > 0) await contact.sendIntake(options.answers);
+      sent = await contact.sendText(options.text);
+    } catch (error) {
+      contact.close();
+      throw error;
+    }
+    conversation.#add({
+      id: sent.id,
+      mine: true,
+      body: options.text,
+      ts: Date.now(),
+      state: contact.delivery(sent.id)?.state ?? 'queued',
+    });
+    return { conversation, codename };
+  }
+
+  /**
+   * A returning contact: the codename as typed, stretched in the worker (the same path and cost
+   * as a new one), then the saved conversation read back from the relay.
+   *
+   * @throws CodenameWorkerError('invalid_codename') for words that are not a codename;
+   *   ContactStateError('state_not_found') for a codename with nothing saved (a mistyped one
+   *   looks the same).
+   */
+  static async resume(options: {
+    readonly p: Primitives;
+    readonly profile: OrgProfile;
+    readonly typed: string;
+  }): Promise<LiveConversation> {
+    const { keys } = await deriveInWorker(options.typed);
+    const contact = endpoint(options.p, options.profile, keys, 'restore');
+    const conversation = new LiveConversation(contact);
+    try {
+      await contact.start();
+    } catch (error) {
+      contact.close();
+      throw error;
+    }
+    for (const e of contact.savedState?.conversation.transcript ?? []) {
+      if (e.message.type !== 'text') continue;
+      conversation.#add({
+        id: e.message.id,
+        mine: e.from === 'contact',
+        body: e.message.body,
+        ts: e.message.ts,
+        // What the team's receipts had said, as saved.
+        ...(e.from === 'contact'
+          ? { state: e.receipt === 'none' ? ('sent' as const) : e.receipt }
+          : {}),
+      });
+    }
+    return conversation;
+  }
+
+  async send(text: string): Promise<void> {
+    const sent = await this.#contact.sendText(text);
+    this.#add({ id: sent.id, mine: true, body: text, ts: Date.now(), state: 'queued' });
+  }
+
+  close(): void {
+    this.#contact.close();
+    this.messages.value = [];
+  }
+
+  #add(m: ShownMessage): void {
+    if (this.messages.value.some((x) => x.id === m.id)) return;
+    this.messages.value = [...this.messages.value, m];
+  }
+}
