@@ -25,7 +25,7 @@ import {
   identityFromCodename,
   readCodename,
 } from '@passage/shared/crypto/codename';
-import { RUSSIAN_CODENAME_LIST } from '@passage/shared/crypto/codename-ru';
+import { QWERTY_TO_JCUKEN, RUSSIAN_CODENAME_LIST } from '@passage/shared/crypto/codename-ru';
 import { mailboxIdFromPublicKey } from '@passage/shared/protocol/mailbox';
 import { MemoryDeviceStore } from '@passage/shared/crypto/memory-store';
 import type { Primitives } from '@passage/shared/crypto/primitives';
@@ -35,8 +35,11 @@ import { sampleProfileContent, signedProfile } from '@passage/testing/org-fixtur
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 import { until } from '@passage/testing/wait';
 import { wsTransport } from '@passage/testing/ws-transport';
+import { noHorizontalScroll, SCREENS_DIR, seriousAxeViolations, shoot } from './page-checks.js';
 
-const SCREENS_DIR = new URL('../../test-artifacts/screens/', import.meta.url);
+const EXIT_URL = 'https://www.google.com/';
+/** The Latin-layout key of each ЙЦУКЕН letter: a Russian word typed with the wrong layout. */
+const LATIN_KEY = new Map(Object.entries(QWERTY_TO_JCUKEN).map(([latin, ru]) => [ru, latin]));
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -147,15 +150,60 @@ describe('the contact page, first visit to a live conversation', () => {
         expect(intake?.intake?.urgency).toBe(16);
         expect(text?.message.type === 'text' && text.message.body).toBe(words);
 
+        // Written down? Typed back: three words at random positions.
         await page.click('.codename ~ button.primary');
+        await page.waitForSelector('main[data-screen="confirm"]');
+        const all = codename.split(' ');
+        const asked = async () =>
+          (await page.getAttribute('form[data-positions]', 'data-positions'))!
+            .split(',')
+            .map(Number);
+        const first = await asked();
+        expect(first).toHaveLength(3);
+        await page.fill(
+          '#confirm-input',
+          all
+            .filter((_, i) => !first.includes(i))
+            .slice(0, 3)
+            .join(' '),
+        );
+        await page.click('form[data-positions] button[type="submit"]');
+        await page.waitForSelector('#confirm-error');
+        expect(await page.textContent('#confirm-error')).toContain(
+          lang === 'ru' ? 'Это не слова номер' : 'These are not the words number',
+        );
+        await shoot(page, `confirm-error-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        // The words can be seen again until they are confirmed.
+        await page.click('form[data-positions] button.secondary');
+        await page.waitForSelector('main[data-screen="codename"]');
+        expect((await page.locator('.codename li').allTextContents()).join(' ')).toBe(codename);
+        await page.click('.codename ~ button.primary');
+        await page.waitForSelector('main[data-screen="confirm"]');
+        await shoot(page, `confirm-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        const positions = await asked();
+        // Russian words typed with the keyboard left in the Latin layout are accepted.
+        const typedBack = positions.map((i) =>
+          lang === 'ru' ? [...all[i]!].map((c) => LATIN_KEY.get(c) ?? c).join('') : all[i]!,
+        );
+        await page.fill('#confirm-input', typedBack.join(' '));
+        await page.click('form[data-positions] button[type="submit"]');
         await page.waitForSelector('main[data-screen="chat"]');
+        // Shown once: no screen holds the words any more.
+        expect(await page.locator('.codename li').count()).toBe(0);
         const reply = lang === 'ru' ? 'Мы получили ваше сообщение.' : 'We have your message.';
         await team.sendText(text!.case!, reply);
         await page.waitForSelector(`.message.theirs >> text=${reply}`, { timeout: 30_000 });
-        await page.screenshot({
-          path: new URL(`chat-${lang}.png`, SCREENS_DIR).pathname,
-          fullPage: true,
-        });
+        // The status the coordinators share reaches the page.
+        await team.sendNotice(text!.case!, 'in_progress');
+        await page.waitForSelector('.case-status[data-status="in_progress"]', { timeout: 30_000 });
+        expect(await page.textContent('.case-status')).toContain(
+          lang === 'ru' ? 'работают' : 'working on it',
+        );
+        await shoot(page, `chat-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        expect(await noHorizontalScroll(page)).toBe(true);
         // The way back exists: the conversation is saved on the relay under the codename, and a
         // fresh process with the words alone opens it (what a returning contact's page will do).
         const parsed = readCodename(codename, [RUSSIAN_CODENAME_LIST, ENGLISH_CODENAME_LIST]);
@@ -200,6 +248,9 @@ describe('the contact page, first visit to a live conversation', () => {
           viewport: { width: 360, height: 740 },
           locale: lang === 'ru' ? 'ru-RU' : 'en-GB',
         });
+        await again.route(`${EXIT_URL}**`, (route) =>
+          route.fulfill({ status: 200, contentType: 'text/html', body: '<title>neutral</title>' }),
+        );
         try {
           const back = await again.newPage();
           await back.goto(relay.url);
@@ -233,9 +284,39 @@ describe('the contact page, first visit to a live conversation', () => {
           expect(await back.textContent('.message.mine .state')).toMatch(
             lang === 'ru' ? /^(Доставлено|Прочитано)$/ : /^(Delivered|Read)$/,
           );
-          await back.screenshot({ path: new URL(`resumed-${lang}.png`, SCREENS_DIR).pathname });
+          // The status shared before was saved with the conversation.
+          await back.waitForSelector('.case-status[data-status="in_progress"]');
+          await shoot(back, `resumed-${lang}`);
+
+          // "Delete my conversation": asked once more, then deleted, and the page leaves.
+          await back.click('.delete button');
+          await back.waitForSelector('.delete.asking');
+          await shoot(back, `delete-${lang}`);
+          expect(await seriousAxeViolations(back)).toEqual([]);
+          await back.click('.delete.asking button.secondary');
+          await back.waitForSelector('.delete:not(.asking)');
+          await back.click('.delete button');
+          const before = await back.evaluate(() => history.length);
+          await back.click('.delete.asking button.primary');
+          await back.waitForURL(`${EXIT_URL}**`, { timeout: 30_000 });
+          expect(await back.evaluate(() => history.length)).toBe(before);
         } finally {
           await again.close();
+        }
+        // Nothing is left under the codename: a fresh restore finds no conversation.
+        const gone = new PassageClient({
+          url: `ws://127.0.0.1:${relay.port}/v1/ws`,
+          transport: wsTransport(),
+          primitives: p,
+          identity: { signingKey: who.publicIdentity.signingKey, sign: (m) => who.sign(m) },
+          onEnvelope: () => Promise.resolve({ kind: 'later', reason: 'test_reads_state_only' }),
+        });
+        try {
+          await gone.connect();
+          await gone.ready();
+          expect(await gone.getState()).toEqual({ blob: null, generation: 0 });
+        } finally {
+          gone.close();
         }
       } finally {
         await context.close();

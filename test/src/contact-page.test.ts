@@ -8,8 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { loadPrimitives } from '@passage/shared/crypto/backend';
 import type { Primitives } from '@passage/shared/crypto/primitives';
@@ -17,6 +15,7 @@ import { signedProfile, sampleProfileContent } from '@passage/testing/org-fixtur
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { deviceIdentities, organizationKey } from '@passage/testing/crypto-fixtures';
+import { noHorizontalScroll, SCREENS_DIR, seriousAxeViolations, shoot } from './page-checks.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -29,11 +28,8 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
 ];
-const SCREENS_DIR = new URL('../../test-artifacts/screens/', import.meta.url);
 const EXIT_URL = 'https://www.google.com/';
 const LANGS = ['ru', 'en'] as const;
-
-const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let p: Primitives;
 let withOrg: RelayProcess;
@@ -118,35 +114,8 @@ async function open(
   return { context, page, consoleErrors };
 }
 
-/** Saves the screen as the phone shows it (the top, 360 × 740) and the whole page. */
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: new URL(`${name}.png`, SCREENS_DIR).pathname });
-  await page.screenshot({
-    path: new URL(`${name}-full.png`, SCREENS_DIR).pathname,
-    fullPage: true,
-  });
-}
-
 async function screenName(page: Page, expected: string): Promise<void> {
   await page.waitForSelector(`main[data-screen="${expected}"]`, { timeout: 30_000 });
-}
-
-async function seriousAxeViolations(page: Page): Promise<string[]> {
-  // Evaluated over the DevTools protocol, which the page's CSP does not govern (a script tag
-  // would be refused by it, as it should be).
-  await page.evaluate(await axeSource);
-  return page.evaluate(async () => {
-    const axe = (
-      window as unknown as {
-        axe: { run(): Promise<{ violations: { id: string; impact: string }[] }> };
-      }
-    ).axe;
-    const result = await axe.run();
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => v.id);
-  });
 }
 
 /** Text nodes on screen that are not wrapped in the pseudo-localisation marks. */
@@ -162,10 +131,6 @@ async function unmarkedText(page: Page): Promise<string[]> {
     }
     return out;
   });
-}
-
-async function noHorizontalScroll(page: Page): Promise<boolean> {
-  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 }
 
 describe('the contact page in Chromium', () => {

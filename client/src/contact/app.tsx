@@ -1,5 +1,6 @@
 /** The contact page's screens, and the frame every screen shares (quick exit, language). */
 import { signal } from '@preact/signals';
+import type { CodenameWordList } from '@passage/shared/crypto/codename';
 import type { OrgProfile } from '@passage/shared/crypto/org-profile';
 import type { Primitives } from '@passage/shared/crypto/primitives';
 import { LANGUAGES, LANGUAGE_NAMES } from '../i18n/catalogue.js';
@@ -27,6 +28,16 @@ export type Screen =
       readonly name: 'codename';
       readonly loaded: Loaded;
       readonly codename: string;
+      readonly list: CodenameWordList;
+      readonly conversation: Live.LiveConversation;
+    }
+  | {
+      /** The codename typed back (a few of its words) before the conversation opens. */
+      readonly name: 'confirm';
+      readonly loaded: Loaded;
+      readonly codename: string;
+      readonly list: CodenameWordList;
+      readonly positions: readonly number[];
       readonly conversation: Live.LiveConversation;
     }
   | {
@@ -73,9 +84,9 @@ function startConversation(loaded: Loaded, draft: IntakeDraft): void {
     answers: loaded.screens.currentAnswers(q, draft),
     text: draft.message.value,
   }).then(
-    ({ conversation, codename }) => {
+    ({ conversation, codename, list }) => {
       onQuickExit(() => conversation.close());
-      screen.value = { name: 'codename', loaded, codename, conversation };
+      screen.value = { name: 'codename', loaded, codename, list, conversation };
     },
     () => {
       screen.value = { name: 'sending', loaded, draft, failed: true };
@@ -242,7 +253,33 @@ export function App() {
           <s.loaded.chat.CodenameScreen
             codename={s.codename}
             onContinue={() =>
+              (screen.value = {
+                name: 'confirm',
+                loaded: s.loaded,
+                codename: s.codename,
+                list: s.list,
+                positions: s.loaded.chat.confirmPositions(s.codename),
+                conversation: s.conversation,
+              })
+            }
+          />
+        )}
+        {s.name === 'confirm' && (
+          <s.loaded.chat.ConfirmCodenameScreen
+            codename={s.codename}
+            list={s.list}
+            positions={s.positions}
+            onConfirmed={() =>
               (screen.value = { name: 'chat', loaded: s.loaded, conversation: s.conversation })
+            }
+            onShowAgain={() =>
+              (screen.value = {
+                name: 'codename',
+                loaded: s.loaded,
+                codename: s.codename,
+                list: s.list,
+                conversation: s.conversation,
+              })
             }
           />
         )}

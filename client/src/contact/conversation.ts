@@ -9,11 +9,17 @@ import { signal } from '@preact/signals';
 import {
   ContactConversation,
   webSocketTransport,
+  type ContactStatus,
   type IntakeAnswer,
   type MessageState,
 } from '@passage/shared/client/index';
-import { generateCodename } from '@passage/shared/crypto/codename';
-import { identityFromCodename, type CodenameKeys } from '@passage/shared/crypto/codename';
+import {
+  ENGLISH_CODENAME_LIST,
+  generateCodename,
+  identityFromCodename,
+  type CodenameKeys,
+  type CodenameWordList,
+} from '@passage/shared/crypto/codename';
 import type { OrgProfile } from '@passage/shared/crypto/org-profile';
 import type { Primitives } from '@passage/shared/crypto/primitives';
 import { deriveInWorker } from '../codename/derive-in-worker.js';
@@ -62,6 +68,8 @@ function endpoint(
 export class LiveConversation {
   readonly messages = signal<readonly ShownMessage[]>([]);
   readonly link = signal<LinkState>('connecting');
+  /** The case status the coordinators last shared (a status notice), if any. */
+  readonly status = signal<ContactStatus | null>(null);
   readonly #contact: ContactConversation;
 
   private constructor(contact: ContactConversation) {
@@ -71,6 +79,10 @@ export class LiveConversation {
         s.state === 'ready' ? 'ready' : s.state === 'closed' ? 'closed' : 'reconnecting';
     });
     contact.on('message', (m) => {
+      if (m.message.type === 'status_notice') {
+        this.status.value = m.message.status;
+        return;
+      }
       if (m.message.type !== 'text') return;
       this.#add({ id: m.message.id, mine: false, body: m.message.body, ts: m.message.ts });
       void contact.markRead([m.message.id]).catch(() => undefined);
@@ -92,13 +104,13 @@ export class LiveConversation {
     readonly language: Language;
     readonly answers: readonly IntakeAnswer[];
     readonly text: string;
-  }): Promise<{ conversation: LiveConversation; codename: string }> {
+  }): Promise<{ conversation: LiveConversation; codename: string; list: CodenameWordList }> {
     const { p, profile } = options;
     const list =
       options.language === 'ru'
         ? (await import('@passage/shared/crypto/codename-ru')).RUSSIAN_CODENAME_LIST
-        : undefined;
-    const codename = generateCodename(p, list === undefined ? {} : { list });
+        : ENGLISH_CODENAME_LIST;
+    const codename = generateCodename(p, { list });
     const { keys } = await deriveInWorker(codename);
     const contact = endpoint(p, profile, keys, 'new');
     const conversation = new LiveConversation(contact);
@@ -118,7 +130,7 @@ export class LiveConversation {
       ts: Date.now(),
       state: contact.delivery(sent.id)?.state ?? 'queued',
     });
-    return { conversation, codename };
+    return { conversation, codename, list };
   }
 
   /**
@@ -144,6 +156,7 @@ export class LiveConversation {
       throw error;
     }
     for (const e of contact.savedState?.conversation.transcript ?? []) {
+      if (e.message.type === 'status_notice') conversation.status.value = e.message.status;
       if (e.message.type !== 'text') continue;
       conversation.#add({
         id: e.message.id,
@@ -162,6 +175,16 @@ export class LiveConversation {
   async send(text: string): Promise<void> {
     const sent = await this.#contact.sendText(text);
     this.#add({ id: sent.id, mine: true, body: text, ts: Date.now(), state: 'queued' });
+  }
+
+  /**
+   * "Delete my conversation": the relay deletes the saved conversation and what is still queued
+   * for this mailbox, then the conversation closes. Throws the relay's error (nothing deleted for
+   * sure: the person may try again).
+   */
+  async delete(): Promise<void> {
+    await this.#contact.deleteConversation();
+    this.messages.value = [];
   }
 
   close(): void {

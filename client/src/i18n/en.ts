@@ -67,6 +67,16 @@ export const EN = {
   'codename.words': 'Codename words',
   'codename.continue': 'I have written them down',
 
+  'confirm.heading': 'Check that you wrote it down',
+  'confirm.body':
+    'Type words number {a}, {b} and {c} from your paper, in this order, separated by spaces. This makes sure you can come back.',
+  'confirm.label': 'Words {a}, {b} and {c}',
+  'confirm.check': 'Check',
+  'confirm.show_again': 'Show the words again',
+  'confirm.count': 'Please type three words: number {a}, {b} and {c}.',
+  'confirm.mismatch':
+    'These are not the words number {a}, {b} and {c}. Look at your paper again, or show the words again and correct what you wrote.',
+
   'chat.heading': 'Your conversation',
   'chat.you': 'You',
   'chat.team': 'Coordinators',
@@ -83,6 +93,21 @@ export const EN = {
   'chat.send': 'Send',
   'chat.empty':
     'The coordinators will answer here. You can close this page and come back later with your codename.',
+
+  'chat.status.label': 'Case status:',
+  'chat.status.received': 'the coordinators have received your messages.',
+  'chat.status.in_progress': 'the coordinators are working on it.',
+  'chat.status.waiting_for_you': 'the coordinators are waiting for your answer.',
+  'chat.status.closed': 'closed by the coordinators. If you need help again, write here.',
+
+  'delete.button': 'Delete my conversation',
+  'delete.heading': 'Delete this conversation?',
+  'delete.body':
+    'The conversation saved on the server and the messages still waiting there are deleted, and your codename will no longer open it. The coordinators keep what they have already received. The page then closes.',
+  'delete.confirm': 'Delete and leave',
+  'delete.cancel': 'Keep the conversation',
+  'delete.busy': 'Deleting…',
+  'delete.failed': 'The conversation could not be deleted. Check your connection and try again.',
 
   'resume.heading': 'Back to your conversation',
   'resume.label': 'Your codename',

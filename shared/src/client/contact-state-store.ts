@@ -271,11 +271,14 @@ export class ContactStateStore {
   async #save(): Promise<void> {
     if (this.#deleted) throw new ContactStateError(ContactStateErrorCode.DELETED);
     for (let attempt = 1; ; attempt++) {
+      const before = this.#conversation;
       const sealed = sealContactState(this.#p, this.#keys, this.state);
       try {
         this.#generation = await this.#port.putState(sealed.blob, this.#generation);
-        // What was trimmed to fit is gone from memory too, so that memory and blob agree.
-        this.#conversation = conversationOf(sealed.saved);
+        // What was trimmed to fit is gone from memory too, so that memory and blob agree. Only
+        // that: what changed in memory while the put was on its way (an entry read meanwhile,
+        // an outbox id removed) stays, for the next save to write.
+        this.#dropTrimmed(before, sealed.saved);
         return;
       } catch (error) {
         if (!(error instanceof RelayError) || error.code !== 'state_conflict') throw error;
@@ -297,6 +300,22 @@ export class ContactStateStore {
         throw new ContactStateError(ContactStateErrorCode.CONFLICT);
       }
     }
+  }
+
+  /** Takes out of memory the entries a seal of `before` trimmed away to fit (`saved`). */
+  #dropTrimmed(before: SavedConversation, saved: SavedConversation): void {
+    if (saved.transcript.length === before.transcript.length) return;
+    const key = (e: TranscriptEntry) => `${e.from}:${e.message.id}`;
+    const kept = new Set(saved.transcript.map(key));
+    const gone = new Set(before.transcript.filter((e) => !kept.has(key(e))).map(key));
+    const now = this.#conversation;
+    const transcript = now.transcript.filter((e) => !gone.has(key(e)));
+    const dropped = now.transcript.length - transcript.length;
+    this.#conversation = {
+      ...now,
+      transcript,
+      trimmed: Math.min(0xffff_ffff, now.trimmed + dropped),
+    };
   }
 
   #mergeIn(theirs: ContactState): void {

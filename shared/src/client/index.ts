@@ -51,7 +51,7 @@ export {
   type IntakeIssueCode,
   type Questionnaire,
 } from './conversation/intake.js';
-export type { IntakeAnswer } from './conversation/messages.js';
+export type { ContactStatus, IntakeAnswer } from './conversation/messages.js';
 export {
   CONTACT_STATE_BLOB_BYTES,
   ContactStateError,
