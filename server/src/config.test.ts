@@ -61,6 +61,29 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads an onion service address, with or without a port or a final slash', () => {
+    const onion = `http://${'a2'.repeat(28)}.onion`;
+    expect(loadConfig({}).onionLocation).toBeUndefined();
+    expect(loadConfig({ ONION_LOCATION: onion }).onionLocation).toBe(onion);
+    expect(loadConfig({ ONION_LOCATION: `${onion}/` }).onionLocation).toBe(onion);
+    expect(loadConfig({ ONION_LOCATION: `${onion}:8080` }).onionLocation).toBe(`${onion}:8080`);
+  });
+
+  it.each([
+    ['a path', `http://${'a'.repeat(56)}.onion/contact`],
+    ['a query', `http://${'a'.repeat(56)}.onion/?x=1`],
+    ['a v2 (16-character) address', `http://${'a'.repeat(16)}.onion`],
+    ['55 characters', `http://${'a'.repeat(55)}.onion`],
+    ['letters outside base32', `http://${'a'.repeat(55)}1.onion`],
+    ['upper case', `http://${'A'.repeat(56)}.onion`],
+    ['no scheme', `${'a'.repeat(56)}.onion`],
+    ['another scheme', `ftp://${'a'.repeat(56)}.onion`],
+    ['a name that is not an onion', 'https://example.org'],
+    ['user info', `http://u@${'a'.repeat(56)}.onion`],
+  ])('refuses an onion address with %s', (_what, value) => {
+    expect(problems({ ONION_LOCATION: value }).join('\n')).toMatch(/^ONION_LOCATION: /);
+  });
+
   it('splits cluster seed nodes', () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:7000, redis://b:7001' });
     expect(config.redisClusterNodes).toEqual(['redis://a:7000', 'redis://b:7001']);

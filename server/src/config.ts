@@ -120,6 +120,8 @@ export interface Config {
   readonly staticDir: string;
   /** The organization whose profile this relay serves (base64url), if any. */
   readonly organizationKey?: string;
+  /** The onion service's origin (`http://….onion`), sent as `Onion-Location` on pages. */
+  readonly onionLocation?: string;
 }
 
 /** Thrown for an invalid configuration; the message lists each bad variable by name. */
@@ -448,6 +450,19 @@ const VARIABLES = {
       }, 'must be an Ed25519 public key in base64url (43 characters)')
       .optional(),
   },
+  ONION_LOCATION: {
+    default: '',
+    description:
+      'The onion service address of this Passage (`http://<56 characters>.onion`, no path). Set → every page response carries `Onion-Location` with it and the path, so Tor Browser offers the onion service; unset → no such header.',
+    schema: z
+      .string()
+      .regex(
+        /^https?:\/\/[a-z2-7]{56}\.onion(:\d{1,5})?\/?$/,
+        'must be http(s)://<56 base32 characters>.onion, optionally with a port, and no path',
+      )
+      .transform((s) => s.replace(/\/$/, ''))
+      .optional(),
+  },
   STATIC_DIR: {
     default: '',
     description: 'Directory of the built client to serve. Unset → client/dist of this checkout.',
@@ -567,5 +582,6 @@ export function loadConfig(
     logLevel: p.LOG_LEVEL,
     staticDir: p.STATIC_DIR ?? DEFAULT_STATIC_DIR,
     ...(p.ORG_PUBLIC_KEY === undefined ? {} : { organizationKey: p.ORG_PUBLIC_KEY }),
+    ...(p.ONION_LOCATION === undefined ? {} : { onionLocation: p.ONION_LOCATION }),
   };
 }

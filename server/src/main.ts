@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       logger,
       relay: config.relay,
       organizationKey: config.organizationKey,
+      onionLocation: config.onionLocation,
     });
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');

@@ -325,3 +325,48 @@ describe('the contact page, first visit to a live conversation', () => {
     90_000,
   );
 });
+
+describe('the contact page under an onion host name', () => {
+  it('works end to end when reached as http://….onion (an insecure context in Chromium)', async () => {
+    received.length = 0;
+    const onion = `${'passage2'.repeat(7)}.onion`;
+    // Tor would carry the connection; here the name resolves to the relay on this machine.
+    const viaTor = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${onion} 127.0.0.1`],
+    });
+    try {
+      const context = await viaTor.newContext({ viewport: { width: 360, height: 740 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      const url = `http://${onion}:${relay.port}/`;
+      await page.goto(url);
+      await page.waitForSelector('main[data-screen="welcome"]');
+      expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
+      await page.click('button[data-action="start"]');
+      await page.check('input[name="q-safe_now"][value="yes"]');
+      await page.check('input[name="q-needs"][value="legal"]');
+      await page.click('button[type="submit"]');
+      await page.waitForSelector('main[data-screen="message"]');
+      await page.fill('#first-message', 'Written over Tor.');
+      await page.click('button[type="submit"]');
+      await page.waitForSelector('main[data-screen="codename"]', { timeout: 30_000 });
+      await until(
+        () =>
+          received.some((m) => m.message.type === 'text' && m.message.body === 'Written over Tor.'),
+        30_000,
+      );
+      expect(page.url()).toBe(url);
+      // Chromium says it ignores Cross-Origin-Opener-Policy on a plain-HTTP origin; Tor Browser,
+      // which counts .onion as trustworthy, applies it. Nothing else may be logged.
+      expect(errors.filter((e) => !e.startsWith('The Cross-Origin-Opener-Policy header'))).toEqual(
+        [],
+      );
+    } finally {
+      await viaTor.close();
+    }
+  }, 90_000);
+});

@@ -63,6 +63,7 @@ export async function startInProcessRelay(options: InProcessOptions = {}): Promi
     logger,
     relay: config.relay,
     organizationKey: config.organizationKey,
+    onionLocation: config.onionLocation,
   });
   let stopped: Promise<void> | undefined;
   return {

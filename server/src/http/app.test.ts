@@ -140,3 +140,67 @@ describe('readiness', () => {
     }
   });
 });
+
+describe('Onion-Location', () => {
+  const onion = `http://${'b3'.repeat(28)}.onion`;
+  let relay: InProcessRelay;
+  let plain: InProcessRelay;
+  let staticDir: string;
+  beforeAll(async () => {
+    staticDir = mkdtempSync(join(tmpdir(), 'passage-static-'));
+    mkdirSync(join(staticDir, 'assets'));
+    writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Passage</title>');
+    writeFileSync(join(staticDir, 'assets', 'app.js'), 'export {};');
+    [relay, plain] = await Promise.all([
+      startInProcessRelay({ env: { STATIC_DIR: staticDir, ONION_LOCATION: onion } }),
+      startInProcessRelay({ env: { STATIC_DIR: staticDir } }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([relay.stop(), plain.stop()]);
+    rmSync(staticDir, { recursive: true, force: true });
+  });
+
+  /** The Onion-Location a GET answers (null: none), with an optional Host header. */
+  function onionLocationOf(port: number, path: string, host?: string): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path, headers: host === undefined ? {} : { Host: host } },
+        (res) => {
+          res.resume();
+          const value = res.headers['onion-location'];
+          resolve(typeof value === 'string' ? value : null);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('names the onion service, with the path, on the page and its app paths', async () => {
+    expect(await onionLocationOf(relay.port, '/')).toBe(`${onion}/`);
+    expect(await onionLocationOf(relay.port, '/index.html')).toBe(`${onion}/index.html`);
+    expect(await onionLocationOf(relay.port, '/case/123')).toBe(`${onion}/case/123`);
+  });
+
+  it('is not sent on assets, the API, blobs or health', async () => {
+    expect(await onionLocationOf(relay.port, '/assets/app.js')).toBeNull();
+    expect(await onionLocationOf(relay.port, '/v1/org/profile')).toBeNull();
+    expect(await onionLocationOf(relay.port, `/v1/blobs/${'A'.repeat(22)}`)).toBeNull();
+    expect(await onionLocationOf(relay.port, '/healthz')).toBeNull();
+    expect(await onionLocationOf(relay.port, '/readyz')).toBeNull();
+  });
+
+  it('is not sent to a request that came under an onion host already', async () => {
+    const host = `${'b3'.repeat(28)}.onion`;
+    expect(await onionLocationOf(relay.port, '/', host)).toBeNull();
+    expect(await onionLocationOf(relay.port, '/', `${host}:80`)).toBeNull();
+    // A name that only ends like one is not an onion host.
+    expect(await onionLocationOf(relay.port, '/', 'example.onion.org')).toBe(`${onion}/`);
+  });
+
+  it('is never sent without ONION_LOCATION', async () => {
+    expect(await onionLocationOf(plain.port, '/')).toBeNull();
+    expect(await onionLocationOf(plain.port, '/case/123')).toBeNull();
+  });
+});

@@ -33,6 +33,17 @@ export interface AppOptions {
   readonly store: Store;
   /** The configured organization key (base64url), if any. */
   readonly organizationKey?: string | undefined;
+  /**
+   * The onion service's origin (`http://….onion`, config `ONION_LOCATION`): page responses
+   * carry `Onion-Location: <origin><path>`, and Tor Browser offers to go there. Not sent on
+   * responses reached under an onion host already, nor on the API and assets.
+   */
+  readonly onionLocation?: string | undefined;
+}
+
+/** Whether a request came under an onion host name (`Host: ….onion[:port]`). */
+export function isOnionHost(host: string | undefined): boolean {
+  return host !== undefined && /^[a-z2-7]{56}\.onion(:\d{1,5})?$/i.test(host);
 }
 
 /** Builds the express app. WebSocket upgrades are handled by the relay, not here. */
@@ -57,6 +68,22 @@ export function createApp(options: AppOptions): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+
+  const onion = options.onionLocation;
+  if (onion !== undefined) {
+    // The page (`/`, `/index.html`, and what the single-page fallback serves), not the API,
+    // assets or blobs.
+    app.use((req, res, next) => {
+      const page =
+        (req.method === 'GET' || req.method === 'HEAD') &&
+        !/^\/(v1\/|assets\/|healthz$|readyz$)/.test(req.path) &&
+        !/\.[a-z0-9]+$/i.test(req.path.replace(/\/index\.html$/, '/'));
+      if (page && !isOnionHost(req.headers.host)) {
+        res.setHeader('Onion-Location', `${onion}${req.originalUrl}`);
+      }
+      next();
+    });
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -21,6 +21,8 @@ export interface ServerOptions {
   readonly relay: RelaySettings;
   /** The organization whose profile is served (base64url), if any. */
   readonly organizationKey?: string | undefined;
+  /** Sent as `Onion-Location` (with the path) on page responses, if set. */
+  readonly onionLocation?: string | undefined;
 }
 
 export interface RunningServer {
@@ -49,6 +51,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger: options.logger,
     store: options.store,
     organizationKey: options.organizationKey,
+    onionLocation: options.onionLocation,
   });
   const http = createServer(app);
   // Clients that never finish their request headers must not hold sockets for long.
