@@ -1,6 +1,37 @@
-import { defineConfig } from 'vite';
+import { createHash } from 'node:crypto';
+import { defineConfig, type Plugin } from 'vite';
+import { withIntegrity } from './src/build/integrity.ts';
+
+const sri = (bytes: string | Uint8Array) =>
+  `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
+
+/**
+ * Subresource Integrity on the finished bundle (src/build/integrity.ts): the digests of every
+ * JavaScript and CSS file as written, put into each HTML page. Last of all, so nothing changes
+ * a file after its digest is taken.
+ */
+const integrity: Plugin = {
+  name: 'passage-integrity',
+  enforce: 'post',
+  generateBundle: {
+    order: 'post',
+    handler(_options, bundle) {
+      const digests = new Map<string, string>();
+      for (const item of Object.values(bundle)) {
+        if (item.type === 'chunk') digests.set(`/${item.fileName}`, sri(item.code));
+        else if (/\.(js|css)$/.test(item.fileName)) digests.set(`/${item.fileName}`, sri(item.source));
+      }
+      for (const item of Object.values(bundle)) {
+        if (item.type === 'asset' && item.fileName.endsWith('.html')) {
+          item.source = withIntegrity(String(item.source), digests);
+        }
+      }
+    },
+  },
+};
 
 export default defineConfig({
+  plugins: [integrity],
   // JSX for Preact (the contact page), compiled by Vite's own transformer.
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   // Read @passage/shared from src/ through its `source` export condition.

@@ -6,22 +6,17 @@
  * origin and no inline script, `Cache-Control: no-store` on every response, no referrer, no
  * cookies. Requests are not logged: an access log is a list of who talked to whom.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { blobRoutes } from './blobs.js';
+import { contentSecurityPolicy, importMapHashes } from './csp.js';
 import { profileRoutes } from './profile.js';
 
-/**
- * The Content-Security-Policy, exactly as sent on every response (set here rather than built by
- * helmet from directives, so that there is one copy of it). `'wasm-unsafe-eval'` lets libsodium's
- * WebAssembly compile without allowing JavaScript `eval`.
- */
-export const CONTENT_SECURITY_POLICY =
-  "default-src 'none';script-src 'self' 'wasm-unsafe-eval';style-src 'self';img-src 'self';" +
-  "connect-src 'self';font-src 'self';base-uri 'none';form-action 'none';frame-ancestors 'none'";
+export { CONTENT_SECURITY_POLICY } from './csp.js';
 
 export interface AppOptions {
   /** Directory of the built client (index.html and assets). */
@@ -61,8 +56,17 @@ export function createApp(options: AppOptions): Express {
       xFrameOptions: { action: 'deny' },
     }),
   );
+  // The page's import map (module digests) is the one inline script allowed, by its hash; read
+  // once, as the page is served as built.
+  let builtPage = '';
+  try {
+    builtPage = readFileSync(join(options.staticDir, 'index.html'), 'utf8');
+  } catch {
+    // No built page: nothing inline to allow.
+  }
+  const policy = contentSecurityPolicy(importMapHashes(builtPage));
   app.use((_req, res, next) => {
-    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    res.setHeader('Content-Security-Policy', policy);
     // Nothing the relay serves may be kept by a browser or a proxy: a seized phone's cache
     // must not show that the page was visited.
     res.setHeader('Cache-Control', 'no-store');
