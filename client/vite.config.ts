@@ -19,7 +19,8 @@ const integrity: Plugin = {
       const digests = new Map<string, string>();
       for (const item of Object.values(bundle)) {
         if (item.type === 'chunk') digests.set(`/${item.fileName}`, sri(item.code));
-        else if (/\.(js|css)$/.test(item.fileName)) digests.set(`/${item.fileName}`, sri(item.source));
+        else if (/\.(js|css)$/.test(item.fileName))
+          digests.set(`/${item.fileName}`, sri(item.source));
       }
       for (const item of Object.values(bundle)) {
         if (item.type === 'asset' && item.fileName.endsWith('.html')) {
