@@ -107,8 +107,12 @@ export interface FetchBlobOptions {
   readonly uploadTimeoutMs?: number;
 }
 
-/** The relay's refusal as a code, by status (and, for 503 and 400, its body's `code`). */
-function refusal(status: number, code: unknown): AttachmentErrorCode {
+/**
+ * The relay's refusal as a code, by HTTP status and, for 400 and 503, the body's `code`
+ * (docs/protocol.md "Attachment blobs (HTTP)"); a 429 or a 5xx the relay does not send (a proxy's)
+ * is taken as its nearest retryable code, anything else is `blob_bad_reply`.
+ */
+export function blobRefusalCode(status: number, code: unknown): AttachmentErrorCode {
   switch (status) {
     case 403:
       return AttachmentErrorCode.BLOB_NOT_RESERVED;
@@ -263,7 +267,7 @@ export function fetchBlobTransport(options: FetchBlobOptions): BlobTransport {
           throw networkError(d, cause);
         }
         if (res.status !== 201)
-          throw new AttachmentError(refusal(res.status, await codeOf(res, d)));
+          throw new AttachmentError(blobRefusalCode(res.status, await codeOf(res, d)));
         // The answer's body (`{"status":"stored"}`) is read so that the connection is reusable.
         await readBody(res, MAX_ERROR_BODY_BYTES, d).catch(() => undefined);
         onProgress?.({ bytes: bytes.length, total: bytes.length });
@@ -288,7 +292,7 @@ export function fetchBlobTransport(options: FetchBlobOptions): BlobTransport {
           throw networkError(d, cause);
         }
         if (res.status !== 200)
-          throw new AttachmentError(refusal(res.status, await codeOf(res, d)));
+          throw new AttachmentError(blobRefusalCode(res.status, await codeOf(res, d)));
         try {
           return await readBody(res, maxBytes, d, onProgress);
         } catch (cause) {
@@ -312,12 +316,6 @@ export const BLOB_RETRY_INITIAL_MS = 500;
 
 /** The longest back-off between two tries, in ms. */
 export const BLOB_RETRY_MAX_MS = 8_000;
-
-/**
- * A reservation is used only while it has at least this long left, by this device's clock from
- * when it was received (not the relay's `exp`: the two clocks may disagree), in ms.
- */
-export const BLOB_RESERVATION_MARGIN_MS = 60_000;
 
 /** An upload reservation (`blob.reserved`). */
 export interface BlobReservation {
@@ -353,8 +351,10 @@ function backoff(retry: TransferRetry, attempt: number): Promise<void> {
 /**
  * Reserves and uploads `blob`, retrying what is retryable (the relay overloaded or unreachable,
  * the network, a lost connection while reserving) up to `maxAttempts` tries with back-off; a
- * token that was spent or expired (`blob_not_reserved`), or one about to expire, is replaced by a
- * new reservation. Resolves with the blob id.
+ * token the relay no longer knows (`blob_not_reserved`: spent by an upload whose answer was lost,
+ * or expired) is replaced by a new reservation. The token's `exp` is not compared with this
+ * device's clock (the two may disagree): the relay checks it before it reads a byte of the body,
+ * so an expired token costs one refused request. Resolves with the blob id.
  *
  * @throws the last failure: an `AttachmentError`, or the relay's or the connection's error of
  *   the reservation (`RelayError('blob_reservations_spent')`, …)
@@ -368,17 +368,11 @@ export async function uploadBlob(options: {
 }): Promise<string> {
   const { retry } = options;
   const attempts = options.retry.maxAttempts ?? MAX_BLOB_TRANSFER_ATTEMPTS;
-  let held: { reservation: BlobReservation; usableUntil: number } | undefined;
+  let held: BlobReservation | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      if (held === undefined || retry.clock.now() >= held.usableUntil) {
-        const reservation = await options.reserve();
-        held = {
-          reservation,
-          usableUntil: retry.clock.now() + BLOB_RESERVATION_TTL_MS - BLOB_RESERVATION_MARGIN_MS,
-        };
-      }
-      const { id, token } = held.reservation;
+      held ??= await options.reserve();
+      const { id, token } = held;
       await options.transport.put(id, token, options.blob, options.onProgress);
       return id;
     } catch (error) {

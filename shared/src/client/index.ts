@@ -29,12 +29,12 @@ export {
   type SealedAttachment,
 } from './attachments.js';
 export {
-  BLOB_RESERVATION_MARGIN_MS,
   BLOB_RETRY_INITIAL_MS,
   BLOB_RETRY_MAX_MS,
   BLOB_STALL_TIMEOUT_MS,
   BLOB_UPLOAD_TIMEOUT_MS,
   MAX_BLOB_TRANSFER_ATTEMPTS,
+  blobRefusalCode,
   fetchBlobTransport,
   type BlobProgress,
   type BlobProgressListener,
