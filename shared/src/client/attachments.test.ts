@@ -173,6 +173,12 @@ describe.each(['libsodium', 'noble'] as const)('sealing on %s', (name) => {
     );
   });
 
+  it('refuses everything when the bound it is given is not a number', () => {
+    expect(codeOf(() => sealAttachment(p(), bytes(1), Number.NaN))).toBe(
+      AttachmentErrorCode.TOO_LARGE,
+    );
+  });
+
   it('refuses a file over a smaller bound (a profile’s), at the bound and one past it', () => {
     const limit = sealedAttachmentBytes(50_000);
     const largest = largestAttachmentFile(limit);
@@ -286,6 +292,9 @@ describe.each(['libsodium', 'noble'] as const)('sealing on %s', (name) => {
       { ...good, size: 0 },
       { ...good, size: 1.5 },
       { ...good, size: MAX_ATTACHMENT_BYTES + 1 },
+      { ...good, key: 42 as unknown as string },
+      { ...good, digest: null as unknown as string },
+      { ...good, size: '4112' as unknown as number },
     ]) {
       expect(codeOf(() => openAttachment(p(), ref, sealed.blob))).toBe(
         AttachmentErrorCode.BAD_REFERENCE,

@@ -203,7 +203,8 @@ export function sealAttachment(
   if (file.length === 0) throw new AttachmentError(AttachmentErrorCode.EMPTY);
   const limit = Math.min(maxSealedBytes, MAX_ATTACHMENT_BYTES, MAX_BLOB_BYTES);
   const size = sealedAttachmentBytes(file.length);
-  if (size > limit) throw new AttachmentError(AttachmentErrorCode.TOO_LARGE);
+  // Written so that a limit that is not a number (NaN) refuses rather than lets anything through.
+  if (!(size <= limit)) throw new AttachmentError(AttachmentErrorCode.TOO_LARGE);
   const padded = pad(file, [attachmentPaddedBytes(file.length)]);
   const key = p.random.bytes(ATTACHMENT_KEY_BYTES);
   const blob = p.xchacha20poly1305Seal(key, ATTACHMENT_NONCE, padded, ATTACHMENT_AD);
@@ -225,12 +226,14 @@ export function openAttachment(
   reference: AttachmentReference,
   blob: Uint8Array,
 ): Uint8Array {
-  const key = fromBase64url(reference.key);
-  const digest = fromBase64url(reference.digest);
+  // A reference is typed, but comes from a peer's message: nothing in it may make this throw.
+  const key = typeof reference.key === 'string' ? fromBase64url(reference.key) : undefined;
+  const digest = typeof reference.digest === 'string' ? fromBase64url(reference.digest) : undefined;
   const size = reference.size;
   if (
     key?.length !== ATTACHMENT_KEY_BYTES ||
     digest?.length !== ATTACHMENT_DIGEST_BYTES ||
+    typeof size !== 'number' ||
     !Number.isSafeInteger(size) ||
     size < 1 ||
     size > MAX_ATTACHMENT_BYTES
