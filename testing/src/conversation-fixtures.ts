@@ -15,6 +15,7 @@ import {
   type MessageType,
   type SyncItem,
 } from '@passage/shared/client/conversation/messages';
+import { MAX_ATTACHMENT_BYTES } from '@passage/shared/client/conversation/limits';
 import { toBase64url } from '@passage/shared/protocol/base64url';
 import { hasForbiddenCharacters } from '@passage/shared/org/profile';
 
@@ -197,7 +198,7 @@ export const arbItemMessage: fc.Arbitrary<SyncItem['message']> = fc.oneof(
       blob: arbId,
       key: arbBytes32,
       digest: arbBytes32,
-      size: fc.integer({ min: 1, max: 16 * 1024 * 1024 }),
+      size: fc.integer({ min: 1, max: MAX_ATTACHMENT_BYTES }),
       mediaType: fc.constantFrom('image/jpeg', 'application/pdf', 'audio/ogg', 'text/plain'),
       fileName: arbLabel(255).filter((s) => !/[/\\]/.test(s) && s !== '.' && s !== '..'),
     }),

@@ -212,6 +212,38 @@ export class PassageClient {
     }
   }
 
+  /**
+   * Reserves one attachment upload (`blob.reserve`, docs/protocol.md "Attachment blobs"): the
+   * blob id and the one-time upload token for `PUT /v1/blobs/<id>`, and the token's expiry (the
+   * relay's clock, Unix ms). A reservation needs a proof-of-work on this connection: on
+   * `pow_required` the connection is admitted (to its own mailbox, with the `solvePow` solver)
+   * and the reservation asked once more. Needs an identity.
+   *
+   * @throws RelayError('blob_reservations_spent') past the connection's allowance, and as
+   *   `getState`
+   */
+  async reserveBlob(): Promise<{
+    readonly id: string;
+    readonly token: string;
+    readonly exp: number;
+  }> {
+    const reserve = () =>
+      this.#connection.request({ v: PROTOCOL_VERSION, t: 'blob.reserve' }, 'blob.reserved');
+    let answer: FrameOf<'blob.reserved'>;
+    try {
+      answer = await reserve();
+    } catch (error) {
+      const mailbox = this.#connection.status.mailbox;
+      if (!(error instanceof RelayError) || error.code !== 'pow_required') throw error;
+      if (this.#solvePow === undefined || mailbox === undefined) throw error;
+      await admit(this.#connection, mailbox, this.#solvePow, (p) =>
+        this.#events.emit('pow-progress', p),
+      );
+      answer = await reserve();
+    }
+    return { id: answer.id, token: answer.token, exp: answer.exp };
+  }
+
   /** Deletes this mailbox's state blob ("delete my conversation"); resolves whether or not one was held. */
   async deleteState(): Promise<void> {
     await this.#connection.request({ v: PROTOCOL_VERSION, t: 'state.delete' }, 'state.deleted');

@@ -262,6 +262,34 @@ describe('sealing and opening', () => {
     expect(openContactState(p, c.keys, blob).state.transcript).toEqual(saved.transcript);
   });
 
+  it('keeps attachment references (longest names) within the largest blob, trimming the oldest', () => {
+    const c = contact();
+    const attachment = (n: number): TranscriptEntry => ({
+      from: 'contact',
+      receipt: 'none',
+      message: {
+        v: 1,
+        type: 'attachment',
+        id: idOf(n),
+        ts: TS + n,
+        blob: toBase64url(new Uint8Array(16).fill(n)),
+        key: toBase64url(new Uint8Array(32).fill(n)),
+        digest: toBase64url(new Uint8Array(32).fill(255 - n)),
+        size: MAX_STATE_BLOB_BYTES * 128,
+        mediaType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        fileName: `${'ф'.repeat(250)}.docx`,
+      },
+    });
+    const many = Array.from({ length: 200 }, (_, i) => attachment(i + 1));
+    const state = stateOf(c, { transcript: many, outbox: [idOf(200)] });
+    const { blob, saved } = sealContactState(p, c.keys, state);
+    expect(blob.length).toBe(MAX_STATE_BLOB_BYTES);
+    expect(saved.transcript.length).toBeLessThan(200);
+    expect(saved.trimmed).toBe(200 - saved.transcript.length);
+    expect(saved.transcript.at(-1)!.message.id).toBe(idOf(200));
+    expect(openContactState(p, c.keys, blob).state.transcript).toEqual(saved.transcript);
+  });
+
   it('keeps MAX_TRANSCRIPT_ENTRIES entries and MAX_STATE_OUTBOX outbox ids', () => {
     const c = contact();
     const many = Array.from({ length: MAX_TRANSCRIPT_ENTRIES }, (_, i) => own(i + 1, '.')).map(

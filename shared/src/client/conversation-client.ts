@@ -24,6 +24,20 @@ import type { Roster } from '../crypto/roster.js';
 import type { Primitives } from '../crypto/primitives.js';
 import type { DeviceStore } from '../crypto/store.js';
 import { OrgError } from '../org/errors.js';
+import { MAX_BLOB_BYTES } from '../protocol/limits.js';
+import {
+  AttachmentError,
+  AttachmentErrorCode,
+  openAttachment,
+  sealAttachment,
+} from './attachments.js';
+import {
+  downloadBlob,
+  uploadBlob,
+  type BlobProgressListener,
+  type BlobTransport,
+  type TransferRetry,
+} from './blob-transport.js';
 import { PassageClient, type PassageClientOptions, type PassageClientStatus } from './client.js';
 import type { FrameOf, ServerFrameType } from '../protocol/frames.js';
 import type { ConnectionStatus, RequestFrame } from './connection.js';
@@ -37,6 +51,9 @@ import {
   intakeIssues,
 } from './conversation/intake.js';
 import {
+  ATTACHMENT_DIGEST_BYTES,
+  ATTACHMENT_KEY_BYTES,
+  CONVERSATION_ID_BYTES,
   CONVERSATION_VERSION,
   MAX_CASES_PER_REPLICA,
   MAX_RECEIPT_IDS,
@@ -79,6 +96,7 @@ import {
   type UnreachableReason,
 } from './sessions.js';
 import { systemClock, type Clock, type TimerHandle } from './transport.js';
+import { toBase64url } from '../protocol/base64url.js';
 
 /** How long a fetched profile is trusted before it is fetched again (and checked on a timer). */
 export const PROFILE_MAX_AGE_MS = 5 * 60 * 1000;
@@ -128,6 +146,20 @@ export interface EndpointOptions {
   readonly clock?: Clock;
   /** `PROFILE_MAX_AGE_MS` by default. */
   readonly profileMaxAgeMs?: number;
+  /**
+   * The relay's attachment blobs (`fetchBlobTransport({ baseUrl })`, or a page's own). Without
+   * it, `sendAttachment` and `fetchAttachment` fail with `attachment_no_transport`.
+   */
+  readonly blobs?: BlobTransport;
+}
+
+/** A file to send: its bytes (metadata already stripped), its name and its media type. */
+export interface AttachmentFile {
+  readonly bytes: Uint8Array;
+  /** The file name shown to the recipient (no path). */
+  readonly name: string;
+  /** `type/subtype`; empty (a browser's unknown type) is sent as `application/octet-stream`. */
+  readonly type: string;
 }
 
 /** A message this device sent, as it left. */
@@ -241,6 +273,7 @@ abstract class ConversationEndpoint {
   readonly #slowReceipts: ReceiptQueue = { pending: new Map(), timer: undefined };
   #profileTimer: TimerHandle | undefined;
   #closed = false;
+  readonly #blobs: BlobTransport | undefined;
 
   protected constructor(
     readonly role: Role,
@@ -250,6 +283,7 @@ abstract class ConversationEndpoint {
     this.p = options.p;
     this.clock = options.clock ?? systemClock();
     this.#profileMaxAgeMs = options.profileMaxAgeMs ?? PROFILE_MAX_AGE_MS;
+    this.#blobs = options.blobs;
     this.trust = new OrgTrust({
       p: options.p,
       organizationKey: options.organizationKey,
@@ -501,6 +535,104 @@ abstract class ConversationEndpoint {
    */
   protected beforeEnvelopesLeave(_message: ConversationMessage): Promise<void> {
     return Promise.resolve();
+  }
+
+  // --- attachments ----------------------------------------------------------------------------
+
+  /**
+   * The largest attachment blob this device sends, in bytes: the held profile's
+   * `maxAttachmentBytes`, else the relay's `MAX_BLOB_BYTES` (`largestAttachmentFile` of it is the
+   * largest file). Throws `ClientError('no_profile')` when no profile is held.
+   */
+  get maxAttachmentBytes(): number {
+    const own = this.trust.usable().content.maxAttachmentBytes;
+    return Math.min(own ?? MAX_BLOB_BYTES, MAX_BLOB_BYTES);
+  }
+
+  #blobTransport(): BlobTransport {
+    if (this.#blobs === undefined) throw new AttachmentError(AttachmentErrorCode.NO_TRANSPORT);
+    return this.#blobs;
+  }
+
+  #retry(): TransferRetry {
+    return { clock: this.clock, random: () => this.p.random.uniform(2 ** 30) / 2 ** 30 };
+  }
+
+  /**
+   * Seals and uploads a file (not inside `serial`: a long upload holds no other send back), and
+   * returns what its `attachment` message carries. Checked before anything is uploaded: the
+   * name and type (`ConversationError('msg_malformed')`), an empty file (`attachment_empty`), the
+   * profile's and the relay's bound (`attachment_too_large`).
+   */
+  protected async uploadAttachment(
+    file: AttachmentFile,
+    caseId: string | undefined,
+    onProgress: BlobProgressListener | undefined,
+  ): Promise<Omit<AttachmentMessage, 'v' | 'type' | 'id' | 'ts' | 'case'>> {
+    if (this.#closed) throw new ClientError(ClientErrorCode.CLOSED);
+    const transport = this.#blobTransport();
+    const limit = this.maxAttachmentBytes;
+    const described = {
+      mediaType: file.type === '' ? 'application/octet-stream' : file.type.toLowerCase(),
+      fileName: file.name,
+    };
+    // The message as it will be, with stand-ins for what the upload gives: a name or type the
+    // schema refuses fails here, before a byte is uploaded.
+    encodeConversationMessage({
+      ...this.common(),
+      ...(caseId === undefined ? {} : { case: caseId }),
+      type: 'attachment',
+      blob: toBase64url(new Uint8Array(CONVERSATION_ID_BYTES)),
+      key: toBase64url(new Uint8Array(ATTACHMENT_KEY_BYTES)),
+      digest: toBase64url(new Uint8Array(ATTACHMENT_DIGEST_BYTES)),
+      size: 1,
+      ...described,
+    });
+    const sealed = sealAttachment(this.p, file.bytes, limit);
+    const blob = await uploadBlob({
+      reserve: async () => {
+        await this.client.ready();
+        return this.client.reserveBlob();
+      },
+      transport,
+      blob: sealed.blob,
+      retry: this.#retry(),
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+    return { blob, key: sealed.key, digest: sealed.digest, size: sealed.size, ...described };
+  }
+
+  /**
+   * Downloads an attachment's blob and opens it (attachments.ts: its size and SHA-256 are checked
+   * before it is decrypted); resolves with the file's bytes. Retryable transport failures are
+   * tried again a few times.
+   *
+   * @throws AttachmentError: `no_blob` (expired or never uploaded), `attachment_size_mismatch`
+   *   (a longer body is not read past the announced size), the other opening codes, or a
+   *   transport code (`overloaded`, `unavailable`, `blob_network`, `blob_timeout`,
+   *   `blob_bad_reply`, `attachment_no_transport`)
+   */
+  async fetchAttachment(
+    message: AttachmentMessage,
+    onProgress?: BlobProgressListener,
+  ): Promise<Uint8Array> {
+    const transport = this.#blobTransport();
+    let blob: Uint8Array;
+    try {
+      blob = await downloadBlob({
+        transport,
+        id: message.blob,
+        maxBytes: message.size,
+        retry: this.#retry(),
+        ...(onProgress === undefined ? {} : { onProgress }),
+      });
+    } catch (error) {
+      if (error instanceof AttachmentError && error.code === AttachmentErrorCode.BLOB_TOO_LARGE) {
+        throw new AttachmentError(AttachmentErrorCode.SIZE_MISMATCH, { cause: error });
+      }
+      throw error;
+    }
+    return openAttachment(this.p, message, blob);
   }
 
   /** The profile to route a send by, fetched again first when it is older than its max age. */
@@ -987,10 +1119,21 @@ export class ContactConversation extends ConversationEndpoint {
     });
   }
 
-  /** A reference to an attachment already uploaded (its bytes encrypted under `key`). */
-  sendAttachment(
-    ref: Omit<AttachmentMessage, 'v' | 'type' | 'id' | 'ts' | 'case'>,
+  /**
+   * A file to the organization: sealed under a fresh key, uploaded to the relay (reserving a blob,
+   * retrying what is retryable), then sent as an `attachment` message the way a text is (the
+   * outbox, delivery states, and the saved state's transcript). Strip the file's metadata first
+   * (`stripMetadata`, shared/src/media). `onProgress` follows the upload.
+   *
+   * @throws AttachmentError (`attachment_too_large` over the profile's or the relay's bound,
+   *   before any upload; `attachment_empty`; a transport code), ConversationError
+   *   ('msg_malformed') for a name or type a message cannot carry, and what `sendText` throws
+   */
+  async sendAttachment(
+    file: AttachmentFile,
+    onProgress?: BlobProgressListener,
   ): Promise<SentMessage> {
+    const ref = await this.uploadAttachment(file, undefined, onProgress);
     return this.serial(() => this.sendNow({ ...this.common(), ...ref, type: 'attachment' }));
   }
 
@@ -1092,6 +1235,26 @@ export class TeamDevice extends ConversationEndpoint {
     return this.serial(() =>
       this.sendNow(
         { ...this.common(), type: 'text', case: caseId, body },
+        this.#requireContact(caseId),
+      ),
+    );
+  }
+
+  /**
+   * A file to the case's contact, copied to every other team device: sealed, uploaded, then sent
+   * as an `attachment` message the way a text is. As `ContactConversation.sendAttachment`; also
+   * `ClientError('unknown_case')`, before any upload, for a case this device cannot write to.
+   */
+  async sendAttachment(
+    caseId: string,
+    file: AttachmentFile,
+    onProgress?: BlobProgressListener,
+  ): Promise<SentMessage> {
+    if (!this.canReply(caseId)) throw new ClientError(ClientErrorCode.UNKNOWN_CASE);
+    const ref = await this.uploadAttachment(file, caseId, onProgress);
+    return this.serial(() =>
+      this.sendNow(
+        { ...this.common(), ...ref, type: 'attachment', case: caseId },
         this.#requireContact(caseId),
       ),
     );

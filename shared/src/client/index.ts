@@ -16,6 +16,32 @@ export type {
   RequestFrame,
   Signer,
 } from './connection.js';
+export {
+  AttachmentError,
+  AttachmentErrorCode,
+  MAX_ATTACHMENT_FILE_BYTES,
+  MIN_ATTACHMENT_PADDED_BYTES,
+  largestAttachmentFile,
+  openAttachment,
+  sealAttachment,
+  sealedAttachmentBytes,
+  type AttachmentReference,
+  type SealedAttachment,
+} from './attachments.js';
+export {
+  BLOB_RETRY_INITIAL_MS,
+  BLOB_RETRY_MAX_MS,
+  BLOB_STALL_TIMEOUT_MS,
+  BLOB_UPLOAD_TIMEOUT_MS,
+  MAX_BLOB_TRANSFER_ATTEMPTS,
+  blobRefusalCode,
+  fetchBlobTransport,
+  type BlobProgress,
+  type BlobProgressListener,
+  type BlobTransport,
+  type FetchBlobOptions,
+  type FetchLike,
+} from './blob-transport.js';
 export { EnrolmentFailed, sendEnrolment, type SentEnrolment } from './enrolment.js';
 export { ClientError, ClientErrorCode, RelayError, isRetryable } from './errors.js';
 export {
@@ -51,7 +77,7 @@ export {
   type IntakeIssueCode,
   type Questionnaire,
 } from './conversation/intake.js';
-export type { ContactStatus, IntakeAnswer } from './conversation/messages.js';
+export type { AttachmentMessage, ContactStatus, IntakeAnswer } from './conversation/messages.js';
 export {
   CONTACT_STATE_BLOB_BYTES,
   ContactStateError,
@@ -92,6 +118,7 @@ export {
   RECEIPT_DELAY_MS,
   RECEIPT_FALLBACK_DELAY_MS,
   TeamDevice,
+  type AttachmentFile,
   type ContactOptions,
   type ContactStateSetup,
   type ConversationEvents,

@@ -28,6 +28,8 @@ import {
   type ProfileContent,
   type QuestionnaireField,
 } from './profile.js';
+import { utf8Encode } from './utf8.js';
+import { MAX_BLOB_BYTES } from '../protocol/limits.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 
@@ -448,6 +450,35 @@ describe('profile content: limits at the bound and one past it', () => {
     for (const bad of [MIN_RETENTION_DAYS - 1, MAX_RETENTION_DAYS + 1, 1.5]) {
       expect(r(bad)).toEqual([{ path: 'retentionDays', code: 'schema' }]);
     }
+  });
+});
+
+describe('profile content: the attachment limit', () => {
+  const withLimit = (maxAttachmentBytes: unknown) =>
+    issuesOf({ ...sampleProfileContent(), maxAttachmentBytes });
+
+  it('takes 1 … MAX_BLOB_BYTES', () => {
+    expect(withLimit(1)).toEqual([]);
+    expect(withLimit(MAX_BLOB_BYTES)).toEqual([]);
+  });
+
+  it('refuses 0, MAX_BLOB_BYTES + 1, a fraction and a string', () => {
+    for (const bad of [0, MAX_BLOB_BYTES + 1, 1.5, '1000']) {
+      expect(withLimit(bad)).toEqual([{ path: 'maxAttachmentBytes', code: 'schema' }]);
+    }
+  });
+
+  it('is optional: content without it (as signed before it existed) decodes to the same bytes', () => {
+    const old = sampleProfileContent();
+    expect('maxAttachmentBytes' in old).toBe(false);
+    const bytes = utf8Encode(canonicalJson(old));
+    expect(decodeProfileContent(bytes)).toEqual(old);
+    expect(encodeProfileContent(old)).toEqual(bytes);
+  });
+
+  it('round-trips when set', () => {
+    const content = { ...sampleProfileContent(), maxAttachmentBytes: 2_097_152 };
+    expect(decodeProfileContent(encodeProfileContent(content))).toEqual(content);
   });
 });
 

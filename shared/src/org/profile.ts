@@ -10,8 +10,9 @@
  *     "displayName": "Rainbow Shelter",                     shown once the page is open
  *     "languages": ["ru", "en"],                            the first is the default
  *     "questionnaire": { "fields": [ … ] },                 the intake (below)
- *     "retentionDays": 90                                   a case expires after this inactivity
- *   }
+ *     "retentionDays": 90,                                  a case expires after this inactivity
+ *     "maxAttachmentBytes": 2097152                         optional: the largest attachment blob
+ *   }                                                       (1 … MAX_BLOB_BYTES; absent: the relay's)
  *
  * A field is `text` (a free answer of at most `maxLength`), `single` (one choice) or `multiple`
  * (any number of choices), each with a translated `label`, a `required` flag and `when`: the
@@ -38,6 +39,7 @@ import {
   MIN_RETENTION_DAYS,
 } from './limits.js';
 import { utf8Decode, utf8Encode } from './utf8.js';
+import { MAX_BLOB_BYTES } from '../protocol/limits.js';
 
 /**
  * The neutral icons a page can wear (the page bundles them; a profile names one). A picture of
@@ -128,6 +130,12 @@ export const ProfileContentSchema = z.strictObject({
     icon: z.enum(DISGUISE_ICONS),
   }),
   retentionDays: z.number().int().min(MIN_RETENTION_DAYS).max(MAX_RETENTION_DAYS),
+  /**
+   * The largest attachment blob (encrypted and padded, as the relay stores it) the pages send,
+   * in bytes, 1 … the relay's `MAX_BLOB_BYTES`; absent, the relay's bound. Optional, so that a
+   * profile signed before it existed still verifies (and encodes to the same bytes).
+   */
+  maxAttachmentBytes: z.number().int().min(1).max(MAX_BLOB_BYTES).optional(),
   questionnaire: z.strictObject({
     fields: z.array(field).max(MAX_QUESTIONNAIRE_FIELDS),
   }),

@@ -4,6 +4,7 @@
  * docs/conversation.md (a test keeps the table equal to this file).
  */
 import { MAX_PADDED_DATA_BYTES } from '../../crypto/padding.js';
+import { MAX_BLOB_BYTES } from '../../protocol/limits.js';
 
 /** The version every conversation message carries in `v`; checked before anything else. */
 export const CONVERSATION_VERSION = 1;
@@ -35,8 +36,13 @@ export const MAX_NOTE_CHARS = 4_000;
 /** Longest welfare check-in interval, in hours (30 days); the shortest is 1 hour. */
 export const MAX_CHECK_IN_HOURS = 720;
 
-/** Largest attachment blob (the encrypted bytes the relay stores), in bytes: 16 MiB. */
-export const MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest attachment blob a message may announce (the encrypted bytes the relay stores), in
+ * bytes: the relay's own bound (`MAX_BLOB_BYTES`, 8 MiB), so that no message can name a blob
+ * the relay could never have held. The largest file that seals within it is
+ * `MAX_ATTACHMENT_FILE_BYTES` (client/attachments.ts).
+ */
+export const MAX_ATTACHMENT_BYTES = MAX_BLOB_BYTES;
 
 /** Longest attachment file name, in UTF-16 code units. */
 export const MAX_FILE_NAME_CHARS = 255;
