@@ -5,11 +5,12 @@
  * are the intake answers and the words the person typed; nothing is kept by the page.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import {
   ContactStateStore,
   PassageClient,
+  fetchBlobTransport,
   TeamDevice,
   inlinePowSolver,
   systemClock,
@@ -35,6 +36,13 @@ import { sampleProfileContent, signedProfile } from '@passage/testing/org-fixtur
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
 import { until } from '@passage/testing/wait';
 import { wsTransport } from '@passage/testing/ws-transport';
+import {
+  CAMERA_SERIAL,
+  containsBytes,
+  GPS_LATITUDE_RATIONALS,
+  jpegWithGps,
+} from '@passage/testing/media-fixtures';
+import { stripMetadata } from '@passage/shared/media/strip';
 import { noHorizontalScroll, SCREENS_DIR, seriousAxeViolations, shoot } from './page-checks.js';
 
 const EXIT_URL = 'https://www.google.com/';
@@ -75,6 +83,7 @@ beforeAll(async () => {
       new Uint8Array(await (await fetch(`${relay.url}/v1/org/profile`)).arrayBuffer()),
     store: MemoryDeviceStore.create(p, device, now),
     replica: new CaseReplica(device.publicIdentity.id),
+    blobs: fetchBlobTransport({ baseUrl: relay.url }),
     relay: {
       url: `ws://127.0.0.1:${relay.port}/v1/ws`,
       transport: wsTransport(),
@@ -202,6 +211,62 @@ describe('the contact page, first visit to a live conversation', () => {
           lang === 'ru' ? 'работают' : 'working on it',
         );
         await shoot(page, `chat-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        expect(await noHorizontalScroll(page)).toBe(true);
+
+        // A photo with its place in it: cleaned in the page, and the coordinator decrypts the
+        // cleaned bytes, with no GPS and no camera serial left.
+        const photo = jpegWithGps();
+        await page.setInputFiles('#file-input', {
+          name: 'IMG_0001.jpg',
+          mimeType: 'image/jpeg',
+          buffer: Buffer.from(photo),
+        });
+        await page.waitForSelector('.file-check-cleaned');
+        await shoot(page, `file-cleaned-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        await page.click('.file-check-cleaned button.primary');
+        await until(() => received.some((m) => m.message.type === 'attachment'), 30_000);
+        const sentFile = received.find((m) => m.message.type === 'attachment')!;
+        if (sentFile.message.type !== 'attachment') throw new Error('unreachable');
+        expect(sentFile.message.fileName).toBe('IMG_0001.jpg');
+        const got = await team.fetchAttachment(sentFile.message);
+        const cleaned = stripMetadata(photo);
+        expect(cleaned.ok).toBe(true);
+        expect(Buffer.from(got).equals(Buffer.from(cleaned.ok ? cleaned.bytes : []))).toBe(true);
+        expect(containsBytes(got, GPS_LATITUDE_RATIONALS)).toBe(false);
+        expect(containsBytes(got, new TextEncoder().encode(CAMERA_SERIAL))).toBe(false);
+        await page.waitForSelector('.message.mine .file-save', { timeout: 30_000 });
+
+        // A type that cannot be cleaned: said so before anything is sent; cancelled, nothing sent.
+        await page.setInputFiles('#file-input', {
+          name: 'passport.pdf',
+          mimeType: 'application/pdf',
+          buffer: Buffer.from('%PDF-1.4 /Author (Ivan Petrov)'),
+        });
+        await page.waitForSelector('.file-check-unchecked');
+        expect(await page.textContent('.file-check-unchecked')).toContain('passport.pdf');
+        await shoot(page, `file-unchecked-${lang}`);
+        expect(await seriousAxeViolations(page)).toEqual([]);
+        await page.click('.file-check-unchecked button.file-cancel');
+        await page.waitForSelector('.file-check', { state: 'detached' });
+
+        // A file from the coordinators: saved by the person, the bytes as sent.
+        const fromTeam = Buffer.from('Адрес: улица Мира, 1');
+        await team.sendAttachment(text!.case!, {
+          bytes: new Uint8Array(fromTeam),
+          name: 'address.txt',
+          type: 'text/plain',
+        });
+        await page.waitForSelector('.message.theirs .file-save', { timeout: 30_000 });
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.click('.message.theirs .file-save'),
+        ]);
+        expect(download.suggestedFilename()).toBe('address.txt');
+        const savedPath = await download.path();
+        expect(readFileSync(savedPath).equals(fromTeam)).toBe(true);
+        await shoot(page, `chat-files-${lang}`);
         expect(await seriousAxeViolations(page)).toEqual([]);
         expect(await noHorizontalScroll(page)).toBe(true);
         // The way back exists: the conversation is saved on the relay under the codename, and a

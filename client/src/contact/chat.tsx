@@ -3,8 +3,8 @@ import { signal } from '@preact/signals';
 import { useRef } from 'preact/hooks';
 import type { ContactStatus, MessageState } from '@passage/shared/client/index';
 import type { CodenameWordList } from '@passage/shared/crypto/codename';
-import { t } from './i18n.js';
-import type { LiveConversation } from './conversation.js';
+import { language, t } from './i18n.js';
+import type { LiveConversation, PreparedFile, ShownMessage } from './conversation.js';
 import { checkTypedWords, CONFIRM_WORDS, pickPositions, type ConfirmResult } from './confirm.js';
 import { quickExit } from './quick-exit.js';
 
@@ -207,6 +207,154 @@ function DeleteConversation(props: { conversation: LiveConversation }) {
   );
 }
 
+/** A size in the page's language ("1.2 MB", "1,2 МБ"). */
+function formatSize(bytes: number): string {
+  const [value, unit] =
+    bytes >= 1_000_000 ? [bytes / 1_000_000, 'megabyte'] : [Math.max(1, bytes / 1_000), 'kilobyte'];
+  return new Intl.NumberFormat(language.value, {
+    style: 'unit',
+    unit,
+    maximumFractionDigits: 1,
+  }).format(value);
+}
+
+type OpenStep = 'idle' | 'opening' | 'failed';
+
+/** A file in the conversation: its name and size, progress on its way, and a way to save it. */
+function FileItem(props: { conversation: LiveConversation; message: ShownMessage }) {
+  const file = props.message.file!;
+  const step = useRef(signal<OpenStep>('idle')).current;
+  const save = () => {
+    const ref = file.ref;
+    if (ref === undefined) return;
+    step.value = 'opening';
+    props.conversation.openFile(ref).then(
+      (bytes) => {
+        // Saved as a download; its type is not trusted to open anything in this page.
+        const url = URL.createObjectURL(
+          new Blob([bytes.slice()], { type: 'application/octet-stream' }),
+        );
+        const a = document.createElement('a');
+        a.href = url;
+        a.download = file.name;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(url), 1_000);
+        step.value = 'idle';
+      },
+      () => (step.value = 'failed'),
+    );
+  };
+  return (
+    <div class="file">
+      <p class="file-name" data-data>
+        {file.name}
+      </p>
+      <p class="file-size">{formatSize(file.size)}</p>
+      {file.progress !== undefined && (
+        <p class="file-progress">
+          <span>{t('file.sending', { percent: Math.round(file.progress * 100) })}</span>
+          <progress max={1} value={file.progress} aria-label={file.name} />
+        </p>
+      )}
+      {file.ref !== undefined && (
+        <button
+          type="button"
+          class="secondary file-save"
+          disabled={step.value === 'opening'}
+          onClick={save}
+        >
+          {t(step.value === 'opening' ? 'file.opening' : 'file.save')}
+        </button>
+      )}
+      {step.value === 'failed' && (
+        <p class="form-error" role="alert">
+          {t('file.open_failed')}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Picking a file: checked and cleaned first, then sent only when the person says so. */
+function FilePicker(props: { conversation: LiveConversation }) {
+  const picked = useRef(signal<PreparedFile | null>(null)).current;
+  const reading = useRef(signal(false)).current;
+  const input = useRef<HTMLInputElement>(null);
+  const reset = () => {
+    picked.value = null;
+    if (input.current !== null) input.current.value = '';
+  };
+  const p = picked.value;
+  return (
+    <div class="file-pick">
+      <h2 class="file-heading">{t('file.label')}</h2>
+      <p class="hint" id="file-hint">
+        {t('file.hint', { size: formatSize(props.conversation.maxFileBytes) })}
+      </p>
+      {/* The browser's own button speaks the browser's language, not the page's: it is hidden
+          (still focusable) and the label, in the page's language, is the button. */}
+      <input
+        id="file-input"
+        class="file-input"
+        ref={input}
+        type="file"
+        aria-describedby="file-hint"
+        disabled={reading.value}
+        onChange={(e) => {
+          const file = e.currentTarget.files?.[0];
+          if (file === undefined) return;
+          reading.value = true;
+          props.conversation.prepareFile(file).then(
+            (prepared) => {
+              reading.value = false;
+              picked.value = prepared;
+            },
+            () => {
+              reading.value = false;
+              picked.value = { kind: 'empty', name: file.name };
+            },
+          );
+        }}
+      />
+      <label for="file-input" class="secondary file-button">
+        {t(reading.value ? 'file.reading' : 'file.choose')}
+      </label>
+      {p !== null && (
+        <div class={`file-check file-check-${p.kind}`} role="group" aria-labelledby="file-check">
+          <p id="file-check" role={p.kind === 'cleaned' ? 'status' : 'alert'}>
+            {p.kind === 'cleaned' && t('file.cleaned', { name: p.name })}
+            {p.kind === 'unchecked' && t('file.unchecked', { name: p.name })}
+            {p.kind === 'too_large' && t('file.too_large', { size: formatSize(p.limit) })}
+            {p.kind === 'empty' && t('file.empty')}
+          </p>
+          <div class="actions">
+            {(p.kind === 'cleaned' || p.kind === 'unchecked') && (
+              <button
+                type="button"
+                // Sending what cannot be cleaned is the riskier choice: not the prominent one.
+                class={p.kind === 'cleaned' ? 'primary' : 'secondary'}
+                onClick={() => {
+                  void props.conversation.sendFile(p);
+                  reset();
+                }}
+              >
+                {t(p.kind === 'cleaned' ? 'file.send' : 'file.send_anyway')}
+              </button>
+            )}
+            <button
+              type="button"
+              class={p.kind === 'cleaned' ? 'secondary file-cancel' : 'primary file-cancel'}
+              onClick={reset}
+            >
+              {t('file.cancel')}
+            </button>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function ChatScreen(props: { conversation: LiveConversation }) {
   const { conversation } = props;
   const draft = useRef(signal('')).current;
@@ -228,9 +376,13 @@ export function ChatScreen(props: { conversation: LiveConversation }) {
         {messages.map((m) => (
           <li key={m.id} class={m.mine ? 'message mine' : 'message theirs'}>
             <p class="who">{t(m.mine ? 'chat.you' : 'chat.team')}</p>
-            <p class="body" data-data>
-              {m.body}
-            </p>
+            {m.file === undefined ? (
+              <p class="body" data-data>
+                {m.body}
+              </p>
+            ) : (
+              <FileItem conversation={conversation} message={m} />
+            )}
             {m.mine && m.state !== undefined && <p class="state">{t(STATE_TEXT[m.state])}</p>}
           </li>
         ))}
@@ -260,6 +412,7 @@ export function ChatScreen(props: { conversation: LiveConversation }) {
           {t('chat.send')}
         </button>
       </form>
+      <FilePicker conversation={conversation} />
       <DeleteConversation conversation={conversation} />
     </section>
   );

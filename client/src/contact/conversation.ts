@@ -8,7 +8,9 @@
 import { signal } from '@preact/signals';
 import {
   ContactConversation,
+  largestAttachmentFile,
   webSocketTransport,
+  type AttachmentMessage,
   type ContactStatus,
   type IntakeAnswer,
   type MessageState,
@@ -22,10 +24,22 @@ import {
 } from '@passage/shared/crypto/codename';
 import type { OrgProfile } from '@passage/shared/crypto/org-profile';
 import type { Primitives } from '@passage/shared/crypto/primitives';
+import { stripMetadata } from '@passage/shared/media/strip';
 import { deriveInWorker } from '../codename/derive-in-worker.js';
 import { solveInWorker } from '../pow/solve-in-worker.js';
 import type { Language } from '../i18n/catalogue.js';
 import { PROFILE_PATH } from './profile.js';
+import { pageBlobTransport } from './xhr-blobs.js';
+
+export interface ShownFile {
+  readonly name: string;
+  /** Bytes of the file (for one on its way, of the file as picked). */
+  readonly size: number;
+  /** Upload progress, 0 … 1, while it is on its way. */
+  readonly progress?: number;
+  /** The attachment message, once sent or received (what opening it needs). */
+  readonly ref?: AttachmentMessage;
+}
 
 export interface ShownMessage {
   readonly id: string;
@@ -33,7 +47,23 @@ export interface ShownMessage {
   readonly body: string;
   readonly ts: number;
   readonly state?: MessageState;
+  readonly file?: ShownFile;
 }
+
+/**
+ * A file the person picked, checked before anything is sent: cleaned of its hidden data
+ * (`stripMetadata`: JPEG, PNG, WebP), of a type that cannot be cleaned (sent only if the person
+ * says so), or one that cannot be sent at all.
+ */
+export type PreparedFile =
+  | {
+      readonly kind: 'cleaned' | 'unchecked';
+      readonly name: string;
+      readonly type: string;
+      readonly bytes: Uint8Array;
+    }
+  | { readonly kind: 'too_large'; readonly name: string; readonly limit: number }
+  | { readonly kind: 'empty'; readonly name: string };
 
 export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
@@ -52,6 +82,7 @@ function endpoint(
     // The conversation is kept on the relay, encrypted under the codename (ADR 0017): saved
     // before each message leaves and before each one read is acknowledged.
     state: { mailboxKey: keys.mailboxKey, mode },
+    blobs: pageBlobTransport(),
     fetchProfile: async () => {
       const res = await fetch(PROFILE_PATH, { cache: 'no-store', credentials: 'omit' });
       if (!res.ok) throw new Error(`profile: HTTP ${res.status}`);
@@ -71,6 +102,7 @@ export class LiveConversation {
   /** The case status the coordinators last shared (a status notice), if any. */
   readonly status = signal<ContactStatus | null>(null);
   readonly #contact: ContactConversation;
+  #localFiles = 0;
 
   private constructor(contact: ContactConversation) {
     this.#contact = contact;
@@ -83,8 +115,13 @@ export class LiveConversation {
         this.status.value = m.message.status;
         return;
       }
-      if (m.message.type !== 'text') return;
-      this.#add({ id: m.message.id, mine: false, body: m.message.body, ts: m.message.ts });
+      if (m.message.type === 'attachment') {
+        this.#add(fileEntry(m.message, false));
+      } else if (m.message.type === 'text') {
+        this.#add({ id: m.message.id, mine: false, body: m.message.body, ts: m.message.ts });
+      } else {
+        return;
+      }
       void contact.markRead([m.message.id]).catch(() => undefined);
     });
     contact.on('message-state', (c) => {
@@ -157,6 +194,14 @@ export class LiveConversation {
     }
     for (const e of contact.savedState?.conversation.transcript ?? []) {
       if (e.message.type === 'status_notice') conversation.status.value = e.message.status;
+      if (e.message.type === 'attachment') {
+        const mine = e.from === 'contact';
+        conversation.#add({
+          ...fileEntry(e.message, mine),
+          ...(mine ? { state: e.receipt === 'none' ? ('sent' as const) : e.receipt } : {}),
+        });
+        continue;
+      }
       if (e.message.type !== 'text') continue;
       conversation.#add({
         id: e.message.id,
@@ -175,6 +220,72 @@ export class LiveConversation {
   async send(text: string): Promise<void> {
     const sent = await this.#contact.sendText(text);
     this.#add({ id: sent.id, mine: true, body: text, ts: Date.now(), state: 'queued' });
+  }
+
+  /** The largest file the organization accepts, in bytes (its profile's bound, or the relay's). */
+  get maxFileBytes(): number {
+    return largestAttachmentFile(this.#contact.maxAttachmentBytes);
+  }
+
+  /** Reads and checks a picked file (nothing is sent). */
+  async prepareFile(file: File): Promise<PreparedFile> {
+    const name = file.name === '' ? 'file' : file.name;
+    if (file.size === 0) return { kind: 'empty', name };
+    const limit = this.maxFileBytes;
+    if (file.size > limit) return { kind: 'too_large', name, limit };
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const cleaned = stripMetadata(bytes, file.type);
+    if (cleaned.ok) {
+      if (cleaned.bytes.length > limit) return { kind: 'too_large', name, limit };
+      return { kind: 'cleaned', name, type: cleaned.type, bytes: cleaned.bytes };
+    }
+    return { kind: 'unchecked', name, type: file.type, bytes };
+  }
+
+  /**
+   * Sends a prepared file: shown at once with its upload progress, then with the states of any
+   * message. Resolves when it is sent or has failed (shown as not sent).
+   */
+  async sendFile(file: Extract<PreparedFile, { bytes: Uint8Array }>): Promise<void> {
+    const local = `local-${++this.#localFiles}`;
+    this.#add({
+      id: local,
+      mine: true,
+      body: '',
+      ts: Date.now(),
+      state: 'queued',
+      file: { name: file.name, size: file.bytes.length, progress: 0 },
+    });
+    const update = (change: (m: ShownMessage) => ShownMessage) => {
+      this.messages.value = this.messages.value.map((m) => (m.id === local ? change(m) : m));
+    };
+    try {
+      const sent = await this.#contact.sendAttachment(
+        { bytes: file.bytes, name: file.name, type: file.type },
+        (p) => {
+          const progress = p.total === undefined || p.total === 0 ? 0 : p.bytes / p.total;
+          update((m) => ({ ...m, file: { ...m.file!, progress } }));
+        },
+      );
+      const message = sent.message as AttachmentMessage;
+      update((m) => ({
+        ...m,
+        id: sent.id,
+        state: this.#contact.delivery(sent.id)?.state ?? 'queued',
+        file: { name: file.name, size: file.bytes.length, ref: message },
+      }));
+    } catch {
+      update((m) => ({
+        ...m,
+        state: 'failed',
+        file: { name: file.name, size: file.bytes.length },
+      }));
+    }
+  }
+
+  /** Downloads and opens a file of the conversation: its bytes, checked and decrypted. */
+  openFile(ref: AttachmentMessage): Promise<Uint8Array> {
+    return this.#contact.fetchAttachment(ref);
   }
 
   /**
@@ -196,4 +307,15 @@ export class LiveConversation {
     if (this.messages.value.some((x) => x.id === m.id)) return;
     this.messages.value = [...this.messages.value, m];
   }
+}
+
+/** A file's entry in the conversation, from its attachment message. */
+function fileEntry(message: AttachmentMessage, mine: boolean): ShownMessage {
+  return {
+    id: message.id,
+    mine,
+    body: '',
+    ts: message.ts,
+    file: { name: message.fileName, size: message.size, ref: message },
+  };
 }

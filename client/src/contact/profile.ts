@@ -20,6 +20,8 @@ export type ProfileResult =
   | { readonly ok: false; readonly failure: ProfileFailure };
 
 export const PROFILE_PATH = '/v1/org/profile';
+/** The relay's attachment blobs (docs/protocol.md, "Attachment blobs (HTTP)"). */
+export const BLOBS_PATH = '/v1/blobs';
 
 export async function loadProfile(p: Primitives, nowSeconds: number): Promise<ProfileResult> {
   let res: Response;

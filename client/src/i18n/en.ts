@@ -100,6 +100,26 @@ export const EN = {
   'chat.status.waiting_for_you': 'the coordinators are waiting for your answer.',
   'chat.status.closed': 'closed by the coordinators. If you need help again, write here.',
 
+  'file.label': 'Send a photo or a document',
+  'file.hint':
+    'Photos are cleaned on this device before they are sent: hidden details such as the place and the camera are removed. The largest file is {size}.',
+  'file.choose': 'Choose a file',
+  'file.reading': 'Checking the file…',
+  'file.cleaned':
+    '“{name}” is ready. Hidden details such as the place where it was taken were removed.',
+  'file.unchecked':
+    'Hidden details (such as the place, the author’s name or the device) cannot be removed from “{name}”: only JPEG, PNG and WebP photos can be cleaned. Send it only if you are sure it says nothing about you.',
+  'file.too_large': 'This file is too large. The largest file you can send is {size}.',
+  'file.empty': 'This file is empty or could not be read.',
+  'file.send': 'Send the file',
+  'file.send_anyway': 'Send it anyway',
+  'file.cancel': 'Cancel',
+  'file.sending': 'Sending… {percent}%',
+  'file.save': 'Save the file',
+  'file.opening': 'Opening…',
+  'file.open_failed':
+    'The file could not be opened. It may have expired; ask the coordinators to send it again.',
+
   'delete.button': 'Delete my conversation',
   'delete.heading': 'Delete this conversation?',
   'delete.body':
