@@ -266,6 +266,7 @@ function FileItem(props: { conversation: LiveConversation; message: ShownMessage
           {t(step.value === 'opening' ? 'file.opening' : 'file.save')}
         </button>
       )}
+      {file.ref !== undefined && <p class="file-note">{t('file.save_note')}</p>}
       {step.value === 'failed' && (
         <p class="form-error" role="alert">
           {t('file.open_failed')}

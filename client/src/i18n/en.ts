@@ -116,6 +116,7 @@ export const EN = {
   'file.cancel': 'Cancel',
   'file.sending': 'Sending… {percent}%',
   'file.save': 'Save the file',
+  'file.save_note': 'A saved file stays in this device’s downloads until you delete it.',
   'file.opening': 'Opening…',
   'file.open_failed':
     'The file could not be opened. It may have expired; ask the coordinators to send it again.',
