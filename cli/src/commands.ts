@@ -34,6 +34,7 @@ import {
   type OrgSecrets,
 } from './keyfile.js';
 import { DEVICE_COMMANDS, runDeviceCommand } from './device.js';
+import { CLIENT_COMMANDS, clientDigests, runClientCommand } from './verify.js';
 import {
   DEFAULT_INVITE_VALIDITY_SECONDS,
   MAX_INVITE_VALIDITY_SECONDS,
@@ -63,7 +64,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   enrolments: { options: [...COMMON, 'import', 'relay'], args: 0 },
   approve: { options: COMMON, args: 1 },
   remove: { options: COMMON, args: 1 },
-  publish: { options: [...COMMON, 'profile', 'out', 'relay', 'valid-days'], args: 0 },
+  publish: { options: [...COMMON, 'profile', 'out', 'relay', 'valid-days', 'client'], args: 0 },
 };
 
 export const USAGE = `usage: passage org <command> [options]
@@ -78,7 +79,8 @@ export const USAGE = `usage: passage org <command> [options]
   approve <device id>               add a pending device; signs a new roster
   remove <device id | coordinator>  remove a device or a whole coordinator; signs a new roster
   publish [--profile <file.json>] [--out <file>] [--relay <url>] [--valid-days <n>]
-                                    sign the next profile (with a fresh roster) and publish it
+          [--client <client/dist>]  sign the next profile (with a fresh roster) and publish it;
+                                    --client signs the digests of the page's build into it
 options of every command: --dir <organization directory> --passphrase-fd <n>
 
 usage: passage device enrol --relay <url> (--invite-file <file> | --invite -)
@@ -86,6 +88,12 @@ usage: passage device enrol --relay <url> (--invite-file <file> | --invite -)
   a new coordinator device: sends its enrolment over the relay and prints its fingerprint;
   the code comes from a file or stdin (--invite <code> works too, a demo shortcut: the code
   would show in ps and the shell's history)
+
+usage: passage client verify <page url> [--key <organization key>] [--dist <client/dist>]
+  (or passage verify <url>) checks that the page and every file it loads are the ones the
+  organization signed (--key) and/or a build made here (--dist); exit 11 on any difference
+usage: passage client digests <client/dist>
+  the SHA-384 of every file of a build, as org publish --client signs them
 `;
 
 /** What a command runs with: the environment, the clock, output and a terminal prompt. */
@@ -528,7 +536,14 @@ async function publish(ctx: CommandContext, parsed: ParsedCommand): Promise<void
       });
     }
   }
+  const clientDir = parsed.options.get('client');
+  const client = clientDir === undefined ? undefined : { files: clientDigests(clientDir) };
   const org = await unlock(ctx, parsed, { forChange: true });
+  if (client !== undefined) {
+    // The page's digests join the settings given (or the last ones signed).
+    const base: unknown = content ?? org.state.profile;
+    content = typeof base === 'object' && base !== null ? { ...base, client } : base;
+  }
   // Held until the relay has answered, so that two publishes reach it in version order.
   try {
     const result = publishProfile(
@@ -555,7 +570,7 @@ async function publish(ctx: CommandContext, parsed: ParsedCommand): Promise<void
         response = await ctx.fetch(relayUrl, {
           method: 'PUT',
           headers: { 'Content-Type': 'application/octet-stream' },
-          body: result.profile,
+          body: new Uint8Array(result.profile),
         });
       } catch (cause) {
         throw new CliError(
@@ -591,6 +606,12 @@ const RUN: Readonly<Record<string, (ctx: CommandContext, parsed: ParsedCommand) 
 
 /** Runs one command line; throws CliError for everything the admin can act on. */
 export async function runCommand(ctx: CommandContext, argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'client' || argv[0] === 'verify') {
+    // `passage verify <url>` is `passage client verify <url>`.
+    const words = argv[0] === 'verify' ? ['client', ...argv] : argv;
+    await runClientCommand(ctx, parseArgv(words, CLIENT_COMMANDS, 'client'));
+    return;
+  }
   if (argv[0] === 'device') {
     await runDeviceCommand(ctx, parseArgv(argv, DEVICE_COMMANDS, 'device'));
     return;

@@ -50,6 +50,11 @@ export const CliErrorCode = {
    * in time, the connection lost): the identity file is kept, since the request may be in the
    * enrolment mailbox. */
   ENROLMENT_OUTCOME_UNKNOWN: 'enrolment_outcome_unknown',
+  /** `passage client verify`: a served file differs from the signed or the local build, the
+   * page names a file neither lists, or the signed profile carries no file digests. */
+  CLIENT_MISMATCH: 'client_mismatch',
+  /** `passage client verify`: the page, a file or the profile could not be fetched. */
+  CLIENT_UNREACHABLE: 'client_unreachable',
   /** Another command holds the state file's lock (lock.ts), or changed the state file while
    * this one ran; nothing was written. */
   STATE_LOCKED: 'state_locked',
@@ -78,6 +83,8 @@ export const EXIT_STATUS: Readonly<Record<CliErrorCode, number>> = {
   publish_failed: 9,
   relay_failed: 9,
   enrolment_outcome_unknown: 9,
+  client_mismatch: 11,
+  client_unreachable: 9,
   state_locked: 10,
   state_lock_stale: 10,
 };

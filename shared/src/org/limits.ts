@@ -55,3 +55,9 @@ export const MAX_URGENCY_WEIGHT = 10;
 /** Fewest and most days of inactivity after which a case expires. */
 export const MIN_RETENTION_DAYS = 1;
 export const MAX_RETENTION_DAYS = 365;
+
+/** Most files of the page's build whose digests a profile carries (`client.files`). */
+export const MAX_CLIENT_FILES = 64;
+
+/** Longest URL path of such a file, in characters. */
+export const MAX_CLIENT_PATH_CHARS = 128;

@@ -30,6 +30,7 @@ import {
 } from './profile.js';
 import { utf8Encode } from './utf8.js';
 import { MAX_BLOB_BYTES } from '../protocol/limits.js';
+import { MAX_CLIENT_FILES, MAX_CLIENT_PATH_CHARS } from './limits.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 
@@ -479,6 +480,46 @@ describe('profile content: the attachment limit', () => {
   it('round-trips when set', () => {
     const content = { ...sampleProfileContent(), maxAttachmentBytes: 2_097_152 };
     expect(decodeProfileContent(encodeProfileContent(content))).toEqual(content);
+  });
+});
+
+describe('profile content: the page’s file digests', () => {
+  const D = `sha384-${'Q'.repeat(64)}`;
+  const withFiles = (files: unknown) => issuesOf({ ...sampleProfileContent(), client: { files } });
+
+  it('takes paths with their SHA-384, and round-trips', () => {
+    const files = { '/index.html': D, '/assets/index-C70L-iMM.js': D, '/assets/a_b.css': D };
+    expect(withFiles(files)).toEqual([]);
+    const content = { ...sampleProfileContent(), client: { files } };
+    expect(decodeProfileContent(encodeProfileContent(content))).toEqual(content);
+  });
+
+  it(`takes up to ${MAX_CLIENT_FILES} files`, () => {
+    const files = Object.fromEntries(
+      Array.from({ length: MAX_CLIENT_FILES }, (_, i) => [`/assets/f${i}.js`, D]),
+    );
+    expect(withFiles(files)).toEqual([]);
+    expect(withFiles({ ...files, '/one-more.js': D })).not.toEqual([]);
+  });
+
+  it.each([
+    ['no file at all', {}],
+    ['a relative path', { 'index.html': D }],
+    ['a path that climbs', { '/assets/../key': D }],
+    ['a double slash', { '//evil.example/x.js': D }],
+    ['a query', { '/index.html?x': D }],
+    ['a path too long', { [`/${'a'.repeat(MAX_CLIENT_PATH_CHARS)}`]: D }],
+    ['a SHA-256 instead', { '/index.html': `sha256-${'Q'.repeat(43)}=` }],
+    ['a short digest', { '/index.html': `sha384-${'Q'.repeat(63)}` }],
+    ['a digest that is not a string', { '/index.html': 1 }],
+  ])('refuses %s', (_what, files) => {
+    expect(withFiles(files)).not.toEqual([]);
+  });
+
+  it('refuses another key beside files', () => {
+    expect(
+      issuesOf({ ...sampleProfileContent(), client: { files: { '/index.html': D }, extra: 1 } }),
+    ).not.toEqual([]);
   });
 });
 

@@ -11,8 +11,10 @@
  *     "languages": ["ru", "en"],                            the first is the default
  *     "questionnaire": { "fields": [ … ] },                 the intake (below)
  *     "retentionDays": 90,                                  a case expires after this inactivity
- *     "maxAttachmentBytes": 2097152                         optional: the largest attachment blob
- *   }                                                       (1 … MAX_BLOB_BYTES; absent: the relay's)
+ *     "maxAttachmentBytes": 2097152,                        optional: the largest attachment blob
+ *                                                           (1 … MAX_BLOB_BYTES; absent: the relay's)
+ *     "client": { "files": { "/index.html": "sha384-…" } }  optional: the page's files as built
+ *   }
  *
  * A field is `text` (a free answer of at most `maxLength`), `single` (one choice) or `multiple`
  * (any number of choices), each with a translated `label`, a `required` flag and `when`: the
@@ -24,6 +26,8 @@
 import { z } from 'zod';
 import { OrgError, OrgErrorCode, ProfileIssueCode, type ProfileIssue } from './errors.js';
 import {
+  MAX_CLIENT_FILES,
+  MAX_CLIENT_PATH_CHARS,
   MAX_DISPLAY_NAME_CHARS,
   MAX_FIELD_CHOICES,
   MAX_FIELD_CONDITIONS,
@@ -136,6 +140,29 @@ export const ProfileContentSchema = z.strictObject({
    * profile signed before it existed still verifies (and encodes to the same bytes).
    */
   maxAttachmentBytes: z.number().int().min(1).max(MAX_BLOB_BYTES).optional(),
+  /**
+   * The page as the organization built it (`passage org publish --client <dist>`): the SHA-384
+   * (as an `integrity` value) of every file the relay serves of it, by URL path
+   * (`/index.html`, `/assets/…`). `passage verify <url>` compares what a relay serves with
+   * these. Optional: absent, nothing is claimed about the page.
+   */
+  client: z
+    .strictObject({
+      files: z
+        .record(
+          z
+            .string()
+            .max(MAX_CLIENT_PATH_CHARS)
+            .regex(/^\/[A-Za-z0-9_-][A-Za-z0-9._/-]*$/)
+            .refine((p) => !p.includes('..') && !p.includes('//'), 'a plain path'),
+          z.string().regex(/^sha384-[A-Za-z0-9+/]{64}$/),
+        )
+        .refine((files) => {
+          const n = Object.keys(files).length;
+          return n >= 1 && n <= MAX_CLIENT_FILES;
+        }, `1 … ${MAX_CLIENT_FILES} files`),
+    })
+    .optional(),
   questionnaire: z.strictObject({
     fields: z.array(field).max(MAX_QUESTIONNAIRE_FIELDS),
   }),
