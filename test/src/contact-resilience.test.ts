@@ -257,14 +257,13 @@ const DELIVERED = { ru: /^(Доставлено|Прочитано)$/, en: /^(De
 
 /** Waits until every own message on the page says delivered (or read). */
 async function allDelivered(page: Page, lang: 'ru' | 'en'): Promise<void> {
-  await until(async () => {
+  const deadline = Date.now() + SETTLE_MS;
+  for (;;) {
     const { mine } = await shown(page);
-    return mine.length > 0 && mine.every(([, state]) => DELIVERED[lang].test(state));
-  }, SETTLE_MS).catch(async (e: unknown) => {
-    throw new Error(`not all delivered: ${JSON.stringify((await shown(page)).mine)}`, {
-      cause: e,
-    });
-  });
+    if (mine.length > 0 && mine.every(([, state]) => DELIVERED[lang].test(state))) return;
+    if (Date.now() > deadline) throw new Error(`not all delivered: ${JSON.stringify(mine)}`);
+    await page.waitForTimeout(200);
+  }
 }
 
 describe('the contact page over a flaky network', () => {
@@ -512,12 +511,12 @@ describe('the contact page and a malicious team device', () => {
 // --- keyboard, focus, targets, text size -------------------------------------------------------
 
 interface Focused {
-  readonly handle: ElementHandle;
+  readonly handle: ElementHandle<Element>;
   readonly style: string;
 }
 
 /** The outline and shadow of an element: what a focus indicator changes. */
-function ringOf(handle: ElementHandle): Promise<string> {
+function ringOf(handle: ElementHandle<Element>): Promise<string> {
   return handle.evaluate((el) => {
     const s = getComputedStyle(el);
     return `${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor} | ${s.boxShadow}`;
@@ -531,7 +530,9 @@ function ringOf(handle: ElementHandle): Promise<string> {
  */
 async function press(page: Page, key: string, last: { value: Focused | null }): Promise<string> {
   await page.keyboard.press(key);
-  const handle = (await page.evaluateHandle(() => document.activeElement)).asElement();
+  const handle = (
+    await page.evaluateHandle(() => document.activeElement ?? document.body)
+  ).asElement() as ElementHandle<Element> | null;
   if (handle === null) throw new Error(`nothing focused after ${key}`);
   const info = await handle.evaluate((el) => {
     const r = el.getBoundingClientRect();

@@ -228,7 +228,9 @@ export function ChatScreen(props: { conversation: LiveConversation }) {
         {messages.map((m) => (
           <li key={m.id} class={m.mine ? 'message mine' : 'message theirs'}>
             <p class="who">{t(m.mine ? 'chat.you' : 'chat.team')}</p>
-            <p class="body" data-data>
+            {/* Isolated, its direction from its own text: bidirectional controls a sender put
+                in (U+202E) reorder nothing outside it. */}
+            <p class="body" dir="auto" data-data>
               {m.body}
             </p>
             {m.mine && m.state !== undefined && <p class="state">{t(STATE_TEXT[m.state])}</p>}
