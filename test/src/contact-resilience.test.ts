@@ -613,11 +613,40 @@ function smallTargets(page: Page): Promise<string[]> {
   }, MIN_TARGET_PX);
 }
 
+/**
+ * The system's text size, as Chromium's default font size (set over CDP, which the page's CSP
+ * does not govern). Set again before each check: Chromium drops it along the way (a full-page
+ * screenshot resets the emulation), so each screen asserts it took.
+ */
+type TextSize = (textSize: number) => Promise<void>;
+
+function textSizer(context: BrowserContext, page: Page): TextSize {
+  let cdp: Awaited<ReturnType<BrowserContext['newCDPSession']>> | undefined;
+  return async (textSize) => {
+    cdp ??= await context.newCDPSession(page);
+    await cdp.send('Page.setFontSizes', {
+      fontSizes: { standard: (16 * textSize) / 100, fixed: (13 * textSize) / 100 },
+    });
+    const rootPx = await page.evaluate(() =>
+      parseFloat(getComputedStyle(document.documentElement).fontSize),
+    );
+    // 112.5 % of the default: 18 px, or 36 px at 200 %.
+    expect(rootPx).toBe((18 * textSize) / 100);
+  };
+}
+
 /** The checks every screen passes: targets, no horizontal scrolling, a screenshot. */
-async function checkScreen(page: Page, name: string): Promise<void> {
+async function checkScreen(
+  page: Page,
+  name: string,
+  setTextSize: TextSize,
+  textSize: number,
+): Promise<void> {
+  await setTextSize(textSize);
   expect({ name, small: await smallTargets(page) }).toEqual({ name, small: [] });
   expect({ name, fits: await noHorizontalScroll(page) }).toEqual({ name, fits: true });
   await shoot(page, name);
+  await setTextSize(textSize);
 }
 
 describe('the contact page by keyboard alone', () => {
@@ -631,22 +660,11 @@ describe('the contact page by keyboard alone', () => {
       received.length = 0;
       const { context, page, problems } = await openPage(relay.url, lang);
       try {
-        if (textSize !== 100) {
-          // The system's font size, as Chromium's setting (the page's CSP does not govern CDP).
-          const cdp = await context.newCDPSession(page);
-          await cdp.send('Page.setFontSizes', {
-            fontSizes: { standard: (16 * textSize) / 100, fixed: (13 * textSize) / 100 },
-          });
-        }
-        const rootPx = await page.evaluate(() =>
-          parseFloat(getComputedStyle(document.documentElement).fontSize),
-        );
-        // 112.5 % of the default: 18 px, or 36 px at 200 %.
-        expect(rootPx).toBe((18 * textSize) / 100);
+        const setTextSize = textSizer(context, page);
         const tag = `kb-${lang}-${textSize}`;
         const last = { value: null as Focused | null };
 
-        await checkScreen(page, `${tag}-welcome`);
+        await checkScreen(page, `${tag}-welcome`, setTextSize, textSize);
         // The fingerprint check opens by keyboard too.
         await tabTo(page, 'details.check summary', last);
         await press(page, 'Enter', last);
@@ -654,7 +672,7 @@ describe('the contact page by keyboard alone', () => {
         await tabTo(page, 'button[data-action="start"]', last, 'Shift+Tab');
         await press(page, 'Enter', last);
         await page.waitForSelector('main[data-screen="intake"]');
-        await checkScreen(page, `${tag}-intake`);
+        await checkScreen(page, `${tag}-intake`, setTextSize, textSize);
         await tabTo(page, 'input[name="q-safe_now"]', last);
         await press(page, 'Space', last);
         expect(await page.isChecked('input[name="q-safe_now"][value="yes"]')).toBe(true);
@@ -663,19 +681,19 @@ describe('the contact page by keyboard alone', () => {
         await tabTo(page, 'main button[type="submit"]', last);
         await press(page, 'Enter', last);
         await page.waitForSelector('main[data-screen="message"]');
-        await checkScreen(page, `${tag}-message`);
+        await checkScreen(page, `${tag}-message`, setTextSize, textSize);
         const words = lang === 'ru' ? 'Мне нужна помощь' : 'I need help';
         await tabTo(page, '#first-message', last);
         await page.keyboard.type(words);
         await tabTo(page, 'main button[type="submit"]', last);
         await press(page, 'Enter', last);
         await page.waitForSelector('main[data-screen="codename"]', { timeout: SETTLE_MS });
-        await checkScreen(page, `${tag}-codename`);
+        await checkScreen(page, `${tag}-codename`, setTextSize, textSize);
         const codename = await page.locator('.codename li').allTextContents();
         await tabTo(page, 'main button.primary', last);
         await press(page, 'Enter', last);
         await page.waitForSelector('main[data-screen="confirm"]');
-        await checkScreen(page, `${tag}-confirm`);
+        await checkScreen(page, `${tag}-confirm`, setTextSize, textSize);
         const positions = (await page.getAttribute('form[data-positions]', 'data-positions'))!
           .split(',')
           .map(Number);
@@ -694,7 +712,7 @@ describe('the contact page by keyboard alone', () => {
           () => textsFrom(undefined).includes(lang === 'ru' ? 'Второе' : 'Second'),
           SETTLE_MS,
         );
-        await checkScreen(page, `${tag}-chat`);
+        await checkScreen(page, `${tag}-chat`, setTextSize, textSize);
         // And back up the page with Shift+Tab to the quick exit, each step visible.
         await tabTo(page, 'button.exit', last, 'Shift+Tab', 40);
         expect(problems).toEqual([]);
