@@ -306,7 +306,7 @@ it('sends once when the socket is cut while the save before the send is on its w
       ...relayOptions(),
       url: `ws://127.0.0.1:${proxy.port}/v1/ws`,
       // No heartbeat in the way: the next bytes the contact writes are the save's.
-      timing: { backoffInitialMs: 50, backoffMaxMs: 500 },
+      timing: { backoffInitialMs: 50, backoffMaxMs: 500, heartbeatIntervalMs: 60_000 },
     });
     await tab.c.start();
     const first = await tab.c.sendText('first');
