@@ -680,6 +680,15 @@ describe('the contact page by keyboard alone', () => {
         const last = { value: null as Focused | null };
 
         await checkScreen(page, `${tag}-welcome`, setTextSize, textSize);
+        // The way back in, and back out of it.
+        await tabTo(page, 'button[data-action="resume"]', last);
+        await press(page, 'Enter', last);
+        await page.waitForSelector('main[data-screen="resume"]');
+        await checkScreen(page, `${tag}-resume`, setTextSize, textSize);
+        await tabTo(page, '#codename-input', last);
+        await tabTo(page, 'main button.secondary', last);
+        await press(page, 'Enter', last);
+        await page.waitForSelector('main[data-screen="welcome"]');
         // The fingerprint check opens by keyboard too.
         await tabTo(page, 'details.check summary', last);
         await press(page, 'Enter', last);
@@ -728,6 +737,14 @@ describe('the contact page by keyboard alone', () => {
           SETTLE_MS,
         );
         await checkScreen(page, `${tag}-chat`, setTextSize, textSize);
+        // "Delete my conversation" asks once more; cancelled by keyboard.
+        await tabTo(page, '.delete button', last);
+        await press(page, 'Enter', last);
+        await page.waitForSelector('.delete.asking');
+        await checkScreen(page, `${tag}-delete`, setTextSize, textSize);
+        await tabTo(page, '.delete.asking button.secondary', last);
+        await press(page, 'Space', last);
+        await page.waitForSelector('.delete:not(.asking)');
         // And back up the page with Shift+Tab to the quick exit, each step visible.
         await tabTo(page, 'button.exit', last, 'Shift+Tab', 40);
         expect(problems).toEqual([]);
