@@ -4,7 +4,8 @@
  * closed, and a fresh conversation restored from the codename reads what the team queued
  * meanwhile and goes on; two restores of one saved state both send, and the team reads every
  * message (none unreadable, no (key, nonce) sealed twice); a save that fails sends nothing; a
- * wrong codename and a rolled-back profile are refused before anything is sent.
+ * save cut off by a lost socket is asked again and its message goes once; a wrong codename and
+ * a rolled-back profile are refused before anything is sent.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import {
@@ -17,7 +18,12 @@ import {
 } from '@passage/shared/client/index';
 import { CaseReplica } from '@passage/shared/client/conversation/case-replica';
 import { loadPrimitives } from '@passage/shared/crypto/backend';
-import { deriveCodenameKeys, identityFromCodename } from '@passage/shared/crypto/codename';
+import {
+  ENGLISH_CODENAME_LIST,
+  deriveCodenameKeys,
+  generateCodename,
+  identityFromCodename,
+} from '@passage/shared/crypto/codename';
 import { toHex } from '@passage/shared/crypto/encoding';
 import { DeviceIdentity } from '@passage/shared/crypto/identity';
 import { MemoryDeviceStore } from '@passage/shared/crypto/memory-store';
@@ -26,6 +32,7 @@ import { organizationKey, type OrganizationKey } from '@passage/testing/crypto-f
 import { signedProfile } from '@passage/testing/org-fixtures';
 import { startRedis, type RedisServer } from '@passage/testing/redis';
 import { startRelay, stopAllRelays, type RelayProcess } from '@passage/testing/relay-process';
+import { startTcpProxy } from '@passage/testing/tcp-proxy';
 import { until } from '@passage/testing/wait';
 import { wsTransport } from '@passage/testing/ws-transport';
 
@@ -121,6 +128,7 @@ function contact(
   t: Team,
   codename: string,
   mode: 'new' | 'restore',
+  relay: ReturnType<typeof relayOptions> = relayOptions(),
 ): { c: ContactConversation; replies: string[]; unreadable: string[] } {
   const keys = deriveCodenameKeys(recording, codename);
   const c = new ContactConversation({
@@ -128,7 +136,7 @@ function contact(
     organizationKey: org.publicKey,
     fetchProfile: () => Promise.resolve(t.served),
     identity: identityFromCodename(recording, keys),
-    relay: relayOptions(),
+    relay,
     state: { mailboxKey: keys.mailboxKey, mode },
   });
   endpoints.push(c);
@@ -288,6 +296,47 @@ it('sends nothing when the save before the send fails (the conversation was dele
   expect(bodies(t.devices[0]!)).toEqual(['before the delete']);
   const gone = contact(t, codename, 'restore');
   expect(await codeOf(gone.c.start())).toBe(ContactStateErrorCode.NOT_FOUND);
+}, 90_000);
+
+it('sends once when the socket is cut while the save before the send is on its way (the send failed and its message was lost)', async () => {
+  const t = await team(1);
+  const proxy = await startTcpProxy(relay.port);
+  try {
+    const tab = contact(t, generateCodename(p, { list: ENGLISH_CODENAME_LIST }), 'new', {
+      ...relayOptions(),
+      url: `ws://127.0.0.1:${proxy.port}/v1/ws`,
+      // No heartbeat in the way: the next bytes the contact writes are the save's.
+      timing: { backoffInitialMs: 50, backoffMaxMs: 500, heartbeatIntervalMs: 60_000 },
+    });
+    await tab.c.start();
+    const first = await tab.c.sendText('first');
+    await until(() => tab.c.delivery(first.id)?.state === 'delivered');
+    await tab.c.idle();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Dropped before the relay had the put, then passed on with the answer lost.
+    for (const forward of [false, true]) {
+      const cut = proxy.cutAtClientChunk(1, forward);
+      const sent = await tab.c.sendText(`cut ${forward ? 'after' : 'before'} the relay had it`);
+      expect(await cut).toBeGreaterThan(0);
+      await until(() => tab.c.delivery(sent.id)?.state === 'delivered');
+      await tab.c.idle();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    await t.devices[0]!.t.idle();
+    expect(bodies(t.devices[0]!)).toEqual([
+      'first',
+      'cut before the relay had it',
+      'cut after the relay had it',
+    ]);
+    expect(transcriptOf(tab.c)).toEqual([
+      'first',
+      'cut before the relay had it',
+      'cut after the relay had it',
+    ]);
+    expect(t.devices[0]!.unreadable).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
 }, 90_000);
 
 it('refuses a wrong codename as one that never saved, and a profile older than the saved one, before sending', async () => {

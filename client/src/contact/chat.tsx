@@ -246,7 +246,7 @@ function FileItem(props: { conversation: LiveConversation; message: ShownMessage
   };
   return (
     <div class="file">
-      <p class="file-name" data-data>
+      <p class="file-name" dir="auto" data-data>
         {file.name}
       </p>
       <p class="file-size">{formatSize(file.size)}</p>
@@ -378,7 +378,9 @@ export function ChatScreen(props: { conversation: LiveConversation }) {
           <li key={m.id} class={m.mine ? 'message mine' : 'message theirs'}>
             <p class="who">{t(m.mine ? 'chat.you' : 'chat.team')}</p>
             {m.file === undefined ? (
-              <p class="body" data-data>
+              // Isolated, its direction from its own text: bidirectional controls a sender put
+              // in (U+202E) reorder nothing outside it.
+              <p class="body" dir="auto" data-data>
                 {m.body}
               </p>
             ) : (

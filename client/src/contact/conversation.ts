@@ -102,7 +102,8 @@ export class LiveConversation {
   /** The case status the coordinators last shared (a status notice), if any. */
   readonly status = signal<ContactStatus | null>(null);
   readonly #contact: ContactConversation;
-  #localFiles = 0;
+  /** Numbers the messages shown before the client core gave them their ids. */
+  #local = 0;
 
   private constructor(contact: ContactConversation) {
     this.#contact = contact;
@@ -217,9 +218,24 @@ export class LiveConversation {
     return conversation;
   }
 
+  /**
+   * Sends a text. It is shown at once, waiting to be sent: while the relay is away the send
+   * waits for it (the conversation is saved on the relay before the message leaves), and words
+   * that vanished from the box and the list would be typed again. A send that fails for good is
+   * shown as not sent.
+   */
   async send(text: string): Promise<void> {
-    const sent = await this.#contact.sendText(text);
-    this.#add({ id: sent.id, mine: true, body: text, ts: Date.now(), state: 'queued' });
+    const local = `local:${++this.#local}`;
+    this.#add({ id: local, mine: true, body: text, ts: Date.now(), state: 'queued' });
+    let shown: Partial<ShownMessage>;
+    try {
+      const sent = await this.#contact.sendText(text);
+      // The states it reached before it was followed here (events for an id not yet shown).
+      shown = { id: sent.id, state: this.#contact.delivery(sent.id)?.state ?? 'queued' };
+    } catch {
+      shown = { state: 'failed' };
+    }
+    this.messages.value = this.messages.value.map((x) => (x.id === local ? { ...x, ...shown } : x));
   }
 
   /** The largest file the organization accepts, in bytes (its profile's bound, or the relay's). */
@@ -247,7 +263,7 @@ export class LiveConversation {
    * message. Resolves when it is sent or has failed (shown as not sent).
    */
   async sendFile(file: Extract<PreparedFile, { bytes: Uint8Array }>): Promise<void> {
-    const local = `local-${++this.#localFiles}`;
+    const local = `local:${++this.#local}`;
     this.#add({
       id: local,
       mine: true,

@@ -100,7 +100,7 @@ import { toBase64url } from '../protocol/base64url.js';
 
 /** How long a fetched profile is trusted before it is fetched again (and checked on a timer). */
 export const PROFILE_MAX_AGE_MS = 5 * 60 * 1000;
-/** Tries of one relay request (a bundle fetch) across lost connections. */
+/** Tries of one relay request (a bundle fetch, a state request) across lost connections. */
 export const MAX_REQUEST_ATTEMPTS = 3;
 /** Message ids remembered per device to show nothing twice (the oldest are forgotten first). */
 export const MAX_SEEN_MESSAGE_IDS = 10_000;
@@ -331,14 +331,23 @@ abstract class ConversationEndpoint {
    * A request to the relay once the connection is ready (waiting for it), asked again when the
    * connection went before the answer came, up to `MAX_REQUEST_ATTEMPTS` times.
    */
-  protected async requestWhenReady<T extends ServerFrameType>(
+  protected requestWhenReady<T extends ServerFrameType>(
     frame: RequestFrame,
     expect: T,
   ): Promise<FrameOf<T>> {
+    return this.whenConnected(() => this.client.request(frame, expect));
+  }
+
+  /**
+   * Runs `task` (requests to the relay) once the connection is ready, and again, after the next
+   * reconnect, when the connection went before it was answered, up to `MAX_REQUEST_ATTEMPTS`
+   * times. Only for requests that may be asked twice (the relay may have acted on the first).
+   */
+  protected async whenConnected<T>(task: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       await this.client.ready();
       try {
-        return await this.client.request(frame, expect);
+        return await task();
       } catch (error) {
         const lost =
           error instanceof ClientError &&
@@ -1000,14 +1009,15 @@ export class ContactConversation extends ConversationEndpoint {
   }
 
   #stateOptions(setup: ContactStateSetup): ContactStateOptions {
-    // Each request once the connection is ready (it waits for a reconnect).
+    // Each request once the connection is ready, and again after a reconnect when the socket
+    // went before the answer came (a save cut off mid-send must not fail the send: its message
+    // would be lost). A put the relay had stored meets its own generation as a conflict, which
+    // the store resolves by reading and merging (the same message, once).
     const port: StateBlobPort = {
-      getState: async () => (await this.client.ready(), this.client.getState()),
-      putState: async (blob, ifGeneration) => (
-        await this.client.ready(),
-        this.client.putState(blob, ifGeneration)
-      ),
-      deleteState: async () => (await this.client.ready(), this.client.deleteState()),
+      getState: () => this.whenConnected(() => this.client.getState()),
+      putState: (blob, ifGeneration) =>
+        this.whenConnected(() => this.client.putState(blob, ifGeneration)),
+      deleteState: () => this.whenConnected(() => this.client.deleteState()),
     };
     return { primitives: this.p, mailboxKey: setup.mailboxKey, mailbox: this.mailbox, port };
   }
