@@ -7,6 +7,8 @@
 import { MAX_CODENAME_INPUT_LENGTH, type CodenameKeys } from '@passage/shared/crypto/codename';
 import { asEd25519Seed, asX25519SecretKey } from '@passage/shared/crypto/keys';
 import { CODENAME_WORKER_PROTOCOL, CodenameWorkerErrorCode, parseAnswer } from './messages.js';
+// Built into the page's own bundle, so that it shares libsodium with the page (vite.config.ts).
+import workerUrl from './derive-worker.ts?page-worker';
 
 export { CodenameWorkerErrorCode } from './messages.js';
 
@@ -24,7 +26,7 @@ export interface Derived {
 }
 
 function startWorker(): Worker {
-  return new Worker(new URL('./derive-worker.ts', import.meta.url), {
+  return new Worker(workerUrl, {
     type: 'module',
     name: 'passage-codename',
   });
