@@ -599,10 +599,19 @@ function smallTargets(page: Page): Promise<string[]> {
     for (const el of document.querySelectorAll<HTMLElement>(
       'button, input, textarea, select, a[href], summary',
     )) {
+      // A radio or checkbox is hit through its label; so is an input hidden behind the label
+      // that stands for it (the file picker's "Choose a file", in the page's language).
+      const hiddenBehindLabel =
+        el instanceof HTMLInputElement &&
+        getComputedStyle(el).opacity === '0' &&
+        el.labels !== null &&
+        el.labels.length > 0;
       const box =
         el instanceof HTMLInputElement && (el.type === 'radio' || el.type === 'checkbox')
           ? (el.closest('label') ?? el)
-          : el;
+          : hiddenBehindLabel
+            ? el.labels[el.labels.length - 1]!
+            : el;
       const r = box.getBoundingClientRect();
       if (r.width === 0 && r.height === 0) continue;
       if (r.width < min || r.height < min) {
