@@ -11,7 +11,7 @@ import { MAX_BLOB_BYTES } from '@passage/shared/protocol/limits';
 import { ClientPool } from '@passage/testing/client-pool';
 import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { MemoryStore } from '../store/memory.js';
-import { CONTENT_SECURITY_POLICY } from './app.js';
+import { expectedPageCsp } from '@passage/testing/page-csp';
 import { BLOBS_PATH } from './blobs.js';
 
 jest.setTimeout(60_000);
@@ -60,7 +60,7 @@ describe('attachment blob endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(res.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(res.headers.get('content-security-policy')).toBe(expectedPageCsp());
     expect(res.headers.get('accept-ranges')).toBeNull();
     expect(Buffer.from(await res.arrayBuffer()).equals(body)).toBe(true);
   });

@@ -17,7 +17,7 @@ import {
 } from '@passage/testing/crypto-fixtures';
 import { startInProcessRelay, type InProcessRelay } from '@passage/testing/in-process';
 import { signedProfile } from '@passage/testing/org-fixtures';
-import { CONTENT_SECURITY_POLICY } from './app.js';
+import { expectedPageCsp } from '@passage/testing/page-csp';
 import { PROFILE_PATH } from './profile.js';
 
 jest.setTimeout(60_000);
@@ -73,7 +73,7 @@ describe('organization profile endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(res.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(res.headers.get('content-security-policy')).toBe(expectedPageCsp());
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes);
   });
