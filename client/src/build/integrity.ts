@@ -7,6 +7,11 @@
  * the one inline script; the relay allows exactly it by its hash in the CSP
  * (server/src/http/csp.ts).
  *
+ * Not covered by the browser: a document's import map does not apply inside a Worker, so the
+ * key-stretching and proof-of-work workers, and the chunks they import, load unchecked. Their
+ * digests are in the map and in the signed profile (`passage org publish --client`), and
+ * `passage verify` checks them from outside (docs/threat-model.md, section 7).
+ *
  * Used by vite.config.ts once the bundle is final. Pure text in, text out: the digests come in
  * already computed (`sha384-<base64>`), so this runs in a test as it runs in the build.
  */

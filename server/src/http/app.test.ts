@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestClient } from '@passage/testing/test-client';
@@ -197,6 +198,27 @@ describe('Onion-Location', () => {
     expect(await onionLocationOf(relay.port, '/', `${host}:80`)).toBeNull();
     // A name that only ends like one is not an onion host.
     expect(await onionLocationOf(relay.port, '/', 'example.onion.org')).toBe(`${onion}/`);
+  });
+
+  it('echoes only an origin-form request target, never an absolute-form one', async () => {
+    // A raw request line with an absolute URL as its target: the header names no other site.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port: relay.port }, () =>
+        socket.write(
+          'GET http://evil.example/x?a=b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    const header = /^onion-location: (.*)$/im.exec(raw)?.[1]?.trim();
+    expect(header === undefined || header.startsWith(`${onion}/`)).toBe(true);
+    expect(raw).not.toContain('evil.example/x?a=b\r\n');
+    expect(header ?? '').not.toContain('evil.example');
+    // And a path that starts like a network-path reference is not turned into another host.
+    expect(await onionLocationOf(relay.port, '//evil.example/x')).toBeNull();
   });
 
   it('is never sent without ONION_LOCATION', async () => {

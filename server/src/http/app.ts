@@ -82,8 +82,14 @@ export function createApp(options: AppOptions): Express {
         (req.method === 'GET' || req.method === 'HEAD') &&
         !/^\/(v1\/|assets\/|healthz$|readyz$)/.test(req.path) &&
         !/\.[a-z0-9]+$/i.test(req.path.replace(/\/index\.html$/, '/'));
-      if (page && !isOnionHost(req.headers.host)) {
-        res.setHeader('Onion-Location', `${onion}${req.originalUrl}`);
+      // Only an origin-form target (`/path?query`): an absolute-form one
+      // (`GET http://other.example/x`) is not echoed, and the result must stay on the onion.
+      const target = req.originalUrl;
+      if (page && !isOnionHost(req.headers.host) && /^\/(?!\/)/.test(target)) {
+        const location = new URL(target, onion);
+        if (location.origin === new URL(onion).origin) {
+          res.setHeader('Onion-Location', location.href);
+        }
       }
       next();
     });
