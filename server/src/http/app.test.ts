@@ -93,6 +93,21 @@ describe('HTTP', () => {
     expect(await deep.text()).toContain('<title>Passage</title>');
   });
 
+  it('serves the page as it was at start, so that it always matches its CSP hash', async () => {
+    const before = await (await fetch(`${relay.url}/`)).text();
+    expect(before).toContain('<title>Passage</title>');
+    writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Replaced</title>');
+    try {
+      for (const path of ['/', '/index.html', '/case/123']) {
+        const res = await fetch(`${relay.url}${path}`);
+        expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+        expect(await res.text()).toBe(before);
+      }
+    } finally {
+      writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>Passage</title>');
+    }
+  });
+
   it('does not serve dot files', async () => {
     const res = await fetch(`${relay.url}/.secret`);
     expect(await res.text()).not.toContain('not for anyone');

@@ -56,15 +56,16 @@ export function createApp(options: AppOptions): Express {
       xFrameOptions: { action: 'deny' },
     }),
   );
-  // The page's import map (module digests) is the one inline script allowed, by its hash; read
-  // once, as the page is served as built.
-  let builtPage = '';
+  // The page is read once and served from memory, and its import map (module digests) is the
+  // one inline script allowed, by its hash: the bytes served and the hash always agree, even if
+  // the build on disk is replaced under a running relay.
+  let builtPage: Buffer | undefined;
   try {
-    builtPage = readFileSync(join(options.staticDir, 'index.html'), 'utf8');
+    builtPage = readFileSync(join(options.staticDir, 'index.html'));
   } catch {
-    // No built page: nothing inline to allow.
+    // No built page: nothing inline to allow, and no page to serve.
   }
-  const policy = contentSecurityPolicy(importMapHashes(builtPage));
+  const policy = contentSecurityPolicy(importMapHashes(builtPage?.toString('utf8') ?? ''));
   app.use((_req, res, next) => {
     res.setHeader('Content-Security-Policy', policy);
     // Nothing the relay serves may be kept by a browser or a proxy: a seized phone's cache
@@ -113,23 +114,26 @@ export function createApp(options: AppOptions): Express {
 
   app.use(blobRoutes({ store: options.store }));
 
+  const sendPage: express.RequestHandler = (_req, res, next) => {
+    if (builtPage === undefined) {
+      next();
+      return;
+    }
+    res.type('html').send(builtPage);
+  };
+  app.get(['/', '/index.html'], sendPage);
   app.use(
     express.static(options.staticDir, {
       cacheControl: false,
       etag: false,
       lastModified: false,
       dotfiles: 'ignore',
-      index: 'index.html',
+      index: false,
       fallthrough: true,
     }),
   );
   // Single-page app: any other GET is the page itself (express 5 path syntax).
-  const index = join(options.staticDir, 'index.html');
-  app.get('/{*splat}', (_req, res, next) => {
-    res.sendFile(index, { cacheControl: false, etag: false, lastModified: false }, (err) => {
-      if (err !== undefined) next();
-    });
-  });
+  app.get('/{*splat}', sendPage);
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('Not found');
