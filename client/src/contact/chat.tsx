@@ -54,6 +54,46 @@ export function CodenameScreen(props: { codename: string; onContinue: () => void
   );
 }
 
+/**
+ * Codename words typed in: a password field (keyboards do not learn from it and do not suggest
+ * its words), with a toggle that shows what was typed.
+ */
+function CodenameWordsInput(props: {
+  id: string;
+  typed: { value: string };
+  invalid: boolean;
+  describedBy: string;
+}) {
+  const shown = useRef(signal(false)).current;
+  return (
+    <>
+      <input
+        id={props.id}
+        class="codename-input"
+        // tsc narrows JSX `type` per input kind and needs the cast; the type-aware lint
+        // resolves the JSX types differently and calls it unnecessary.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+        type={(shown.value ? 'text' : 'password') as 'password'}
+        autocomplete="off"
+        autocapitalize="off"
+        spellcheck={false}
+        aria-invalid={props.invalid}
+        aria-describedby={props.describedBy}
+        value={props.typed.value}
+        onInput={(e) => (props.typed.value = e.currentTarget.value)}
+      />
+      <label class="choice show-words">
+        <input
+          type="checkbox"
+          checked={shown.value}
+          onChange={(e) => (shown.value = e.currentTarget.checked)}
+        />
+        <span>{t('resume.show')}</span>
+      </label>
+    </>
+  );
+}
+
 /** Positions to ask for when the person has said the codename is written down. */
 export function confirmPositions(codename: string): number[] {
   const total = codename.split(' ').length;
@@ -73,7 +113,6 @@ export function ConfirmCodenameScreen(props: {
   onShowAgain: () => void;
 }) {
   const typed = useRef(signal('')).current;
-  const shown = useRef(signal(false)).current;
   const problem = useRef(signal<Exclude<ConfirmResult, 'ok'> | null>(null)).current;
   const numbers = {
     a: props.positions[0]! + 1,
@@ -106,29 +145,12 @@ export function ConfirmCodenameScreen(props: {
       >
         <div class="field">
           <label for="confirm-input">{t('confirm.label', numbers)}</label>
-          <input
+          <CodenameWordsInput
             id="confirm-input"
-            class="codename-input"
-            // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-            type={(shown.value ? 'text' : 'password') as 'password'}
-            autocomplete="off"
-            autocapitalize="off"
-            spellcheck={false}
-            aria-invalid={problem.value !== null}
-            aria-describedby={
-              problem.value !== null ? 'confirm-error confirm-hint' : 'confirm-hint'
-            }
-            value={typed.value}
-            onInput={(e) => (typed.value = e.currentTarget.value)}
+            typed={typed}
+            invalid={problem.value !== null}
+            describedBy={problem.value !== null ? 'confirm-error confirm-hint' : 'confirm-hint'}
           />
-          <label class="choice show-words">
-            <input
-              type="checkbox"
-              checked={shown.value}
-              onChange={(e) => (shown.value = e.currentTarget.checked)}
-            />
-            <span>{t('resume.show')}</span>
-          </label>
         </div>
         <div class="actions">
           <button type="submit" class="primary">
@@ -430,7 +452,6 @@ export function ResumeScreen(props: {
   onBack: () => void;
 }) {
   const typed = useRef(signal('')).current;
-  const shown = useRef(signal(false)).current;
   return (
     <section aria-labelledby="resume-heading">
       <h1 id="resume-heading">{t('resume.heading')}</h1>
@@ -451,32 +472,14 @@ export function ResumeScreen(props: {
           <p class="hint" id="codename-hint">
             {t('resume.hint')}
           </p>
-          {/* A password field: keyboards do not learn from it and do not suggest its words. */}
-          <input
+          <CodenameWordsInput
             id="codename-input"
-            class="codename-input"
-            // tsc narrows JSX `type` per input kind and needs the cast; the type-aware lint
-            // resolves the JSX types differently and calls it unnecessary.
-            // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-            type={(shown.value ? 'text' : 'password') as 'password'}
-            autocomplete="off"
-            autocapitalize="off"
-            spellcheck={false}
-            aria-invalid={props.problem !== undefined}
-            aria-describedby={
+            typed={typed}
+            invalid={props.problem !== undefined}
+            describedBy={
               props.problem !== undefined ? 'resume-error codename-hint' : 'codename-hint'
             }
-            value={typed.value}
-            onInput={(e) => (typed.value = e.currentTarget.value)}
           />
-          <label class="choice show-words">
-            <input
-              type="checkbox"
-              checked={shown.value}
-              onChange={(e) => (shown.value = e.currentTarget.checked)}
-            />
-            <span>{t('resume.show')}</span>
-          </label>
         </div>
         {props.busy && (
           <p role="status">
